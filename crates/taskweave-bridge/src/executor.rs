@@ -1,0 +1,48 @@
+//! The [`Executor`] trait: where work runs, so user code can be generic over threads, rayon and
+//! processes.
+//!
+//! The trait speaks in plain `fn` pointers and serialisable payloads because that is what every
+//! executor can carry, a process pool included: a closure cannot cross a process boundary, a
+//! function of the same executable and a serialised argument can. Executors also have richer
+//! inherent methods (closures for threads and rayon).
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use taskweave_core::{Error, Promise};
+
+/// A value that any executor can carry: sendable to a thread and serialisable for a process.
+///
+/// Implemented for every type that is `Serialize + DeserializeOwned + Send + 'static`.
+pub trait Payload: Serialize + DeserializeOwned + Send + 'static {}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> Payload for T {}
+
+/// The results of [`Executor::map`], in input order.
+pub type MapResults<R> = Box<dyn Iterator<Item = Result<R, Error>> + Send>;
+
+/// Somewhere to run blocking functions: a thread pool, rayon, a process pool.
+///
+/// # Examples
+///
+/// ```ignore
+/// fn square(x: u64) -> u64 { x * x }
+///
+/// fn total(pool: &impl Executor) -> u64 {
+///     pool.map(square, (1..=5).collect()).map(Result::unwrap).sum()
+/// }
+/// ```
+pub trait Executor: Send + Sync {
+    /// Runs `f(arg)` and returns its promise.
+    ///
+    /// Errors are carried by the promise: [`Error::Shutdown`] after shutdown, [`Error::Panicked`]
+    /// when `f` panics, and for process pools [`Error::WorkerDied`] and [`Error::Wire`].
+    fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Promise<R>;
+
+    /// Runs `f` over `inputs`, yielding results in input order. Work is submitted lazily with a
+    /// bounded number in flight.
+    fn map<A: Payload, R: Payload>(&self, f: fn(A) -> R, inputs: Vec<A>) -> MapResults<R>;
+
+    /// Stops accepting work. `wait` blocks until running work finished; `cancel_futures`
+    /// cancels work that has not started.
+    fn shutdown(&self, wait: bool, cancel_futures: bool);
+}

@@ -1,0 +1,207 @@
+//! [`TaskGroup`]: structured concurrency (asyncio's `TaskGroup`).
+//!
+//! Every task spawned into a group is awaited by [`TaskGroup::join`]. The first task that fails
+//! cancels its siblings; `join` then reports every failure, not only the first, as
+//! [`Error::Group`] (Python's `ExceptionGroup`). Cancellations the group caused are not
+//! failures. Dropping the group, or the `join` future, cancels the tasks still running, so no
+//! group task outlives its scope unobserved.
+
+use std::sync::{Arc, Mutex};
+use std::task::Waker;
+
+use crate::error::Error;
+use crate::promise::Canceller;
+use crate::task::{Task, spawn_named_try};
+
+#[derive(Default)]
+struct GroupState {
+    members: Vec<Canceller>,
+    errors: Vec<Error>,
+    running: usize,
+    failed: bool,
+    waker: Option<Waker>,
+}
+
+/// A scope of tasks that succeed together or fail together.
+///
+/// Tasks return `Result<T, E>`; an `Err` (or a panic) is a failure. Each spawn returns the task's
+/// own handle for its value; the group holds its own watch, so handles may be dropped freely.
+///
+/// # Examples
+///
+/// ```
+/// # taskweave_core::run(async {
+/// use taskweave_core::{Error, TaskGroup};
+///
+/// let group = TaskGroup::new();
+/// let a = group.spawn(async { Ok::<_, Error>(1) });
+/// let b = group.spawn(async { Ok::<_, Error>(2) });
+/// group.join().await.unwrap();
+/// assert_eq!(a.await.unwrap() + b.await.unwrap(), 3);
+///
+/// let group = TaskGroup::new();
+/// group.spawn(async { Err::<(), _>(std::io::Error::other("disk full")) });
+/// group.spawn(async { Err::<(), _>(std::io::Error::other("no network")) });
+/// let err = group.join().await.unwrap_err();
+/// assert!(matches!(&err, Error::Group { errors } if !errors.is_empty()));
+/// # });
+/// ```
+pub struct TaskGroup {
+    state: Arc<Mutex<GroupState>>,
+}
+
+impl Default for TaskGroup {
+    fn default() -> TaskGroup {
+        TaskGroup::new()
+    }
+}
+
+impl std::fmt::Debug for TaskGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = lock(&self.state);
+        f.debug_struct("TaskGroup")
+            .field("running", &st.running)
+            .field("failed", &st.failed)
+            .finish()
+    }
+}
+
+fn lock(state: &Mutex<GroupState>) -> std::sync::MutexGuard<'_, GroupState> {
+    match state.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+impl TaskGroup {
+    /// An empty group.
+    pub fn new() -> TaskGroup {
+        TaskGroup {
+            state: Arc::new(Mutex::new(GroupState::default())),
+        }
+    }
+
+    /// Spawns `future` into the group and returns its task handle.
+    ///
+    /// If the group already failed, the task is cancelled at once (as asyncio refuses new tasks
+    /// in a failing group); its handle then reports [`Error::Cancelled`].
+    ///
+    /// # Panics
+    ///
+    /// Panics if called outside a tokio runtime.
+    #[track_caller]
+    pub fn spawn<F, T, E>(&self, future: F) -> Task<T>
+    where
+        F: std::future::Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let task = spawn_named_try(None, future);
+        self.adopt(&task);
+        task
+    }
+
+    /// Spawns a named task into the group.
+    ///
+    /// # Panics
+    ///
+    /// Panics if called outside a tokio runtime.
+    #[track_caller]
+    pub fn spawn_named<F, T, E>(&self, name: impl Into<Arc<str>>, future: F) -> Task<T>
+    where
+        F: std::future::Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let task = spawn_named_try(Some(name.into()), future);
+        self.adopt(&task);
+        task
+    }
+
+    fn adopt<T: Send + 'static>(&self, task: &Task<T>) {
+        task.mark_supervised();
+        let canceller = task.canceller();
+        let already_failed = {
+            let mut st = lock(&self.state);
+            st.running += 1;
+            st.members.push(canceller.clone());
+            st.failed
+        };
+        if already_failed {
+            canceller.cancel(Some("the task group already failed".to_owned()));
+        }
+        let state = Arc::clone(&self.state);
+        let name = task.name();
+        task.add_done_callback(move |outcome| {
+            let mut st = lock(&state);
+            st.running -= 1;
+            let mut to_cancel = Vec::new();
+            if let Err(e) = outcome {
+                let cancelled_by_group = e.is_cancelled() && st.failed;
+                if !cancelled_by_group {
+                    st.errors.push(e.clone());
+                    if !st.failed {
+                        st.failed = true;
+                        to_cancel = st.members.clone();
+                    }
+                }
+            }
+            let waker = if st.running == 0 { st.waker.take() } else { None };
+            drop(st);
+            let message = format!("a sibling task failed: {name}");
+            for member in to_cancel {
+                member.cancel(Some(message.clone()));
+            }
+            if let Some(w) = waker {
+                w.wake();
+            }
+        });
+    }
+
+    /// Waits for every task of the group.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Group`] listing every failure, in the order they happened, when any task failed.
+    pub async fn join(self) -> Result<(), Error> {
+        std::future::poll_fn(|cx| {
+            let mut st = lock(&self.state);
+            if st.running == 0 {
+                std::task::Poll::Ready(())
+            } else {
+                st.waker = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+        let errors = std::mem::take(&mut lock(&self.state).errors);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Group { errors })
+        }
+    }
+
+    /// Cancels every task still running in the group.
+    pub fn cancel_all(&self, message: &str) {
+        let members = lock(&self.state).members.clone();
+        for m in members {
+            m.cancel(Some(message.to_owned()));
+        }
+    }
+}
+
+impl Drop for TaskGroup {
+    fn drop(&mut self) {
+        let members = {
+            let st = lock(&self.state);
+            if st.running == 0 {
+                return;
+            }
+            st.members.clone()
+        };
+        for m in members {
+            m.cancel(Some("the task group was dropped".to_owned()));
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The synchronisation primitives the promise state machine is built on, swapped for loom's model
+//! checked versions under `cfg(loom)` so `cargo xtask loom` can explore every interleaving.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+/// Locks `mutex`, ignoring poisoning: no code path panics while holding a promise lock (user
+/// callbacks run outside it), so a poisoned lock still guards consistent data.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
