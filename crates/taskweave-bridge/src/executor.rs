@@ -28,7 +28,7 @@ pub type MapResults<R> = Box<dyn Iterator<Item = Result<R, Error>> + Send>;
 /// fn square(x: u64) -> u64 { x * x }
 ///
 /// fn total(pool: &impl Executor) -> u64 {
-///     pool.map(square, (1..=5).collect()).map(Result::unwrap).sum()
+///     pool.map(square, 1..=5u64).map(Result::unwrap).sum()
 /// }
 /// ```
 pub trait Executor: Send + Sync {
@@ -38,9 +38,14 @@ pub trait Executor: Send + Sync {
     /// when `f` panics, and for process pools [`Error::WorkerDied`] and [`Error::Wire`].
     fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Promise<R>;
 
-    /// Runs `f` over `inputs`, yielding results in input order. Work is submitted lazily with a
-    /// bounded number in flight.
-    fn map<A: Payload, R: Payload>(&self, f: fn(A) -> R, inputs: Vec<A>) -> MapResults<R>;
+    /// Runs `f` over `inputs`, yielding results in input order. Inputs are pulled lazily with a
+    /// bounded number in flight, so an endless iterator works in bounded memory.
+    fn map<A, R, I>(&self, f: fn(A) -> R, inputs: I) -> MapResults<R>
+    where
+        A: Payload,
+        R: Payload,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'static;
 
     /// Stops accepting work. `wait` blocks until running work finished; `cancel_futures`
     /// cancels work that has not started.
