@@ -1,0 +1,794 @@
+//! [`ProcessPool`], its [`Builder`], and the shared state its slot threads work on.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use taskweave_bridge::Payload;
+use taskweave_core::instrument::{self, ExecutorEvent};
+use taskweave_core::{Error, Promise, TaskInfo};
+
+use crate::image;
+use crate::job::{InitResult, InitTrampoline, Job, PromiseSink, Reply, Trampoline, run_chunk, run_init};
+use crate::map::Map;
+use crate::wire::{self, FnRef};
+
+/// The executor name in debug events.
+pub(crate) const EXECUTOR_NAME: &str = "ProcessPoolExecutor";
+
+pub(crate) struct Config {
+    pub(crate) max_workers: usize,
+    pub(crate) max_tasks_per_child: Option<u64>,
+    pub(crate) initializer: Option<(FnRef, Vec<u8>)>,
+    pub(crate) max_frame: usize,
+    pub(crate) program: PathBuf,
+    pub(crate) handshake_timeout: Duration,
+}
+
+/// Per-slot state, guarded by the pool's mutex.
+#[derive(Default)]
+pub(crate) struct SlotState {
+    /// The live worker's pid; `None` while none is serving (and before it is reaped).
+    pub(crate) pid: Option<u32>,
+    /// Calls sent to the worker and not answered yet, oldest first.
+    pub(crate) in_flight: VecDeque<Job>,
+    /// The current worker's reader has stopped; its feeder must stop too.
+    pub(crate) ended: bool,
+    /// Calls sent to the current worker.
+    pub(crate) sent: u64,
+    /// The supervising thread has not finished.
+    pub(crate) thread_alive: bool,
+}
+
+pub(crate) struct State {
+    pub(crate) queue: VecDeque<Job>,
+    pub(crate) shutdown: bool,
+    pub(crate) broken: Option<Error>,
+    pub(crate) slots: Vec<SlotState>,
+    pub(crate) start_failures: u32,
+    /// Threads waiting on the condition variable; notifications are skipped when there are none.
+    waiting: usize,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) submitted: AtomicU64,
+    pub(crate) succeeded: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) cancelled: AtomicU64,
+    pub(crate) workers_started: AtomicU64,
+    pub(crate) worker_deaths: AtomicU64,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    pub(crate) secret: u64,
+    state: Mutex<State>,
+    cond: Condvar,
+    next_id: AtomicU64,
+    /// A moving average of how long one call runs in a worker; 0 until the first reply.
+    avg_exec_nanos: AtomicU64,
+    pub(crate) stats: Counters,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Inner {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn wait<'a>(&self, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        st.waiting += 1;
+        let mut st = self.cond.wait(st).unwrap_or_else(|p| p.into_inner());
+        st.waiting -= 1;
+        st
+    }
+
+    /// Wakes every waiter if there is one; call with the state locked after changing it.
+    pub(crate) fn notify(&self, st: &State) {
+        if st.waiting > 0 {
+            self.cond.notify_all();
+        }
+    }
+
+    pub(crate) fn notify_all_now(&self, _st: &State) {
+        self.cond.notify_all();
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// How many calls a worker may hold at once: deep pipelines for short calls (the round
+    /// trip dominates), one at a time for long ones (so a long call never holds work another
+    /// worker could run).
+    pub(crate) fn depth(&self) -> usize {
+        match self.avg_exec_nanos.load(Ordering::Relaxed) {
+            0 => 1,
+            n if n < 20_000 => 64,
+            n if n < 200_000 => 8,
+            n if n < 2_000_000 => 2,
+            _ => 1,
+        }
+    }
+
+    pub(crate) fn note_exec(&self, nanos: u64) {
+        let nanos = nanos.max(1);
+        let old = self.avg_exec_nanos.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            nanos
+        } else {
+            (old.saturating_mul(7).saturating_add(nanos)) / 8
+        };
+        self.avg_exec_nanos.store(new.max(1), Ordering::Relaxed);
+    }
+
+    pub(crate) fn finished(&self, job: &Job, ok: bool, duration: Duration) {
+        if ok {
+            self.stats.succeeded.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.stats.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        if instrument::active() {
+            if let Some(info) = job.sink.info() {
+                instrument::executor_event(&ExecutorEvent::Finished {
+                    executor: EXECUTOR_NAME,
+                    work: info,
+                    duration,
+                    ok,
+                });
+            }
+        }
+    }
+
+    /// Queues a job, or fails it at once if the pool takes no more work.
+    pub(crate) fn enqueue(&self, job: Job) {
+        self.stats.submitted.fetch_add(1, Ordering::Relaxed);
+        let mut st = self.lock();
+        let refusal = if let Some(e) = &st.broken {
+            Some(e.clone())
+        } else if st.shutdown {
+            Some(Error::shutdown("the process pool is shut down"))
+        } else {
+            None
+        };
+        match refusal {
+            Some(e) => {
+                drop(st);
+                job.sink.finish(Reply::Failed(e));
+            }
+            None => {
+                st.queue.push_back(job);
+                self.notify(&st);
+            }
+        }
+    }
+
+    /// Marks the pool broken with `error` and fails everything queued with it.
+    pub(crate) fn break_pool(&self, error: Error) {
+        let drained: Vec<Job> = {
+            let mut st = self.lock();
+            if st.broken.is_none() {
+                st.broken = Some(error.clone());
+            }
+            let drained = st.queue.drain(..).collect();
+            self.notify_all_now(&st);
+            drained
+        };
+        for job in drained {
+            self.stats.failed.fetch_add(1, Ordering::Relaxed);
+            job.sink.finish(Reply::Failed(error.clone()));
+        }
+    }
+
+    fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        let cancelled: Vec<Job> = {
+            let mut st = self.lock();
+            st.shutdown = true;
+            let drained = if cancel_futures {
+                st.queue.drain(..).collect()
+            } else {
+                Vec::new()
+            };
+            self.notify_all_now(&st);
+            drained
+        };
+        for job in cancelled {
+            self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+            job.sink.finish(Reply::Failed(Error::cancelled(Some(
+                "the process pool was shut down with cancel_futures".into(),
+            ))));
+        }
+        if wait && taskweave_core::strict::check_blocking_wait("ProcessPool::shutdown(wait)").is_ok()
+        {
+            self.join_threads();
+        }
+    }
+
+    fn join_threads(&self) {
+        let handles: Vec<JoinHandle<()>> = {
+            let mut threads = self.threads.lock().unwrap_or_else(|p| p.into_inner());
+            std::mem::take(&mut *threads)
+        };
+        let me = std::thread::current().id();
+        let mut own = Vec::new();
+        for h in handles {
+            if h.thread().id() == me {
+                // Shutdown from a done-callback on a slot thread: that thread cannot wait for
+                // itself; it finishes after the callback returns.
+                own.push(h);
+            } else {
+                let _ = h.join();
+            }
+        }
+        if !own.is_empty() {
+            self.threads
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(own);
+        }
+    }
+
+    fn signal_workers(&self, signal: i32) {
+        self.shutdown(false, true);
+        let st = self.lock();
+        // The pids are read and signalled under the lock: a slot clears its pid under the same
+        // lock before it reaps the process, so none of these pids can have been recycled.
+        for s in &st.slots {
+            if let Some(pid) = s.pid {
+                #[cfg(unix)]
+                // SAFETY: sending a signal to a child process of ours that is not reaped yet.
+                unsafe {
+                    libc::kill(pid as libc::pid_t, signal);
+                }
+                #[cfg(not(unix))]
+                let _ = (pid, signal);
+            }
+        }
+    }
+}
+
+/// Counters of a pool's work, for progress reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Calls submitted (a map chunk is one call).
+    pub submitted: u64,
+    /// Calls that came back from a worker.
+    pub succeeded: u64,
+    /// Calls that failed as a whole (worker died, pool broken, wire error).
+    pub failed: u64,
+    /// Calls cancelled before they started.
+    pub cancelled: u64,
+    /// Calls waiting in the queue.
+    pub queued: u64,
+    /// Calls sent to workers and not answered yet.
+    pub running: u64,
+    /// Worker processes started so far.
+    pub workers_started: u64,
+    /// Workers that died while holding work.
+    pub worker_deaths: u64,
+}
+
+/// A pool of worker processes that run plain functions of this executable: Python's
+/// `ProcessPoolExecutor`.
+///
+/// Work is a `fn(A) -> R` with serialisable `A` and `R` ([`Payload`]). [`submit`](Self::submit)
+/// returns the general future, [`Promise`], to `.await` from async code or wait on with
+/// [`Promise::result`]; [`map`](Self::map) runs a function over an iterator in worker processes,
+/// lazily and in order. Submitting never blocks, so it is fine on runtime threads.
+///
+/// Dropping the pool shuts it down and waits for the queued work (Python's `with` block); call
+/// [`shutdown`](Self::shutdown) for other choices.
+///
+/// # Examples
+///
+/// ```
+/// use taskweave_process::ProcessPool;
+///
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+/// let mut p = pool.submit(square, 7);
+/// assert_eq!(p.result(None).unwrap(), 49);
+/// let squares: Vec<u64> = pool.map(square, 1..=5, 1).map(Result::unwrap).collect();
+/// assert_eq!(squares, [1, 4, 9, 16, 25]);
+/// ```
+pub struct ProcessPool {
+    inner: Arc<Inner>,
+}
+
+/// Configures a [`ProcessPool`].
+///
+/// ```
+/// use taskweave_process::ProcessPool;
+///
+/// fn setup(level: u8) -> Result<(), String> {
+///     if level > 3 { Err(format!("bad level {level}")) } else { Ok(()) }
+/// }
+///
+/// let pool = ProcessPool::builder()
+///     .max_workers(1)
+///     .initializer(setup, 2)
+///     .max_tasks_per_child(100)
+///     .build()
+///     .unwrap();
+/// # drop(pool);
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct Builder {
+    max_workers: Option<usize>,
+    max_tasks_per_child: Option<u64>,
+    initializer: Option<Result<(FnRef, Vec<u8>), Error>>,
+    max_frame: usize,
+    program: Option<PathBuf>,
+    handshake_timeout: Duration,
+    secret: u64,
+}
+
+impl Builder {
+    /// How many worker processes run at once. Default: [`std::thread::available_parallelism`].
+    pub fn max_workers(mut self, n: usize) -> Builder {
+        self.max_workers = Some(n);
+        self
+    }
+
+    /// Replaces a worker by a fresh process after it ran `n` calls (a map chunk is one call).
+    /// Default: workers live as long as the pool.
+    pub fn max_tasks_per_child(mut self, n: u64) -> Builder {
+        self.max_tasks_per_child = Some(n);
+        self
+    }
+
+    /// Runs `f(arg)` once in every worker before it takes work (Python's `initializer` and
+    /// `initargs`). `f` returns `()` or `Result<(), E>`; an `Err` or a panic breaks the pool:
+    /// its futures then fail with [`Error::Broken`] carrying the initializer's error.
+    pub fn initializer<A: Payload, O: InitResult + 'static>(mut self, f: fn(A) -> O, arg: A) -> Builder {
+        let tramp = run_init::<A, O> as InitTrampoline as usize;
+        let made = match image::fn_ref(f as usize, tramp, self.secret) {
+            None => Err(outside_image()),
+            Some(fref) => postcard::to_stdvec(&arg)
+                .map(|payload| (fref, payload))
+                .map_err(|e| Error::wire("initializer argument", e.to_string())),
+        };
+        self.initializer = Some(made);
+        self
+    }
+
+    /// The largest frame (one call's arguments or results, serialised) either side accepts.
+    /// Default: [`wire::DEFAULT_MAX_FRAME`] (1 GiB).
+    pub fn max_frame(mut self, bytes: usize) -> Builder {
+        self.max_frame = bytes.clamp(64, u32::MAX as usize);
+        self
+    }
+
+    /// Runs workers from `program` instead of this process's own image. The program must be the
+    /// very same build (for example a copy of it): anything else is refused at the handshake and
+    /// breaks the pool. Meant for tests and unusual deployments.
+    pub fn worker_program(mut self, program: impl Into<PathBuf>) -> Builder {
+        self.program = Some(program.into());
+        self
+    }
+
+    /// How long a new worker may take to answer the handshake. Default: 30 s.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Builder {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Starts the pool: one supervising thread per worker, which starts its process at once.
+    ///
+    /// Workers start in the background: a failure to start them (a wrong build, a failing
+    /// initializer) breaks the pool and shows in its futures.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Refused`] for `max_workers(0)`, an initializer that is not a function of this
+    /// executable, or an initializer argument that cannot be serialised ([`Error::Wire`]);
+    /// [`Error::Broken`] if threads cannot be created.
+    ///
+    /// ```
+    /// use taskweave_process::ProcessPool;
+    /// assert!(ProcessPool::builder().max_workers(0).build().is_err());
+    /// ```
+    pub fn build(self) -> Result<ProcessPool, Error> {
+        let max_workers = match self.max_workers {
+            Some(0) => return Err(Error::refused("max_workers must be at least 1")),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let initializer = self.initializer.transpose()?;
+        let config = Config {
+            max_workers,
+            max_tasks_per_child: self.max_tasks_per_child,
+            initializer,
+            max_frame: self.max_frame,
+            program: self.program.unwrap_or_else(crate::spawn::default_program),
+            handshake_timeout: self.handshake_timeout,
+        };
+        let inner = Arc::new(Inner {
+            config,
+            secret: self.secret,
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                shutdown: false,
+                broken: None,
+                slots: (0..max_workers)
+                    .map(|_| SlotState {
+                        thread_alive: true,
+                        ..SlotState::default()
+                    })
+                    .collect(),
+                start_failures: 0,
+                waiting: 0,
+            }),
+            cond: Condvar::new(),
+            next_id: AtomicU64::new(1),
+            avg_exec_nanos: AtomicU64::new(0),
+            stats: Counters::default(),
+            threads: Mutex::new(Vec::new()),
+        });
+        let pool = ProcessPool { inner };
+        for slot in 0..max_workers {
+            let inner = pool.inner.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("taskweave-process-{slot}"))
+                .spawn(move || crate::slot::slot_main(inner, slot));
+            match spawned {
+                Ok(h) => pool
+                    .inner
+                    .threads
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(h),
+                Err(e) => {
+                    let err = Error::broken(format!("cannot start a pool thread: {e}"));
+                    pool.inner.break_pool(err.clone());
+                    return Err(err);
+                }
+            }
+        }
+        Ok(pool)
+    }
+}
+
+fn outside_image() -> Error {
+    Error::refused(
+        "the function is not part of the main executable's code (for example it comes from a \
+         dynamically loaded library), so a worker process cannot find it",
+    )
+}
+
+/// The description of a call in errors: "task 17 (fn(u64) -> u64)".
+fn describe_call<A, R>(id: u64) -> Arc<str> {
+    format!("task {id} ({})", std::any::type_name::<fn(A) -> R>()).into()
+}
+
+/// Encodes a single-argument call frame.
+fn call_frame<A: Serialize>(
+    id: u64,
+    fref: FnRef,
+    arg: &A,
+    max_frame: usize,
+    what: &str,
+) -> Result<Vec<u8>, Error> {
+    let mut frame = Vec::with_capacity(wire::CALL_HEADER + 16);
+    let start = wire::begin_call(&mut frame, id, fref, 1);
+    postcard::to_io(arg, &mut frame)
+        .map_err(|e| Error::wire(format!("argument of {what}"), e.to_string()))?;
+    wire::finish(&mut frame, start, max_frame)
+        .map_err(|e| Error::wire(format!("argument of {what}"), e.to_string()))?;
+    Ok(frame)
+}
+
+pub(crate) fn fn_ref_for<A: DeserializeOwned, R: Serialize>(
+    inner: &Inner,
+    f: fn(A) -> R,
+) -> Option<FnRef> {
+    image::fn_ref(
+        f as usize,
+        run_chunk::<A, R> as Trampoline as usize,
+        inner.secret,
+    )
+}
+
+impl ProcessPool {
+    /// A pool with the default settings (one worker per available core).
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::build`].
+    ///
+    /// ```
+    /// let pool = taskweave_process::ProcessPool::new().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn new() -> Result<ProcessPool, Error> {
+        ProcessPool::builder().build()
+    }
+
+    /// A builder to configure a pool.
+    pub fn builder() -> Builder {
+        Builder {
+            max_workers: None,
+            max_tasks_per_child: None,
+            initializer: None,
+            max_frame: wire::DEFAULT_MAX_FRAME,
+            program: None,
+            handshake_timeout: Duration::from_secs(30),
+            secret: image::random_secret(),
+        }
+    }
+
+    /// Runs `f(arg)` in a worker process and returns its future.
+    ///
+    /// Never blocks. The future fails with [`Error::Panicked`] (message and the worker's
+    /// backtrace) if `f` panics, [`Error::WorkerDied`] if the worker died running it (killed,
+    /// aborted or exited; the pool replaces the worker and keeps serving), [`Error::Wire`] if
+    /// `arg` cannot be serialised or the result cannot be carried back, [`Error::Shutdown`] after
+    /// shutdown, [`Error::Broken`] if the pool is broken, and [`Error::Refused`] if `f` is not a
+    /// function of the main executable.
+    ///
+    /// [`Promise::cancel`] succeeds while the call is queued. A running call is not interrupted
+    /// (as in Python): `cancel` returns `false` and the call runs to its end, its result
+    /// discarded if nobody takes it. [`kill_workers`](Self::kill_workers) stops running work.
+    ///
+    /// ```
+    /// use taskweave_process::ProcessPool;
+    ///
+    /// fn shout(s: String) -> String {
+    ///     s.to_uppercase()
+    /// }
+    ///
+    /// let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    /// let got = taskweave_core::run(async move { pool.submit(shout, "hi".to_string()).await });
+    /// assert_eq!(got.unwrap().unwrap(), "HI");
+    /// ```
+    #[track_caller]
+    pub fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Promise<R> {
+        let name = std::any::type_name::<fn(A) -> R>();
+        let (promise, resolver) = Promise::pending_with(TaskInfo::executor(name));
+        let inner = &*self.inner;
+        let id = inner.next_id();
+        let what = describe_call::<A, R>(id);
+        let Some(fref) = fn_ref_for(inner, f) else {
+            resolver.set_error(outside_image());
+            return promise;
+        };
+        let frame = match call_frame(id, fref, &arg, inner.config.max_frame, &what) {
+            Ok(frame) => frame,
+            Err(e) => {
+                resolver.set_error(e);
+                return promise;
+            }
+        };
+        drop(arg);
+        if instrument::active() {
+            if let Some(info) = promise.info() {
+                instrument::executor_event(&ExecutorEvent::Submitted {
+                    executor: EXECUTOR_NAME,
+                    work: info,
+                });
+            }
+        }
+        inner.enqueue(Job {
+            id,
+            frame: Arc::new(frame),
+            what: what.clone(),
+            sink: Box::new(PromiseSink { resolver, what }),
+        });
+        promise
+    }
+
+    /// Runs `f` over `inputs` in worker processes, `chunksize` inputs per call, and yields the
+    /// results in input order.
+    ///
+    /// Lazy: inputs are pulled only as calls go out, with a bounded number of chunks in flight,
+    /// so an endless iterator works in bounded memory. Each input gets its own result: a panic
+    /// or an unserialisable value fails only that item, a dying worker fails the items of the
+    /// chunk it held. Dropping the iterator cancels the chunks not yet started.
+    ///
+    /// `next` blocks the calling thread; from async code use [`Map::next_async`]. A chunk size
+    /// of 0 is taken as 1.
+    ///
+    /// ```
+    /// use taskweave_process::ProcessPool;
+    ///
+    /// fn double(x: u32) -> u32 {
+    ///     2 * x
+    /// }
+    ///
+    /// let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+    /// let out: Vec<u32> = pool.map(double, 0..1000, 100).map(Result::unwrap).collect();
+    /// assert_eq!(out[999], 1998);
+    /// ```
+    pub fn map<A, R, I>(&self, f: fn(A) -> R, inputs: I, chunksize: usize) -> Map<R>
+    where
+        A: Payload,
+        R: Payload,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'static,
+    {
+        Map::new(self.inner.clone(), f, inputs.into_iter(), chunksize, true)
+    }
+
+    /// As [`map`](Self::map), but yields each chunk's results as soon as the chunk is done,
+    /// whatever its position (items within a chunk keep their order).
+    ///
+    /// ```
+    /// use taskweave_process::ProcessPool;
+    ///
+    /// fn double(x: u32) -> u32 {
+    ///     2 * x
+    /// }
+    ///
+    /// let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+    /// let mut out: Vec<u32> = pool.map_unordered(double, 0..100, 10).map(Result::unwrap).collect();
+    /// out.sort();
+    /// assert_eq!(out, (0..100).map(|x| 2 * x).collect::<Vec<_>>());
+    /// ```
+    pub fn map_unordered<A, R, I>(&self, f: fn(A) -> R, inputs: I, chunksize: usize) -> Map<R>
+    where
+        A: Payload,
+        R: Payload,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'static,
+    {
+        Map::new(self.inner.clone(), f, inputs.into_iter(), chunksize, false)
+    }
+
+    /// Stops taking work; submissions afterwards fail with [`Error::Shutdown`].
+    ///
+    /// With `cancel_futures`, queued calls are cancelled ([`Error::Cancelled`]); otherwise they
+    /// still run. With `wait`, blocks until every worker has finished its work, exited and been
+    /// reaped; without, returns at once and the pool winds down in the background. Inside an
+    /// async task `wait` is skipped (blocking there could stall the runtime): await the futures
+    /// instead.
+    ///
+    /// ```
+    /// use taskweave_core::Error;
+    /// use taskweave_process::ProcessPool;
+    ///
+    /// fn id(x: u8) -> u8 {
+    ///     x
+    /// }
+    ///
+    /// let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    /// pool.shutdown(true, false);
+    /// assert!(matches!(pool.submit(id, 1).result(None), Err(Error::Shutdown { .. })));
+    /// ```
+    pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        self.inner.shutdown(wait, cancel_futures);
+    }
+
+    /// Shuts the pool down, cancelling queued work, and terminates every worker with `SIGTERM`
+    /// (Python 3.14's `terminate_workers`). Running calls fail with [`Error::WorkerDied`].
+    /// Returns once every worker is reaped (except inside an async task, see
+    /// [`shutdown`](Self::shutdown)).
+    pub fn terminate_workers(&self) {
+        #[cfg(unix)]
+        self.inner.signal_workers(libc::SIGTERM);
+        self.inner.shutdown(true, true);
+    }
+
+    /// As [`terminate_workers`](Self::terminate_workers) with `SIGKILL`, which a worker cannot
+    /// catch or ignore.
+    ///
+    /// ```
+    /// use taskweave_process::ProcessPool;
+    /// let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    /// pool.kill_workers();
+    /// assert!(pool.worker_pids().is_empty());
+    /// ```
+    pub fn kill_workers(&self) {
+        #[cfg(unix)]
+        self.inner.signal_workers(libc::SIGKILL);
+        self.inner.shutdown(true, true);
+    }
+
+    /// The process ids of the workers serving right now.
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.inner.lock().slots.iter().filter_map(|s| s.pid).collect()
+    }
+
+    /// The number of worker processes the pool runs at most.
+    pub fn max_workers(&self) -> usize {
+        self.inner.config.max_workers
+    }
+
+    /// The error that broke the pool, if it is broken.
+    pub fn broken(&self) -> Option<Error> {
+        self.inner.lock().broken.clone()
+    }
+
+    /// Counters of the pool's work so far, for progress reports.
+    ///
+    /// ```
+    /// use taskweave_process::ProcessPool;
+    ///
+    /// fn one(_: ()) -> u8 {
+    ///     1
+    /// }
+    ///
+    /// let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    /// pool.submit(one, ()).result(None).unwrap();
+    /// let stats = pool.stats();
+    /// assert_eq!((stats.submitted, stats.succeeded), (1, 1));
+    /// ```
+    pub fn stats(&self) -> Stats {
+        let s = &self.inner.stats;
+        let (queued, running) = {
+            let st = self.inner.lock();
+            let running: usize = st.slots.iter().map(|s| s.in_flight.len()).sum();
+            (st.queue.len() as u64, running as u64)
+        };
+        Stats {
+            submitted: s.submitted.load(Ordering::Relaxed),
+            succeeded: s.succeeded.load(Ordering::Relaxed),
+            failed: s.failed.load(Ordering::Relaxed),
+            cancelled: s.cancelled.load(Ordering::Relaxed),
+            queued,
+            running,
+            workers_started: s.workers_started.load(Ordering::Relaxed),
+            worker_deaths: s.worker_deaths.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for ProcessPool {
+    fn drop(&mut self) {
+        let pending = {
+            let st = self.inner.lock();
+            if st.shutdown {
+                None
+            } else {
+                let n = st.queue.len() + st.slots.iter().map(|s| s.in_flight.len()).sum::<usize>();
+                Some(n)
+            }
+        };
+        if let Some(n) = pending.filter(|n| *n > 0) {
+            instrument::executor_event(&ExecutorEvent::DroppedWithPending {
+                executor: EXECUTOR_NAME,
+                pending: n,
+            });
+        }
+        self.inner.shutdown(true, false);
+    }
+}
+
+impl std::fmt::Debug for ProcessPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessPool")
+            .field("max_workers", &self.inner.config.max_workers)
+            .field("workers", &self.worker_pids())
+            .finish()
+    }
+}
+
+impl taskweave_bridge::Executor for ProcessPool {
+    #[track_caller]
+    fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Promise<R> {
+        ProcessPool::submit(self, f, arg)
+    }
+
+    fn map<A, R, I>(&self, f: fn(A) -> R, inputs: I) -> taskweave_bridge::MapResults<R>
+    where
+        A: Payload,
+        R: Payload,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'static,
+    {
+        Box::new(ProcessPool::map(self, f, inputs, 1))
+    }
+
+    fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        ProcessPool::shutdown(self, wait, cancel_futures);
+    }
+}

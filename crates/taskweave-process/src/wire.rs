@@ -1,0 +1,485 @@
+//! The frame format spoken between a pool and its workers over a pair of pipes.
+//!
+//! Every message is one frame: a little-endian `u32` body length followed by the body, whose first
+//! byte is the message kind. Fixed fields are little-endian integers; payloads (arguments and
+//! results) are postcard bytes and are placed last in the body, so a frame is built in one buffer
+//! with one copy of the payload and read with one read into an exactly sized buffer.
+//!
+//! The decoder is total: any byte string gives a message or an [`Error::Wire`], never a panic, and
+//! a body longer than the frame limit is refused before anything is allocated for it. A reader that
+//! hits end of file in the middle of a frame reports a truncated frame instead of waiting.
+//!
+//! The format is an internal protocol between two copies of the same build: it is versioned by
+//! [`PROTOCOL_VERSION`] and checked at the handshake, and it is public so tests and tools can
+//! exercise the decoder.
+//!
+//! ```
+//! use taskweave_process::wire::{self, FromWorker};
+//!
+//! let mut frame = Vec::new();
+//! wire::encode_ready(&mut frame);
+//! let body = wire::read_frame(&mut &frame[..], wire::DEFAULT_MAX_FRAME).unwrap().unwrap();
+//! assert!(matches!(wire::decode_from_worker(&body), Ok(FromWorker::Ready)));
+//! ```
+
+use std::io::{self, Read};
+
+use taskweave_core::Error;
+
+/// The default largest frame body a pool or worker accepts: 1 GiB.
+pub const DEFAULT_MAX_FRAME: usize = 1 << 30;
+
+/// The protocol version; a worker that speaks another one is refused at the handshake.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// The first field of a worker's hello: "TWPW" in ASCII.
+pub const MAGIC: u32 = u32::from_le_bytes(*b"TWPW");
+
+const K_SETUP: u8 = 1;
+const K_CALL: u8 = 2;
+const K_HELLO: u8 = 10;
+const K_READY: u8 = 11;
+const K_INIT_FAILED: u8 = 12;
+const K_RESULT: u8 = 13;
+const K_FAILED: u8 = 14;
+const K_FATAL: u8 = 15;
+
+/// The bytes before a call's payload: 4 (length) + 1 (kind) + 8 (id) + 3 * 8 (function) + 4
+/// (count).
+pub(crate) const CALL_HEADER: usize = 4 + 1 + 8 + 24 + 4;
+
+/// A function in the image: offsets from the image anchor plus an integrity tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FnRef {
+    /// The user function's address minus the anchor's.
+    pub func: i64,
+    /// The typed trampoline's address minus the anchor's.
+    pub trampoline: i64,
+    /// A keyed check over both offsets; a worker runs nothing whose tag does not match.
+    pub tag: u64,
+}
+
+/// A message from the pool to a worker.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ToWorker<'a> {
+    /// Sent once after the worker's hello: what the worker must check and run before calls.
+    Setup {
+        /// The pool's build id; the worker compares it with its own.
+        build_id: &'a [u8],
+        /// The key of the function tags.
+        secret: u64,
+        /// The initializer and its serialised argument, if any.
+        initializer: Option<(FnRef, &'a [u8])>,
+    },
+    /// Run `count` calls of one function; `payload` holds the `count` serialised arguments.
+    Call {
+        /// The call id, echoed in the reply.
+        id: u64,
+        /// The function.
+        func: FnRef,
+        /// How many arguments follow.
+        count: u32,
+        /// The serialised arguments.
+        payload: &'a [u8],
+    },
+}
+
+/// A message from a worker to its pool.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FromWorker<'a> {
+    /// The first frame a worker sends.
+    Hello {
+        /// Must be [`MAGIC`].
+        magic: u32,
+        /// The worker's [`PROTOCOL_VERSION`].
+        version: u16,
+        /// The worker's process id.
+        pid: u32,
+        /// The worker's build id.
+        build_id: &'a [u8],
+    },
+    /// Setup done, initializer (if any) succeeded; calls may follow.
+    Ready,
+    /// The initializer failed; the text says how.
+    InitFailed(&'a str),
+    /// The outcomes of a call, in argument order.
+    Result {
+        /// The call id.
+        id: u64,
+        /// How long the call ran in the worker, in nanoseconds.
+        exec_nanos: u64,
+        /// The encoded outcomes.
+        payload: &'a [u8],
+    },
+    /// The call could not be run (its arguments did not decode); the text says why.
+    Failed {
+        /// The call id.
+        id: u64,
+        /// What went wrong.
+        detail: &'a str,
+    },
+    /// The worker received something it cannot handle and exits.
+    Fatal(&'a str),
+}
+
+fn wire_err(detail: impl Into<String>) -> Error {
+    Error::wire("frame", detail)
+}
+
+/// Reads one frame body from `reader`.
+///
+/// Returns `Ok(None)` on a clean end of file before the first byte of a frame.
+///
+/// # Errors
+///
+/// [`Error::Wire`] for a body longer than `max` (nothing is read or allocated for it), for a frame
+/// cut short by end of file, and for I/O errors.
+///
+/// ```
+/// use taskweave_process::wire::read_frame;
+/// let bytes = [3u8, 0, 0, 0, 1, 2]; // claims 3 bytes, has 2
+/// assert!(read_frame(&mut &bytes[..], 1024).is_err());
+/// assert!(read_frame(&mut &[][..], 1024).unwrap().is_none());
+/// ```
+pub fn read_frame<R: Read>(reader: &mut R, max: usize) -> Result<Option<Vec<u8>>, Error> {
+    let mut len = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        match reader.read(&mut len[got..]) {
+            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) => return Err(wire_err("frame length cut short by end of stream")),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(wire_err(format!("reading a frame: {e}"))),
+        }
+    }
+    let len = u32::from_le_bytes(len) as usize;
+    if len == 0 {
+        return Err(wire_err("empty frame"));
+    }
+    if len > max {
+        return Err(wire_err(format!(
+            "frame of {len} bytes exceeds the limit of {max} bytes"
+        )));
+    }
+    // Reserve a little first so a lying length does not allocate its claim before any data
+    // arrives; large allocations grow in place (mremap), so the second reserve is not a copy.
+    let head = len.min(1 << 20);
+    let mut body = Vec::with_capacity(head);
+    let mut limited = reader.take(len as u64);
+    let first = (&mut limited)
+        .take(head as u64)
+        .read_to_end(&mut body)
+        .map_err(|e| wire_err(format!("reading a frame: {e}")))?;
+    if first == head && head < len {
+        body.reserve_exact(len - first);
+        limited
+            .read_to_end(&mut body)
+            .map_err(|e| wire_err(format!("reading a frame: {e}")))?;
+    }
+    if body.len() != len {
+        return Err(wire_err(format!(
+            "frame cut short by end of stream: {} of {len} bytes",
+            body.len()
+        )));
+    }
+    Ok(Some(body))
+}
+
+struct Cursor<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], Error> {
+        if self.rest.len() < n {
+            return Err(wire_err(format!("frame too short for {what}")));
+        }
+        let (head, tail) = self.rest.split_at(n);
+        self.rest = tail;
+        Ok(head)
+    }
+    fn u8(&mut self, what: &str) -> Result<u8, Error> {
+        Ok(self.take(1, what)?[0])
+    }
+    fn u16(&mut self, what: &str) -> Result<u16, Error> {
+        let b = self.take(2, what)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self, what: &str) -> Result<u32, Error> {
+        let mut a = [0u8; 4];
+        a.copy_from_slice(self.take(4, what)?);
+        Ok(u32::from_le_bytes(a))
+    }
+    fn u64(&mut self, what: &str) -> Result<u64, Error> {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(self.take(8, what)?);
+        Ok(u64::from_le_bytes(a))
+    }
+    fn short_bytes(&mut self, what: &str) -> Result<&'a [u8], Error> {
+        let n = self.u8(what)? as usize;
+        self.take(n, what)
+    }
+    fn fn_ref(&mut self) -> Result<FnRef, Error> {
+        Ok(FnRef {
+            func: self.u64("function offset")? as i64,
+            trampoline: self.u64("trampoline offset")? as i64,
+            tag: self.u64("function tag")?,
+        })
+    }
+    fn text(self, what: &str) -> Result<&'a str, Error> {
+        std::str::from_utf8(self.rest).map_err(|_| wire_err(format!("{what} is not UTF-8")))
+    }
+    fn end(self, what: &str) -> Result<(), Error> {
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(wire_err(format!("{} stray bytes after {what}", self.rest.len())))
+        }
+    }
+}
+
+/// Decodes a frame body sent to a worker.
+///
+/// # Errors
+///
+/// [`Error::Wire`] for an unknown kind or a body that does not fit its kind.
+///
+/// ```
+/// assert!(taskweave_process::wire::decode_to_worker(&[99]).is_err());
+/// ```
+pub fn decode_to_worker(body: &[u8]) -> Result<ToWorker<'_>, Error> {
+    let mut c = Cursor { rest: body };
+    match c.u8("kind")? {
+        K_SETUP => {
+            let build_id = c.short_bytes("build id")?;
+            let secret = c.u64("secret")?;
+            let initializer = match c.u8("initializer flag")? {
+                0 => {
+                    c.end("setup")?;
+                    None
+                }
+                1 => {
+                    let f = c.fn_ref()?;
+                    Some((f, c.rest))
+                }
+                other => return Err(wire_err(format!("bad initializer flag {other}"))),
+            };
+            Ok(ToWorker::Setup {
+                build_id,
+                secret,
+                initializer,
+            })
+        }
+        K_CALL => {
+            let id = c.u64("call id")?;
+            let func = c.fn_ref()?;
+            let count = c.u32("argument count")?;
+            Ok(ToWorker::Call {
+                id,
+                func,
+                count,
+                payload: c.rest,
+            })
+        }
+        other => Err(wire_err(format!("unknown message kind {other} to a worker"))),
+    }
+}
+
+/// Decodes a frame body sent by a worker.
+///
+/// # Errors
+///
+/// [`Error::Wire`] for an unknown kind or a body that does not fit its kind.
+///
+/// ```
+/// assert!(taskweave_process::wire::decode_from_worker(&[13, 1, 2]).is_err());
+/// ```
+pub fn decode_from_worker(body: &[u8]) -> Result<FromWorker<'_>, Error> {
+    let mut c = Cursor { rest: body };
+    match c.u8("kind")? {
+        K_HELLO => {
+            let magic = c.u32("magic")?;
+            let version = c.u16("version")?;
+            let pid = c.u32("pid")?;
+            let build_id = c.short_bytes("build id")?;
+            c.end("hello")?;
+            Ok(FromWorker::Hello {
+                magic,
+                version,
+                pid,
+                build_id,
+            })
+        }
+        K_READY => {
+            c.end("ready")?;
+            Ok(FromWorker::Ready)
+        }
+        K_INIT_FAILED => Ok(FromWorker::InitFailed(c.text("initializer error")?)),
+        K_RESULT => {
+            let id = c.u64("call id")?;
+            let exec_nanos = c.u64("run time")?;
+            Ok(FromWorker::Result {
+                id,
+                exec_nanos,
+                payload: c.rest,
+            })
+        }
+        K_FAILED => {
+            let id = c.u64("call id")?;
+            Ok(FromWorker::Failed {
+                id,
+                detail: c.text("failure detail")?,
+            })
+        }
+        K_FATAL => Ok(FromWorker::Fatal(c.text("fatal error")?)),
+        other => Err(wire_err(format!("unknown message kind {other} from a worker"))),
+    }
+}
+
+fn begin(out: &mut Vec<u8>, kind: u8) -> usize {
+    let start = out.len();
+    out.extend_from_slice(&[0, 0, 0, 0, kind]);
+    start
+}
+
+/// Writes the body length of the frame that starts at `start`.
+///
+/// # Errors
+///
+/// [`Error::Wire`] if the body exceeds `max`.
+pub(crate) fn finish(out: &mut [u8], start: usize, max: usize) -> Result<(), Error> {
+    let len = out.len() - start - 4;
+    if len > max || len > u32::MAX as usize {
+        return Err(wire_err(format!(
+            "frame of {len} bytes exceeds the limit of {max} bytes"
+        )));
+    }
+    out[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
+    Ok(())
+}
+
+fn put_fn(out: &mut Vec<u8>, f: FnRef) {
+    out.extend_from_slice(&f.func.to_le_bytes());
+    out.extend_from_slice(&f.trampoline.to_le_bytes());
+    out.extend_from_slice(&f.tag.to_le_bytes());
+}
+
+fn put_short(out: &mut Vec<u8>, bytes: &[u8]) {
+    let n = bytes.len().min(255);
+    out.push(n as u8);
+    out.extend_from_slice(&bytes[..n]);
+}
+
+/// Appends a complete setup frame (the initializer payload must already be serialised).
+pub(crate) fn encode_setup(
+    out: &mut Vec<u8>,
+    build_id: &[u8],
+    secret: u64,
+    initializer: Option<(FnRef, &[u8])>,
+    max: usize,
+) -> Result<(), Error> {
+    let start = begin(out, K_SETUP);
+    put_short(out, build_id);
+    out.extend_from_slice(&secret.to_le_bytes());
+    match initializer {
+        None => out.push(0),
+        Some((f, payload)) => {
+            out.push(1);
+            put_fn(out, f);
+            out.extend_from_slice(payload);
+        }
+    }
+    finish(out, start, max)
+}
+
+/// Appends the header of a call frame; the caller appends the payload and calls [`finish`].
+pub(crate) fn begin_call(out: &mut Vec<u8>, id: u64, f: FnRef, count: u32) -> usize {
+    let start = begin(out, K_CALL);
+    out.extend_from_slice(&id.to_le_bytes());
+    put_fn(out, f);
+    out.extend_from_slice(&count.to_le_bytes());
+    start
+}
+
+/// Patches the argument count of a call frame that starts at `start`.
+pub(crate) fn set_call_count(out: &mut [u8], start: usize, count: u32) {
+    let at = start + CALL_HEADER - 4;
+    out[at..at + 4].copy_from_slice(&count.to_le_bytes());
+}
+
+/// Appends a complete hello frame.
+pub(crate) fn encode_hello(out: &mut Vec<u8>, pid: u32, build_id: &[u8]) {
+    let start = begin(out, K_HELLO);
+    out.extend_from_slice(&MAGIC.to_le_bytes());
+    out.extend_from_slice(&PROTOCOL_VERSION.to_le_bytes());
+    out.extend_from_slice(&pid.to_le_bytes());
+    put_short(out, build_id);
+    let _ = finish(out, start, usize::MAX);
+}
+
+/// Appends a complete "ready" frame.
+///
+/// ```
+/// let mut v = Vec::new();
+/// taskweave_process::wire::encode_ready(&mut v);
+/// assert_eq!(v, [1, 0, 0, 0, 11]);
+/// ```
+pub fn encode_ready(out: &mut Vec<u8>) {
+    let start = begin(out, K_READY);
+    let _ = finish(out, start, usize::MAX);
+}
+
+/// Appends a frame that carries text (`InitFailed`, `Fatal`).
+pub(crate) fn encode_text(out: &mut Vec<u8>, fatal: bool, text: &str) {
+    let start = begin(out, if fatal { K_FATAL } else { K_INIT_FAILED });
+    out.extend_from_slice(text.as_bytes());
+    let _ = finish(out, start, usize::MAX);
+}
+
+/// Appends the header of a result frame; the caller appends the outcomes and calls [`finish`].
+pub(crate) fn begin_result(out: &mut Vec<u8>, id: u64, exec_nanos: u64) -> usize {
+    let start = begin(out, K_RESULT);
+    out.extend_from_slice(&id.to_le_bytes());
+    out.extend_from_slice(&exec_nanos.to_le_bytes());
+    start
+}
+
+/// Appends a complete "failed" frame.
+pub(crate) fn encode_failed(out: &mut Vec<u8>, id: u64, detail: &str) {
+    let start = begin(out, K_FAILED);
+    out.extend_from_slice(&id.to_le_bytes());
+    out.extend_from_slice(detail.as_bytes());
+    let _ = finish(out, start, usize::MAX);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_round_trip() {
+        let f = FnRef {
+            func: -5,
+            trampoline: 77,
+            tag: 9,
+        };
+        let mut out = Vec::new();
+        let start = begin_call(&mut out, 3, f, 0);
+        out.extend_from_slice(b"abc");
+        set_call_count(&mut out, start, 2);
+        finish(&mut out, start, DEFAULT_MAX_FRAME).unwrap();
+        let body = read_frame(&mut &out[..], DEFAULT_MAX_FRAME)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            decode_to_worker(&body).unwrap(),
+            ToWorker::Call {
+                id: 3,
+                func: f,
+                count: 2,
+                payload: b"abc"
+            }
+        );
+    }
+}
