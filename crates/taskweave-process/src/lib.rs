@@ -132,10 +132,8 @@ pub use pool::{Builder, ProcessPool, Stats};
 /// `main` runs, so the call is optional there (and free: it checks one environment variable).
 ///
 /// ```
-/// fn main() {
-///     taskweave_process::init();
-///     // ... the program, which never runs in a worker process
-/// }
+/// taskweave_process::init(); // first line of `main`
+/// // ... the program, which never runs in a worker process
 /// ```
 pub fn init() {
     worker::run_if_worker();

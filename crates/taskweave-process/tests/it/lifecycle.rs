@@ -1,0 +1,160 @@
+//! Worker replacement, cancellation, shutdown, kill/terminate, and what is left afterwards:
+//! no child processes and no descriptors.
+
+use std::time::Duration;
+
+use taskweave_core::{Error, State};
+use taskweave_process::ProcessPool;
+
+use crate::work::{pid, sleep_ms, sleep_pid, square};
+use crate::{children, eventually, exclusive, open_fds, shared};
+
+#[test]
+fn max_tasks_per_child_replaces_the_worker_after_n_calls() {
+    let _g = shared();
+    let pool = ProcessPool::builder().max_workers(1).max_tasks_per_child(3).build().unwrap();
+    let pids: Vec<u32> = (0..7).map(|_| pool.submit(pid, ()).result(None).unwrap()).collect();
+    assert_eq!(pids[0], pids[1]);
+    assert_eq!(pids[1], pids[2]);
+    assert_ne!(pids[2], pids[3]);
+    assert_eq!(pids[3], pids[5]);
+    assert_ne!(pids[5], pids[6]);
+    assert_eq!(pool.stats().worker_deaths, 0);
+}
+
+#[test]
+fn max_tasks_per_child_with_many_calls_in_flight() {
+    let _g = shared();
+    let pool = ProcessPool::builder().max_workers(2).max_tasks_per_child(10).build().unwrap();
+    let ps: Vec<_> = (0..500u64).map(|x| pool.submit(square, x)).collect();
+    for (x, mut p) in ps.into_iter().enumerate() {
+        assert_eq!(p.result(None).unwrap(), (x * x) as u64);
+    }
+    assert!(pool.stats().workers_started >= 50);
+}
+
+#[test]
+fn cancel_removes_queued_work_and_leaves_running_work_alone() {
+    let _g = shared();
+    let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    let mut running = pool.submit(sleep_ms, 300);
+    let mut queued = pool.submit(sleep_pid, 0);
+    assert!(eventually(Duration::from_secs(10), || running.running()));
+    assert!(queued.cancel());
+    assert!(!running.cancel(), "running process work cannot be cancelled");
+    assert!(matches!(queued.result(None), Err(Error::Cancelled { .. })));
+    assert_eq!(queued.state(), State::Cancelled);
+    assert_eq!(running.result(None).unwrap(), 300);
+    assert_eq!(pool.stats().cancelled, 1);
+}
+
+#[test]
+fn dropping_an_await_cancels_queued_work() {
+    let _g = shared();
+    let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    let out = taskweave_core::run(async {
+        let long = pool.submit(sleep_ms, 200);
+        let queued = pool.submit(square, 3);
+        let timed = taskweave_core::timeout(Duration::from_millis(20), queued).await;
+        (timed, long.await)
+    });
+    let (timed, long) = out.unwrap();
+    assert!(timed.unwrap_err().is_timeout());
+    assert_eq!(long.unwrap(), 200);
+    // The cancelled call is skipped when the worker gets to it.
+    assert!(eventually(Duration::from_secs(10), || pool.stats().cancelled == 1));
+    assert_eq!(pool.submit(square, 4).result(None).unwrap(), 16);
+    assert_eq!(pool.stats().succeeded, 2);
+}
+
+#[test]
+fn shutdown_with_wait_finishes_pending_work() {
+    let _g = shared();
+    let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+    let ps: Vec<_> = (0..6).map(|_| pool.submit(sleep_ms, 30)).collect();
+    pool.shutdown(true, false);
+    for mut p in ps {
+        assert_eq!(p.result(Some(Duration::ZERO)).unwrap(), 30);
+    }
+    assert!(pool.worker_pids().is_empty());
+}
+
+#[test]
+fn shutdown_with_cancel_futures_cancels_the_queue() {
+    let _g = shared();
+    let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    let mut first = pool.submit(sleep_ms, 200);
+    assert!(eventually(Duration::from_secs(10), || first.running()));
+    let rest: Vec<_> = (0..5).map(|_| pool.submit(sleep_ms, 200)).collect();
+    pool.shutdown(true, true);
+    assert_eq!(first.result(Some(Duration::ZERO)).unwrap(), 200);
+    for mut p in rest {
+        assert!(matches!(p.result(Some(Duration::ZERO)), Err(Error::Cancelled { .. })));
+    }
+}
+
+#[test]
+fn shutdown_without_wait_returns_at_once_and_still_finishes() {
+    let _g = shared();
+    let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    let mut p = pool.submit(sleep_ms, 100);
+    pool.shutdown(false, false);
+    assert!(!p.done());
+    assert_eq!(p.result(None).unwrap(), 100);
+    assert!(matches!(pool.submit(square, 1).result(None), Err(Error::Shutdown { .. })));
+}
+
+#[test]
+fn kill_workers_fails_running_work_and_leaves_no_worker() {
+    let _g = shared();
+    let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+    let mut busy = pool.submit(sleep_ms, 20_000);
+    assert!(eventually(Duration::from_secs(10), || busy.running()));
+    pool.kill_workers();
+    let err = busy.result(Some(Duration::ZERO)).unwrap_err();
+    assert!(matches!(&err, Error::WorkerDied(d) if d.signal == Some(libc::SIGKILL)), "{err}");
+    assert!(pool.worker_pids().is_empty());
+}
+
+#[test]
+fn terminate_workers_sends_sigterm() {
+    let _g = shared();
+    let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    let mut busy = pool.submit(sleep_ms, 20_000);
+    assert!(eventually(Duration::from_secs(10), || busy.running()));
+    pool.terminate_workers();
+    let err = busy.result(Some(Duration::ZERO)).unwrap_err();
+    assert!(matches!(&err, Error::WorkerDied(d) if d.signal == Some(libc::SIGTERM)), "{err}");
+}
+
+#[test]
+fn after_10k_tasks_and_shutdown_no_child_and_no_descriptor_is_left() {
+    let _g = exclusive();
+    assert!(eventually(Duration::from_secs(10), || children().is_empty()), "{:?}", children());
+    let fds_before = open_fds();
+    {
+        let pool = ProcessPool::builder().max_workers(2).max_tasks_per_child(2500).build().unwrap();
+        let ps: Vec<_> = (0..10_000u64).map(|x| pool.submit(square, x)).collect();
+        for (x, mut p) in ps.into_iter().enumerate() {
+            assert_eq!(p.result(None).unwrap(), (x * x) as u64);
+        }
+        assert!(!children().is_empty());
+        pool.shutdown(true, false);
+        assert!(children().is_empty(), "left behind: {:?}", children());
+    }
+    assert_eq!(open_fds(), fds_before);
+}
+
+#[test]
+fn drop_waits_and_reaps() {
+    let _g = exclusive();
+    assert!(eventually(Duration::from_secs(10), || children().is_empty()), "{:?}", children());
+    let fds_before = open_fds();
+    let mut p = {
+        let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+        pool.submit(sleep_ms, 50)
+    };
+    assert_eq!(p.result(Some(Duration::ZERO)).unwrap(), 50);
+    assert!(children().is_empty(), "left behind: {:?}", children());
+    assert_eq!(open_fds(), fds_before);
+}
