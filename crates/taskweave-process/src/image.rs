@@ -257,7 +257,10 @@ mod tests {
         let f = fn_ref(sample as fn(u32) -> u32 as usize, anchor_addr(), secret).unwrap();
         let (func, _) = resolve(f, secret).unwrap();
         assert_eq!(func, sample as fn(u32) -> u32 as usize);
-        let forged = FnRef { tag: f.tag ^ 1, ..f };
+        let forged = FnRef {
+            tag: f.tag ^ 1,
+            ..f
+        };
         assert!(resolve(forged, secret).is_err());
     }
 

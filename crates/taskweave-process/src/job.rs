@@ -142,11 +142,7 @@ pub(crate) fn run_init<A: DeserializeOwned, O: InitResult>(
 }
 
 /// Decodes the next outcome of a reply.
-fn next_outcome<R: DeserializeOwned>(
-    rest: &mut &[u8],
-    what: &str,
-    pid: u32,
-) -> Result<R, Error> {
+fn next_outcome<R: DeserializeOwned>(rest: &mut &[u8], what: &str, pid: u32) -> Result<R, Error> {
     let Some((&tag, tail)) = rest.split_first() else {
         return Err(Error::wire(
             format!("result of {what}"),

@@ -173,12 +173,20 @@ impl<R: Payload> Map<R> {
                 }
                 let start = match start {
                     Some(start) if sent > 0 => start,
-                    _ => return Some(Chunk::Done(seq, holes.into_iter().map(|(_, e)| Err(e)).collect())),
+                    _ => {
+                        return Some(Chunk::Done(
+                            seq,
+                            holes.into_iter().map(|(_, e)| Err(e)).collect(),
+                        ));
+                    }
                 };
                 wire::set_call_count(&mut frame, start, sent);
                 if let Err(e) = wire::finish(&mut frame, start, pool.config.max_frame) {
                     let e = Error::wire(format!("chunk {seq} of {what}"), e.to_string());
-                    return Some(Chunk::Done(seq, (0..total).map(|_| Err(e.clone())).collect()));
+                    return Some(Chunk::Done(
+                        seq,
+                        (0..total).map(|_| Err(e.clone())).collect(),
+                    ));
                 }
                 Some(Chunk::Job(Job {
                     id,

@@ -14,7 +14,9 @@ use taskweave_core::instrument::{self, ExecutorEvent};
 use taskweave_core::{Error, Promise, TaskInfo};
 
 use crate::image;
-use crate::job::{InitResult, InitTrampoline, Job, PromiseSink, Reply, Trampoline, run_chunk, run_init};
+use crate::job::{
+    InitResult, InitTrampoline, Job, PromiseSink, Reply, Trampoline, run_chunk, run_init,
+};
 use crate::map::Map;
 use crate::wire::{self, FnRef};
 
@@ -204,7 +206,8 @@ impl Inner {
                 "the process pool was shut down with cancel_futures".into(),
             ))));
         }
-        if wait && taskweave_core::strict::check_blocking_wait("ProcessPool::shutdown(wait)").is_ok()
+        if wait
+            && taskweave_core::strict::check_blocking_wait("ProcessPool::shutdown(wait)").is_ok()
         {
             self.join_threads();
         }
@@ -350,7 +353,11 @@ impl Builder {
     /// Runs `f(arg)` once in every worker before it takes work (Python's `initializer` and
     /// `initargs`). `f` returns `()` or `Result<(), E>`; an `Err` or a panic breaks the pool:
     /// its futures then fail with [`Error::Broken`] carrying the initializer's error.
-    pub fn initializer<A: Payload, O: InitResult + 'static>(mut self, f: fn(A) -> O, arg: A) -> Builder {
+    pub fn initializer<A: Payload, O: InitResult + 'static>(
+        mut self,
+        f: fn(A) -> O,
+        arg: A,
+    ) -> Builder {
         let tramp = run_init::<A, O> as InitTrampoline as usize;
         let made = match image::fn_ref(f as usize, tramp, self.secret) {
             None => Err(outside_image()),
@@ -695,7 +702,12 @@ impl ProcessPool {
 
     /// The process ids of the workers serving right now.
     pub fn worker_pids(&self) -> Vec<u32> {
-        self.inner.lock().slots.iter().filter_map(|s| s.pid).collect()
+        self.inner
+            .lock()
+            .slots
+            .iter()
+            .filter_map(|s| s.pid)
+            .collect()
     }
 
     /// The number of worker processes the pool runs at most.

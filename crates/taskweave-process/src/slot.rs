@@ -546,7 +546,11 @@ fn take_batch(
     frames
 }
 
-fn write_frames(pipe: &mut File, frames: &[Arc<Vec<u8>>], out: &mut Vec<u8>) -> std::io::Result<()> {
+fn write_frames(
+    pipe: &mut File,
+    frames: &[Arc<Vec<u8>>],
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
     if let [one] = frames {
         return pipe.write_all(one);
     }

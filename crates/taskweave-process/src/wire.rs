@@ -234,7 +234,10 @@ impl<'a> Cursor<'a> {
         if self.rest.is_empty() {
             Ok(())
         } else {
-            Err(wire_err(format!("{} stray bytes after {what}", self.rest.len())))
+            Err(wire_err(format!(
+                "{} stray bytes after {what}",
+                self.rest.len()
+            )))
         }
     }
 }
@@ -282,7 +285,9 @@ pub fn decode_to_worker(body: &[u8]) -> Result<ToWorker<'_>, Error> {
                 payload: c.rest,
             })
         }
-        other => Err(wire_err(format!("unknown message kind {other} to a worker"))),
+        other => Err(wire_err(format!(
+            "unknown message kind {other} to a worker"
+        ))),
     }
 }
 
@@ -333,7 +338,9 @@ pub fn decode_from_worker(body: &[u8]) -> Result<FromWorker<'_>, Error> {
             })
         }
         K_FATAL => Ok(FromWorker::Fatal(c.text("fatal error")?)),
-        other => Err(wire_err(format!("unknown message kind {other} from a worker"))),
+        other => Err(wire_err(format!(
+            "unknown message kind {other} from a worker"
+        ))),
     }
 }
 

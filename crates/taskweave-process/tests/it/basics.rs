@@ -9,8 +9,8 @@ use taskweave_bridge::Executor;
 use taskweave_core::Error;
 use taskweave_process::{Bytes, ProcessPool};
 
-use crate::work::{panics, sleep_ms, square};
 use crate::shared;
+use crate::work::{panics, sleep_ms, square};
 
 fn pool(n: usize) -> ProcessPool {
     ProcessPool::builder().max_workers(n).build().unwrap()
@@ -24,15 +24,23 @@ fn submit_and_wait_from_a_thread() {
     assert_eq!(p.result(None).unwrap(), 144);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn submit_and_await_from_tokio() {
+#[test]
+fn submit_and_await_from_tokio() {
     let _g = shared();
     let pool = pool(2);
-    let promises: Vec<_> = (0..20u64).map(|x| pool.submit(square, x)).collect();
-    let mut got = Vec::new();
-    for p in promises {
-        got.push(p.await.unwrap());
-    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let got = rt.block_on(async {
+        let promises: Vec<_> = (0..20u64).map(|x| pool.submit(square, x)).collect();
+        let mut got = Vec::new();
+        for p in promises {
+            got.push(p.await.unwrap());
+        }
+        got
+    });
     assert_eq!(got, (0..20u64).map(|x| x * x).collect::<Vec<_>>());
 }
 
@@ -72,14 +80,21 @@ fn async_timeout_gives_timed_out() {
 fn panic_carries_message_and_worker_backtrace() {
     let _g = shared();
     let pool = pool(1);
-    let err = pool.submit(panics, "bad input 7".to_string()).result(None).unwrap_err();
+    let err = pool
+        .submit(panics, "bad input 7".to_string())
+        .result(None)
+        .unwrap_err();
     let Error::Panicked(p) = &err else {
         panic!("expected a panic, got {err}");
     };
     assert_eq!(p.message, "bad input 7");
     let bt = p.backtrace.as_deref().unwrap_or("");
     assert!(bt.contains("panicked at") && bt.contains("main.rs"), "{bt}");
-    assert!(p.task.as_deref().unwrap_or("").contains("worker pid"), "{:?}", p.task);
+    assert!(
+        p.task.as_deref().unwrap_or("").contains("worker pid"),
+        "{:?}",
+        p.task
+    );
     // The worker survived the panic and serves on.
     assert_eq!(pool.submit(square, 5).result(None).unwrap(), 25);
 }
@@ -90,7 +105,9 @@ struct Unserialisable;
 
 impl Serialize for Unserialisable {
     fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
-        Err(serde::ser::Error::custom("this value refuses to be serialised"))
+        Err(serde::ser::Error::custom(
+            "this value refuses to be serialised",
+        ))
     }
 }
 
@@ -133,12 +150,27 @@ fn make_one_way(x: u8) -> OneWay {
 fn wire_errors_fail_only_their_future() {
     let _g = shared();
     let pool = pool(1);
-    let arg = pool.submit(take_unserialisable, Unserialisable).result(None).unwrap_err();
-    assert!(matches!(&arg, Error::Wire { what, .. } if what.contains("argument")), "{arg}");
-    let res = pool.submit(make_unserialisable, ()).result(None).unwrap_err();
-    assert!(matches!(&res, Error::Wire { detail, .. } if detail.contains("could not be serialised")), "{res}");
+    let arg = pool
+        .submit(take_unserialisable, Unserialisable)
+        .result(None)
+        .unwrap_err();
+    assert!(
+        matches!(&arg, Error::Wire { what, .. } if what.contains("argument")),
+        "{arg}"
+    );
+    let res = pool
+        .submit(make_unserialisable, ())
+        .result(None)
+        .unwrap_err();
+    assert!(
+        matches!(&res, Error::Wire { detail, .. } if detail.contains("could not be serialised")),
+        "{res}"
+    );
     let back = pool.submit(make_one_way, 9).result(None).unwrap_err();
-    assert!(matches!(&back, Error::Wire { what, .. } if what.contains("result of")), "{back}");
+    assert!(
+        matches!(&back, Error::Wire { what, .. } if what.contains("result of")),
+        "{back}"
+    );
     assert_eq!(pool.submit(square, 6).result(None).unwrap(), 36);
     assert_eq!(pool.stats().worker_deaths, 0);
 }
@@ -159,9 +191,19 @@ fn large_payload_round_trips() {
 #[test]
 fn frame_limit_fails_the_call_not_the_pool() {
     let _g = shared();
-    let pool = ProcessPool::builder().max_workers(1).max_frame(1024).build().unwrap();
-    let err = pool.submit(echo, Bytes(vec![0; 4096])).result(None).unwrap_err();
-    assert!(matches!(&err, Error::Wire { detail, .. } if detail.contains("limit")), "{err}");
+    let pool = ProcessPool::builder()
+        .max_workers(1)
+        .max_frame(1024)
+        .build()
+        .unwrap();
+    let err = pool
+        .submit(echo, Bytes(vec![0; 4096]))
+        .result(None)
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Wire { detail, .. } if detail.contains("limit")),
+        "{err}"
+    );
     assert_eq!(pool.submit(square, 2).result(None).unwrap(), 4);
 }
 
@@ -182,8 +224,15 @@ fn refuse_level(level: u32) -> Result<(), String> {
 #[test]
 fn initializer_runs_in_every_worker() {
     let _g = shared();
-    let pool = ProcessPool::builder().max_workers(2).initializer(set_level, 7).build().unwrap();
-    let got: Vec<u32> = (0..6).map(|_| pool.submit(read_level, ())).map(|mut p| p.result(None).unwrap()).collect();
+    let pool = ProcessPool::builder()
+        .max_workers(2)
+        .initializer(set_level, 7)
+        .build()
+        .unwrap();
+    let got: Vec<u32> = (0..6)
+        .map(|_| pool.submit(read_level, ()))
+        .map(|mut p| p.result(None).unwrap())
+        .collect();
     assert_eq!(got, [7; 6]);
     // The parent's own static is untouched: the initializer ran elsewhere.
     assert_eq!(LEVEL.load(Ordering::SeqCst), 0);
@@ -192,9 +241,19 @@ fn initializer_runs_in_every_worker() {
 #[test]
 fn failing_initializer_breaks_the_pool_with_its_error() {
     let _g = shared();
-    let pool = ProcessPool::builder().max_workers(2).initializer(refuse_level, 9).build().unwrap();
-    let err = pool.submit(square, 1).result(Some(Duration::from_secs(20))).unwrap_err();
-    assert!(matches!(&err, Error::Broken { reason } if reason.contains("level 9 is not supported")), "{err}");
+    let pool = ProcessPool::builder()
+        .max_workers(2)
+        .initializer(refuse_level, 9)
+        .build()
+        .unwrap();
+    let err = pool
+        .submit(square, 1)
+        .result(Some(Duration::from_secs(20)))
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Broken { reason } if reason.contains("level 9 is not supported")),
+        "{err}"
+    );
     let later = pool.submit(square, 2).result(None).unwrap_err();
     assert!(matches!(later, Error::Broken { .. }));
     assert!(pool.broken().is_some());
@@ -212,7 +271,10 @@ fn works_through_the_executor_trait() {
     let mut p = Executor::submit(&pool, square, 11);
     assert_eq!(p.result(None).unwrap(), 121);
     Executor::shutdown(&pool, true, false);
-    assert!(matches!(pool.submit(square, 1).result(None), Err(Error::Shutdown { .. })));
+    assert!(matches!(
+        pool.submit(square, 1).result(None),
+        Err(Error::Shutdown { .. })
+    ));
 }
 
 #[test]

@@ -24,7 +24,9 @@ fn write_executable(path: &Path, bytes: &[u8]) {
 /// The position of the GNU build id's descriptor in an ELF file, if it has one.
 fn build_id_at(elf: &[u8]) -> Option<usize> {
     let header: &[u8] = &[4, 0, 0, 0, 20, 0, 0, 0, 3, 0, 0, 0, b'G', b'N', b'U', 0];
-    elf.windows(header.len()).position(|w| w == header).map(|i| i + header.len())
+    elf.windows(header.len())
+        .position(|w| w == header)
+        .map(|i| i + header.len())
 }
 
 fn broken_reason(pool: &ProcessPool) -> String {
@@ -39,9 +41,21 @@ fn a_copy_of_the_same_build_is_accepted() {
     // Exclusive: no other test forks while the copy's write descriptor exists (ETXTBSY).
     let _g = exclusive();
     let copy = temp_path("same");
-    write_executable(&copy, &std::fs::read(std::env::current_exe().unwrap()).unwrap());
-    let pool = ProcessPool::builder().max_workers(1).worker_program(&copy).build().unwrap();
-    assert_eq!(pool.submit(square, 4).result(Some(Duration::from_secs(30))).unwrap(), 16);
+    write_executable(
+        &copy,
+        &std::fs::read(std::env::current_exe().unwrap()).unwrap(),
+    );
+    let pool = ProcessPool::builder()
+        .max_workers(1)
+        .worker_program(&copy)
+        .build()
+        .unwrap();
+    assert_eq!(
+        pool.submit(square, 4)
+            .result(Some(Duration::from_secs(30)))
+            .unwrap(),
+        16
+    );
     drop(pool);
     let _ = std::fs::remove_file(copy);
 }
@@ -57,9 +71,16 @@ fn a_different_build_is_refused_at_the_handshake() {
     }
     let other = temp_path("other");
     write_executable(&other, &bytes);
-    let pool = ProcessPool::builder().max_workers(1).worker_program(&other).build().unwrap();
+    let pool = ProcessPool::builder()
+        .max_workers(1)
+        .worker_program(&other)
+        .build()
+        .unwrap();
     let reason = broken_reason(&pool);
-    assert!(reason.contains("refused at the handshake") && reason.contains("not the same build"), "{reason}");
+    assert!(
+        reason.contains("refused at the handshake") && reason.contains("not the same build"),
+        "{reason}"
+    );
     drop(pool);
     let _ = std::fs::remove_file(other);
 }
@@ -87,16 +108,33 @@ fn a_program_that_is_no_worker_is_refused() {
     assert!(reason.contains("did not answer the handshake"), "{reason}");
     drop(pool);
 
-    let garbage = script("garbage", &format!("{OUT_FD}\nprintf '\\005\\000\\000\\000\\377abcd' >&$out\nexec sleep 30"));
-    let pool = ProcessPool::builder().max_workers(1).worker_program(&garbage).build().unwrap();
+    let garbage = script(
+        "garbage",
+        &format!("{OUT_FD}\nprintf '\\005\\000\\000\\000\\377abcd' >&$out\nexec sleep 30"),
+    );
+    let pool = ProcessPool::builder()
+        .max_workers(1)
+        .worker_program(&garbage)
+        .build()
+        .unwrap();
     let reason = broken_reason(&pool);
     assert!(reason.contains("refused at the handshake"), "{reason}");
     drop(pool);
 
-    let truncated = script("truncated", &format!("{OUT_FD}\nprintf '\\100\\000\\000\\000\\012' >&$out\nexit 0"));
-    let pool = ProcessPool::builder().max_workers(1).worker_program(&truncated).build().unwrap();
+    let truncated = script(
+        "truncated",
+        &format!("{OUT_FD}\nprintf '\\100\\000\\000\\000\\012' >&$out\nexit 0"),
+    );
+    let pool = ProcessPool::builder()
+        .max_workers(1)
+        .worker_program(&truncated)
+        .build()
+        .unwrap();
     let reason = broken_reason(&pool);
-    assert!(reason.contains("malformed handshake") && reason.contains("cut short"), "{reason}");
+    assert!(
+        reason.contains("malformed handshake") && reason.contains("cut short"),
+        "{reason}"
+    );
     drop(pool);
     for p in [silent, garbage, truncated] {
         let _ = std::fs::remove_file(p);

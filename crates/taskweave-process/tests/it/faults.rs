@@ -29,7 +29,10 @@ fn kill_9_of_a_busy_worker_fails_only_its_task() {
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
     let err = busy.result(Some(Duration::from_secs(10))).unwrap_err();
     let d = died(&err);
-    assert_eq!((d.pid, d.signal, d.exit_code), (pid, Some(libc::SIGKILL), None));
+    assert_eq!(
+        (d.pid, d.signal, d.exit_code),
+        (pid, Some(libc::SIGKILL), None)
+    );
     assert!(d.task.contains("task"), "{}", d.task);
     assert_eq!(queued.result(Some(Duration::from_secs(10))).unwrap(), 81);
     let new_pid = pool.submit(sleep_pid, 0).result(None).unwrap();
@@ -54,7 +57,9 @@ fn exit_in_the_function_is_a_worker_death_with_its_status() {
     let d = died(&err);
     assert_eq!((d.exit_code, d.signal), (Some(3), None));
     assert!(err.to_string().contains(&d.pid.to_string()), "{err}");
-    let later: Vec<u64> = (0..10).map(|x| pool.submit(square, x).result(None).unwrap()).collect();
+    let later: Vec<u64> = (0..10)
+        .map(|x| pool.submit(square, x).result(None).unwrap())
+        .collect();
     assert_eq!(later[9], 81);
 }
 
@@ -81,7 +86,10 @@ fn panics_do_not_cost_a_worker() {
     let pool = ProcessPool::builder().max_workers(1).build().unwrap();
     let pid = pool.submit(sleep_pid, 0).result(None).unwrap();
     for i in 0..5 {
-        let err = pool.submit(crate::work::panics, format!("boom {i}")).result(None).unwrap_err();
+        let err = pool
+            .submit(crate::work::panics, format!("boom {i}"))
+            .result(None)
+            .unwrap_err();
         assert!(err.is_panic());
     }
     assert_eq!(pool.submit(sleep_pid, 0).result(None).unwrap(), pid);
@@ -94,8 +102,18 @@ fn exit_at_start(_: ()) {
 #[test]
 fn workers_dying_at_start_break_the_pool_instead_of_respawning_forever() {
     let _g = shared();
-    let pool = ProcessPool::builder().max_workers(1).initializer(exit_at_start, ()).build().unwrap();
-    let err = pool.submit(square, 1).result(Some(Duration::from_secs(20))).unwrap_err();
-    assert!(matches!(&err, Error::Broken { reason } if reason.contains("keep dying") && reason.contains("status 4")), "{err}");
+    let pool = ProcessPool::builder()
+        .max_workers(1)
+        .initializer(exit_at_start, ())
+        .build()
+        .unwrap();
+    let err = pool
+        .submit(square, 1)
+        .result(Some(Duration::from_secs(20)))
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Broken { reason } if reason.contains("keep dying") && reason.contains("status 4")),
+        "{err}"
+    );
     assert_eq!(pool.stats().workers_started, 0);
 }

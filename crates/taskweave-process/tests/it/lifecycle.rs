@@ -12,8 +12,14 @@ use crate::{children, eventually, exclusive, open_fds, shared};
 #[test]
 fn max_tasks_per_child_replaces_the_worker_after_n_calls() {
     let _g = shared();
-    let pool = ProcessPool::builder().max_workers(1).max_tasks_per_child(3).build().unwrap();
-    let pids: Vec<u32> = (0..7).map(|_| pool.submit(pid, ()).result(None).unwrap()).collect();
+    let pool = ProcessPool::builder()
+        .max_workers(1)
+        .max_tasks_per_child(3)
+        .build()
+        .unwrap();
+    let pids: Vec<u32> = (0..7)
+        .map(|_| pool.submit(pid, ()).result(None).unwrap())
+        .collect();
     assert_eq!(pids[0], pids[1]);
     assert_eq!(pids[1], pids[2]);
     assert_ne!(pids[2], pids[3]);
@@ -25,7 +31,11 @@ fn max_tasks_per_child_replaces_the_worker_after_n_calls() {
 #[test]
 fn max_tasks_per_child_with_many_calls_in_flight() {
     let _g = shared();
-    let pool = ProcessPool::builder().max_workers(2).max_tasks_per_child(10).build().unwrap();
+    let pool = ProcessPool::builder()
+        .max_workers(2)
+        .max_tasks_per_child(10)
+        .build()
+        .unwrap();
     let ps: Vec<_> = (0..500u64).map(|x| pool.submit(square, x)).collect();
     for (x, mut p) in ps.into_iter().enumerate() {
         assert_eq!(p.result(None).unwrap(), (x * x) as u64);
@@ -41,7 +51,10 @@ fn cancel_removes_queued_work_and_leaves_running_work_alone() {
     let mut queued = pool.submit(sleep_pid, 0);
     assert!(eventually(Duration::from_secs(10), || running.running()));
     assert!(queued.cancel());
-    assert!(!running.cancel(), "running process work cannot be cancelled");
+    assert!(
+        !running.cancel(),
+        "running process work cannot be cancelled"
+    );
     assert!(matches!(queued.result(None), Err(Error::Cancelled { .. })));
     assert_eq!(queued.state(), State::Cancelled);
     assert_eq!(running.result(None).unwrap(), 300);
@@ -62,7 +75,10 @@ fn dropping_an_await_cancels_queued_work() {
     assert!(timed.unwrap_err().is_timeout());
     assert_eq!(long.unwrap(), 200);
     // The cancelled call is skipped when the worker gets to it.
-    assert!(eventually(Duration::from_secs(10), || pool.stats().cancelled == 1));
+    assert!(eventually(Duration::from_secs(10), || pool
+        .stats()
+        .cancelled
+        == 1));
     assert_eq!(pool.submit(square, 4).result(None).unwrap(), 16);
     assert_eq!(pool.stats().succeeded, 2);
 }
@@ -89,7 +105,10 @@ fn shutdown_with_cancel_futures_cancels_the_queue() {
     pool.shutdown(true, true);
     assert_eq!(first.result(Some(Duration::ZERO)).unwrap(), 200);
     for mut p in rest {
-        assert!(matches!(p.result(Some(Duration::ZERO)), Err(Error::Cancelled { .. })));
+        assert!(matches!(
+            p.result(Some(Duration::ZERO)),
+            Err(Error::Cancelled { .. })
+        ));
     }
 }
 
@@ -101,7 +120,10 @@ fn shutdown_without_wait_returns_at_once_and_still_finishes() {
     pool.shutdown(false, false);
     assert!(!p.done());
     assert_eq!(p.result(None).unwrap(), 100);
-    assert!(matches!(pool.submit(square, 1).result(None), Err(Error::Shutdown { .. })));
+    assert!(matches!(
+        pool.submit(square, 1).result(None),
+        Err(Error::Shutdown { .. })
+    ));
 }
 
 #[test]
@@ -112,7 +134,10 @@ fn kill_workers_fails_running_work_and_leaves_no_worker() {
     assert!(eventually(Duration::from_secs(10), || busy.running()));
     pool.kill_workers();
     let err = busy.result(Some(Duration::ZERO)).unwrap_err();
-    assert!(matches!(&err, Error::WorkerDied(d) if d.signal == Some(libc::SIGKILL)), "{err}");
+    assert!(
+        matches!(&err, Error::WorkerDied(d) if d.signal == Some(libc::SIGKILL)),
+        "{err}"
+    );
     assert!(pool.worker_pids().is_empty());
 }
 
@@ -124,16 +149,27 @@ fn terminate_workers_sends_sigterm() {
     assert!(eventually(Duration::from_secs(10), || busy.running()));
     pool.terminate_workers();
     let err = busy.result(Some(Duration::ZERO)).unwrap_err();
-    assert!(matches!(&err, Error::WorkerDied(d) if d.signal == Some(libc::SIGTERM)), "{err}");
+    assert!(
+        matches!(&err, Error::WorkerDied(d) if d.signal == Some(libc::SIGTERM)),
+        "{err}"
+    );
 }
 
 #[test]
 fn after_10k_tasks_and_shutdown_no_child_and_no_descriptor_is_left() {
     let _g = exclusive();
-    assert!(eventually(Duration::from_secs(10), || children().is_empty()), "{:?}", children());
+    assert!(
+        eventually(Duration::from_secs(10), || children().is_empty()),
+        "{:?}",
+        children()
+    );
     let fds_before = open_fds();
     {
-        let pool = ProcessPool::builder().max_workers(2).max_tasks_per_child(2500).build().unwrap();
+        let pool = ProcessPool::builder()
+            .max_workers(2)
+            .max_tasks_per_child(2500)
+            .build()
+            .unwrap();
         let ps: Vec<_> = (0..10_000u64).map(|x| pool.submit(square, x)).collect();
         for (x, mut p) in ps.into_iter().enumerate() {
             assert_eq!(p.result(None).unwrap(), (x * x) as u64);
@@ -148,7 +184,11 @@ fn after_10k_tasks_and_shutdown_no_child_and_no_descriptor_is_left() {
 #[test]
 fn drop_waits_and_reaps() {
     let _g = exclusive();
-    assert!(eventually(Duration::from_secs(10), || children().is_empty()), "{:?}", children());
+    assert!(
+        eventually(Duration::from_secs(10), || children().is_empty()),
+        "{:?}",
+        children()
+    );
     let fds_before = open_fds();
     let mut p = {
         let pool = ProcessPool::builder().max_workers(2).build().unwrap();

@@ -20,7 +20,10 @@ fn ordered_for_every_chunksize() {
     let pool = pool(2);
     let expect: Vec<u64> = (0..2000u64).map(|x| x * x).collect();
     for chunksize in [1, 7, 1000, 5000] {
-        let got: Vec<u64> = pool.map(square, 0..2000u64, chunksize).map(Result::unwrap).collect();
+        let got: Vec<u64> = pool
+            .map(square, 0..2000u64, chunksize)
+            .map(Result::unwrap)
+            .collect();
         assert_eq!(got, expect, "chunksize {chunksize}");
     }
 }
@@ -29,7 +32,10 @@ fn ordered_for_every_chunksize() {
 fn unordered_yields_every_result_once() {
     let _g = shared();
     let pool = pool(2);
-    let mut got: Vec<u64> = pool.map_unordered(square, 0..500u64, 3).map(Result::unwrap).collect();
+    let mut got: Vec<u64> = pool
+        .map_unordered(square, 0..500u64, 3)
+        .map(Result::unwrap)
+        .collect();
     got.sort_unstable();
     assert_eq!(got, (0..500u64).map(|x| x * x).collect::<Vec<_>>());
 }
@@ -38,7 +44,10 @@ fn unordered_yields_every_result_once() {
 fn unordered_yields_fast_chunks_first() {
     let _g = shared();
     let pool = pool(2);
-    let got: Vec<u64> = pool.map_unordered(sleep_ms, [600, 10], 1).map(Result::unwrap).collect();
+    let got: Vec<u64> = pool
+        .map_unordered(sleep_ms, [600, 10], 1)
+        .map(Result::unwrap)
+        .collect();
     assert_eq!(got, [10, 600]);
 }
 
@@ -51,10 +60,18 @@ fn lazy_over_an_endless_iterator() {
     let inputs = (0u64..).inspect(move |_| {
         counter.fetch_add(1, Ordering::Relaxed);
     });
-    let first: Vec<u64> = pool.map(square, inputs, 4).take(100).map(Result::unwrap).collect();
+    let first: Vec<u64> = pool
+        .map(square, inputs, 4)
+        .take(100)
+        .map(Result::unwrap)
+        .collect();
     assert_eq!(first[99], 99 * 99);
     // Bounded: the window is at most max_workers * 66 chunks of 4.
-    assert!(pulled.load(Ordering::Relaxed) < 100 + 2 * 66 * 4, "{}", pulled.load(Ordering::Relaxed));
+    assert!(
+        pulled.load(Ordering::Relaxed) < 100 + 2 * 66 * 4,
+        "{}",
+        pulled.load(Ordering::Relaxed)
+    );
 }
 
 fn odd_panics(x: u64) -> u64 {
@@ -73,7 +90,10 @@ fn a_panicking_item_fails_only_itself() {
             Ok(v) => assert_eq!(v, x as u64),
             Err(e) => {
                 assert!(x % 2 == 1);
-                assert!(matches!(&e, Error::Panicked(p) if p.message == format!("odd input {x}")), "{e}");
+                assert!(
+                    matches!(&e, Error::Panicked(p) if p.message == format!("odd input {x}")),
+                    "{e}"
+                );
             }
         }
     }
@@ -92,7 +112,10 @@ fn a_dying_worker_fails_the_items_of_its_chunk() {
     let out: Vec<Result<u64, Error>> = pool.map(exit_on_13, 0..30u64, 10).collect();
     for (x, r) in out.iter().enumerate() {
         if (10..20).contains(&x) {
-            assert!(matches!(r, Err(Error::WorkerDied(d)) if d.exit_code == Some(5)), "{x}: {r:?}");
+            assert!(
+                matches!(r, Err(Error::WorkerDied(d)) if d.exit_code == Some(5)),
+                "{x}: {r:?}"
+            );
         } else {
             assert_eq!(*r.as_ref().unwrap(), x as u64);
         }

@@ -32,7 +32,12 @@ struct Call {
 /// misbehaves as told.
 fn faulty(call: Call) -> u64 {
     let mark = call.dir.join(call.index.to_string());
-    if std::fs::OpenOptions::new().write(true).create_new(true).open(&mark).is_err() {
+    if std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&mark)
+        .is_err()
+    {
         return u64::MAX;
     }
     match call.fault {
