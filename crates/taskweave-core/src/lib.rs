@@ -68,6 +68,15 @@ pub use task::{
 pub use time::{timeout, timeout_at, wait_for};
 pub use wait::{AsCompleted, ReturnWhen, as_completed, wait};
 
+/// Suspends the current task for a duration (asyncio's `sleep`); tokio's timer.
+///
+/// ```
+/// # taskweave_core::run(async {
+/// taskweave_core::sleep(std::time::Duration::from_millis(1)).await;
+/// # });
+/// ```
+pub use tokio::time::sleep;
+
 #[doc(hidden)]
 pub mod __private {
     pub use tokio;
