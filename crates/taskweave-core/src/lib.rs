@@ -62,9 +62,7 @@ pub use group::TaskGroup;
 pub use promise::{Promise, Resolver, State};
 pub use runtime::{Builder, Runtime, debug_requested_by_env, register_debug, run};
 pub use shield::{Shielded, shield};
-pub use task::{
-    Task, TaskId, TaskInfo, WorkKind, create_task, create_task_named, create_task_try,
-};
+pub use task::{Task, TaskId, TaskInfo, WorkKind, create_task, create_task_named, create_task_try};
 pub use time::{timeout, timeout_at, wait_for};
 pub use wait::{AsCompleted, ReturnWhen, as_completed, wait};
 

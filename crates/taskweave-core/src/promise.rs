@@ -588,7 +588,9 @@ impl<T> Drop for Awaiting<T> {
 
 impl<T> fmt::Debug for Awaiting<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Awaiting").field("promise", &self.promise).finish()
+        f.debug_struct("Awaiting")
+            .field("promise", &self.promise)
+            .finish()
     }
 }
 

@@ -133,7 +133,13 @@ impl fmt::Debug for TaskInfo {
 
 impl fmt::Display for TaskInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<Task name='{}' id={} created at {}>", self.name(), self.id, self.site)
+        write!(
+            f,
+            "<Task name='{}' id={} created at {}>",
+            self.name(),
+            self.id,
+            self.site
+        )
     }
 }
 
@@ -155,7 +161,6 @@ impl fmt::Display for TaskInfo {
 /// assert_eq!(task.await.unwrap(), 42);
 /// # });
 /// ```
-#[must_use = "a task handle should be awaited, cancelled or detached"]
 pub struct Task<T> {
     promise: Promise<T>,
 }
@@ -183,6 +188,7 @@ pub struct Task<T> {
 /// # });
 /// ```
 #[track_caller]
+#[must_use = "a task handle should be awaited, cancelled or detached"]
 pub fn create_task<F>(future: F) -> Task<F::Output>
 where
     F: std::future::Future + Send + 'static,
@@ -207,6 +213,7 @@ where
 /// # });
 /// ```
 #[track_caller]
+#[must_use = "a task handle should be awaited, cancelled or detached"]
 pub fn create_task_named<F>(name: impl Into<Arc<str>>, future: F) -> Task<F::Output>
 where
     F: std::future::Future + Send + 'static,
@@ -235,13 +242,16 @@ where
 /// # });
 /// ```
 #[track_caller]
+#[must_use = "a task handle should be awaited, cancelled or detached"]
 pub fn create_task_try<F, T, E>(future: F) -> Task<T>
 where
     F: std::future::Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: std::error::Error + Send + Sync + 'static,
 {
-    spawn_mapped(TaskInfo::task(None), future, |r| r.map_err(crate::error::into_error))
+    spawn_mapped(TaskInfo::task(None), future, |r| {
+        r.map_err(crate::error::into_error)
+    })
 }
 
 fn spawn_with<F>(info: TaskInfo, future: F) -> Task<F::Output>
@@ -259,14 +269,12 @@ where
     T: Send + 'static,
     E: std::error::Error + Send + Sync + 'static,
 {
-    spawn_mapped(TaskInfo::task(name), future, |r| r.map_err(crate::error::into_error))
+    spawn_mapped(TaskInfo::task(name), future, |r| {
+        r.map_err(crate::error::into_error)
+    })
 }
 
-fn spawn_mapped<F, T>(
-    info: TaskInfo,
-    future: F,
-    map: fn(F::Output) -> Result<T, Error>,
-) -> Task<T>
+fn spawn_mapped<F, T>(info: TaskInfo, future: F, map: fn(F::Output) -> Result<T, Error>) -> Task<T>
 where
     F: std::future::Future + Send + 'static,
     T: Send + 'static,
@@ -277,7 +285,7 @@ where
     }
     let (promise, resolver) = Promise::new_running(info.clone());
     let wrapped = TaskFuture {
-        future,
+        future: Some(future),
         resolver: Some(resolver),
         map,
         info,
@@ -380,7 +388,13 @@ impl<T> fmt::Debug for Task<T> {
             State::Cancelled => "cancelled",
             State::Finished => "finished",
         };
-        write!(f, "<Task {} name='{}' created at {}>", state, self.name(), self.site())
+        write!(
+            f,
+            "<Task {} name='{}' created at {}>",
+            state,
+            self.name(),
+            self.site()
+        )
     }
 }
 
@@ -388,8 +402,10 @@ pin_project_lite::pin_project! {
     /// The future tokio actually runs for a task: the user's future plus what taskweave adds
     /// (panic capture, promise completion, poll instrumentation).
     pub(crate) struct TaskFuture<F: std::future::Future, T> {
+        // An Option so the future can be dropped in place before the promise completes: whoever
+        // awaits the task sees its destructors as having run.
         #[pin]
-        future: F,
+        future: Option<F>,
         resolver: Option<Resolver<T>>,
         map: fn(F::Output) -> Result<T, Error>,
         info: TaskInfo,
@@ -398,7 +414,8 @@ pin_project_lite::pin_project! {
 
     impl<F: std::future::Future, T> PinnedDrop for TaskFuture<F, T> {
         fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
+            let mut this = this.project();
+            this.future.set(None);
             if let Some(resolver) = this.resolver.take() {
                 if let Some(obs) = this.observer {
                     obs.on_complete(this.info, instrument::Outcome::Cancelled);
@@ -413,18 +430,25 @@ impl<F: std::future::Future, T> std::future::Future for TaskFuture<F, T> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.project();
+        let mut this = self.project();
+        let Some(future) = this.future.as_mut().as_pin_mut() else {
+            return Poll::Ready(());
+        };
         let _polling = crate::strict::PollingTask::enter();
         // One branch when debug mode is off: the observer is only cloned in at spawn when on.
         let started = this.observer.as_ref().map(|obs| {
             obs.on_poll_start(this.info);
             Instant::now()
         });
-        let polled = catch_unwind(AssertUnwindSafe(|| this.future.poll(cx)));
+        let polled = catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
         if let (Some(obs), Some(started)) = (this.observer.as_ref(), started) {
             let ready = !matches!(polled, Ok(Poll::Pending));
             obs.on_poll_end(this.info, started.elapsed(), ready);
         }
+        if matches!(polled, Ok(Poll::Pending)) {
+            return Poll::Pending;
+        }
+        this.future.set(None);
         let result = match polled {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(value)) => (this.map)(value),

@@ -15,14 +15,24 @@ fn main() -> Result<(), Error> {
         // create_task starts the coroutine at once; the caller goes on until it awaits.
         let start = Instant::now();
         let task = create_task(compute());
-        println!("started {} (created at {}), main goes on", task.name(), task.site());
+        println!(
+            "started {} (created at {}), main goes on",
+            task.name(),
+            task.site()
+        );
         let result = task.await?;
-        println!("create_task + await: {result} after {:.2?}", start.elapsed());
+        println!(
+            "create_task + await: {result} after {:.2?}",
+            start.elapsed()
+        );
 
         // Awaiting the coroutine directly runs it inside the current task.
         let start = Instant::now();
         let result = compute().await;
-        println!("await compute():     {result} after {:.2?}", start.elapsed());
+        println!(
+            "await compute():     {result} after {:.2?}",
+            start.elapsed()
+        );
         Ok(())
     })?
 }

@@ -15,7 +15,10 @@ fn main() -> Result<(), Error> {
         let start = Instant::now();
         let results = gather((0..5).map(|x| create_task(compute(x)))).await?;
         println!("{results:?}");
-        println!("gathered 5 coroutines in {:.2?} (they ran concurrently)", start.elapsed());
+        println!(
+            "gathered 5 coroutines in {:.2?} (they ran concurrently)",
+            start.elapsed()
+        );
         Ok(())
     })?
 }
