@@ -225,7 +225,7 @@ where
 /// Starts `future`, which returns `Result<T, E>`, as a task whose own outcome is that result:
 /// awaiting it gives `Result<T, Error>` with `E` carried as [`Error::Failed`] (or passed through
 /// when `E` is already [`Error`]). Use this when the task's failure should count as a failure
-/// for [`gather`](crate::gather), [`wait`](crate::wait) and [`TaskGroup`](crate::TaskGroup).
+/// for [`gather()`](crate::gather()), [`wait`](crate::wait) and [`TaskGroup`](crate::TaskGroup).
 ///
 /// # Panics
 ///

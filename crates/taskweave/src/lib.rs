@@ -29,7 +29,7 @@
 //! | `asyncio.create_task(coro, name=...)` | [`create_task`]`(fut)`, [`create_task_named`]`(name, fut)` -> [`Task<T>`] |
 //! | `await task`, `task.cancel(msg)`, `done()`, `cancelled()`, `add_done_callback` | `task.await`, [`Task::cancel`], [`Promise::done`], [`Promise::cancelled`], [`Promise::add_done_callback`] |
 //! | `concurrent.futures.Future` (`result(timeout)`, `cancel()`, states) | [`Promise<T>`] ([`Promise::result`], [`Promise::cancel`], [`State`]) |
-//! | `asyncio.gather(*aws)` / `return_exceptions=True` | [`gather`] / [`gather_settled`]; [`gather!`] for mixed types |
+//! | `asyncio.gather(*aws)` / `return_exceptions=True` | [`gather()`] / [`gather_settled()`]; [`gather!`] for mixed types |
 //! | `asyncio.wait(aws, return_when=...)` | [`wait`]`(promises, `[`ReturnWhen`]`, timeout)` |
 //! | `asyncio.as_completed(aws)` | [`as_completed`] |
 //! | `asyncio.wait_for(aw, t)`, `asyncio.timeout(t)` | [`wait_for`], [`timeout`], [`timeout_at`] |
