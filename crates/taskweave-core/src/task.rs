@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::instrument::{self, Observer};
 use crate::promise::{Promise, Resolver, State};
 
-/// A process-wide unique task id, in creation order.
+/// A process-wide unique task id, increasing in creation order on each thread.
 ///
 /// ```
 /// let a = taskweave_core::TaskId::next();
@@ -33,8 +33,22 @@ pub struct TaskId(u64);
 impl TaskId {
     /// Allocates the next id.
     pub fn next() -> TaskId {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        TaskId(NEXT.fetch_add(1, Ordering::Relaxed))
+        // Ids are handed out to each thread in blocks, so spawning on several threads does not
+        // contend on one counter. Ids stay unique; they are in creation order per thread.
+        const BLOCK: u64 = 1024;
+        static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
+        thread_local! {
+            static RANGE: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+        }
+        RANGE.with(|range| {
+            let (mut next, mut end) = range.get();
+            if next == end {
+                next = NEXT_BLOCK.fetch_add(BLOCK, Ordering::Relaxed);
+                end = next + BLOCK;
+            }
+            range.set((next + 1, end));
+            TaskId(next)
+        })
     }
 
     /// The id as a number.
@@ -163,6 +177,7 @@ impl fmt::Display for TaskInfo {
 /// ```
 pub struct Task<T> {
     promise: Promise<T>,
+    join: tokio::task::JoinHandle<()>,
 }
 
 /// Starts `future` as a task on the current runtime and returns its handle at once
@@ -291,9 +306,8 @@ where
         info,
         observer,
     };
-    let handle = tokio::spawn(wrapped);
-    promise.set_abort(handle.abort_handle());
-    Task { promise }
+    let join = tokio::spawn(wrapped);
+    Task { promise, join }
 }
 
 impl<T> Task<T> {
@@ -335,7 +349,25 @@ impl<T> Task<T> {
     /// # });
     /// ```
     pub fn cancel(&self, message: impl Into<String>) -> bool {
-        self.promise.cancel_with(Some(message.into()))
+        self.cancel_with(Some(message.into()))
+    }
+
+    /// Requests cancellation with an optional message; returns as [`Task::cancel`] does.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let task = taskweave_core::create_task(std::future::pending::<()>());
+    /// assert!(task.cancel_with(None));
+    /// assert!(task.await.unwrap_err().is_cancelled());
+    /// # });
+    /// ```
+    pub fn cancel_with(&self, message: Option<String>) -> bool {
+        if self.promise.note_cancel(message) {
+            self.join.abort();
+            true
+        } else {
+            self.promise.cancelled()
+        }
     }
 
     /// Lets the task run on its own: the handle is dropped without a "never awaited" report.
@@ -349,8 +381,19 @@ impl<T> Task<T> {
         self.promise.detach();
     }
 
-    /// Turns the task into the general future type (also available as `Promise::from`).
+    /// A type-erased canceller for the task (task groups hold tasks of many types).
+    pub(crate) fn canceller(&self) -> crate::promise::Canceller
+    where
+        T: Send + 'static,
+    {
+        self.promise.set_abort(self.join.abort_handle());
+        self.promise.canceller()
+    }
+
+    /// Turns the task into the general future type (also available as `Promise::from`);
+    /// cancelling the promise still cancels the task.
     pub fn into_promise(self) -> Promise<T> {
+        self.promise.set_abort(self.join.abort_handle());
         self.promise
     }
 }
@@ -365,7 +408,7 @@ impl<T> Deref for Task<T> {
 
 impl<T> From<Task<T>> for Promise<T> {
     fn from(task: Task<T>) -> Promise<T> {
-        task.promise
+        task.into_promise()
     }
 }
 
@@ -377,7 +420,7 @@ impl<T> std::future::IntoFuture for Task<T> {
     /// future is dropped before the task finished, the task is cancelled. Use
     /// [`shield`](crate::shield) to keep it running.
     fn into_future(self) -> Self::IntoFuture {
-        self.promise.into_future()
+        crate::promise::Awaiting::for_task(self.promise, self.join)
     }
 }
 
