@@ -479,7 +479,10 @@ impl<T> Promise<T> {
     where
         T: Send + 'static,
     {
-        Canceller(self.shared.clone())
+        let shared = self.shared.clone();
+        Canceller(std::sync::Arc::new(move |message| {
+            cancel_shared(&shared, message)
+        }))
     }
 }
 
@@ -507,22 +510,13 @@ fn cancel_shared<T>(shared: &Shared<T>, message: Option<String>) -> bool {
 }
 
 /// A type-erased way to cancel a promise, for groups that hold promises of different types.
+/// A std `Arc` around a closure, because loom's `Arc` cannot hold unsized values.
 #[derive(Clone)]
-pub(crate) struct Canceller(Arc<dyn CancelTarget>);
-
-trait CancelTarget: Send + Sync {
-    fn cancel(&self, message: Option<String>) -> bool;
-}
-
-impl<T: Send> CancelTarget for Shared<T> {
-    fn cancel(&self, message: Option<String>) -> bool {
-        cancel_shared(self, message)
-    }
-}
+pub(crate) struct Canceller(std::sync::Arc<dyn Fn(Option<String>) -> bool + Send + Sync>);
 
 impl Canceller {
     pub(crate) fn cancel(&self, message: Option<String>) -> bool {
-        self.0.cancel(message)
+        (self.0)(message)
     }
 }
 

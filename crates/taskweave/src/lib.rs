@@ -20,6 +20,17 @@
 //! assert_eq!(squares.unwrap().unwrap(), vec![0, 1, 4, 9, 16]);
 //! ```
 //!
+//! The same with the attribute, asyncio's `asyncio.run(main())` spelled as in tokio
+//! (`#[taskweave::main(debug)]` switches debug mode on):
+//!
+//! ```
+//! #[taskweave::main]
+//! async fn main() {
+//!     let task = taskweave::create_task(async { 6 * 7 });
+//!     assert_eq!(task.await.unwrap(), 42);
+//! }
+//! ```
+//!
 //! # From Python to taskweave
 //!
 //! | Python | taskweave |
@@ -41,6 +52,28 @@
 //! [`std::future::Future`]; the [`prelude`] follows the same rule.
 
 pub use taskweave_core::*;
+pub use taskweave_macros::{main, test};
+
+#[doc(hidden)]
+pub mod __private {
+    //! What the `#[taskweave::main]` and `#[taskweave::test]` expansions call.
+
+    /// Runs first in an attributed `main`: lets the other crates set themselves up.
+    pub fn enter_main() {}
+
+    /// Builds the runtime and runs the body; panics with the error's text on failure, as an
+    /// attributed `main` or test must.
+    pub fn block_main<F: std::future::Future>(builder: crate::Builder, body: F) -> F::Output {
+        let runtime = match builder.build() {
+            Ok(rt) => rt,
+            Err(e) => panic!("taskweave: cannot start the runtime: {e}"),
+        };
+        match runtime.run(body) {
+            Ok(out) => out,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
 
 /// The names most programs use, safe to glob-import: nothing here shadows `std`.
 ///
