@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::instrument;
-use crate::sync::{Arc, Condvar, Mutex, lock};
+use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock};
 use crate::task::TaskInfo;
 
 /// The state of a [`Promise`], as in Python's `concurrent.futures`.
@@ -490,8 +490,9 @@ fn cancel_shared<T>(shared: &Shared<T>, message: Option<String>) -> bool {
     let mut inner = lock(&shared.inner);
     match inner.phase {
         Phase::Pending => {
-            drop(inner);
-            complete(shared, Err(Error::cancelled(message)));
+            // Completed under the same lock that saw Pending, so a concurrent `set_running`
+            // cannot start the work in between.
+            finish(shared, inner, Err(Error::cancelled(message)));
             true
         }
         Phase::Running => match inner.abort.clone() {
@@ -802,7 +803,16 @@ impl<T> fmt::Debug for Resolver<T> {
 
 /// Completes `shared` with `result` unless it is already completing or done.
 fn complete<T>(shared: &Shared<T>, result: Result<T, Error>) {
-    let mut inner = lock(&shared.inner);
+    finish(shared, lock(&shared.inner), result);
+}
+
+/// Completes `shared` with `result` given its locked state, unless it is already completing or
+/// done. Callbacks run with the lock released.
+fn finish<'a, T>(
+    shared: &'a Shared<T>,
+    mut inner: MutexGuard<'a, Inner<T>>,
+    result: Result<T, Error>,
+) {
     if matches!(inner.phase, Phase::Completing | Phase::Done) {
         return;
     }
