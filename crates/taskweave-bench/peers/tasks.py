@@ -11,7 +11,9 @@ Standard library only. Each mode prints one line of key=value pairs on stdout.
       -> ns_per_task (median of REPS, after a warm-up)
   tasks.py sleep_gather N REPS SLEEP_MS
       gather N tasks that each `await asyncio.sleep(SLEEP_MS / 1000)`, each repetition in a fresh
-      asyncio.run() -> wall_ms (median of REPS) and peak_rss_kib (this process's peak RSS)
+      asyncio.run() -> wall_ms (median of REPS) and peak_rss_kib (this process's peak RSS,
+      VmHWM as for the Rust side; not ru_maxrss, which on Linux keeps the high-water mark of the
+      process that started us across fork and exec)
 """
 import asyncio
 import resource
@@ -56,6 +58,17 @@ async def sleep_gather(n, seconds):
     return (time.perf_counter() - started) * 1e3
 
 
+def peak_rss_kib():
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+
+
 def main(argv):
     usage = "usage: tasks.py spawn_await|gather N REPS | sleep_gather N REPS SLEEP_MS"
     if len(argv) < 3:
@@ -67,8 +80,7 @@ def main(argv):
     elif mode == "sleep_gather" and len(argv) == 4:
         seconds = int(argv[3]) / 1000
         walls = [asyncio.run(sleep_gather(n, seconds)) for _ in range(reps)]
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-        print(f"wall_ms={statistics.median(walls):.3f} peak_rss_kib={peak} n={n} reps={reps}")
+        print(f"wall_ms={statistics.median(walls):.3f} peak_rss_kib={peak_rss_kib()} n={n} reps={reps}")
     else:
         raise SystemExit(usage)
 
