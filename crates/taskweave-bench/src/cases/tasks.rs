@@ -77,7 +77,7 @@ fn spawn_await_current_thread(config: &Config) -> Vec<Row> {
 
 fn spawn_await(config: &Config, case: &str, flavour: Flavour) -> Vec<Row> {
     let (n, rounds, python_reps) = if config.quick {
-        (20_000, Rounds { warm_up: 1, measured: 7 }, 5)
+        (30_000, Rounds { warm_up: 1, measured: 9 }, 5)
     } else {
         (100_000, Rounds { warm_up: 1, measured: 11 }, 7)
     };
@@ -135,7 +135,7 @@ const GATHER_N: usize = 100_000;
 
 fn gather_100k(config: &Config) -> Vec<Row> {
     let (rounds, python_reps) = if config.quick {
-        (Rounds { warm_up: 1, measured: 5 }, 3)
+        (Rounds { warm_up: 1, measured: 7 }, 3)
     } else {
         (Rounds { warm_up: 1, measured: 11 }, 5)
     };
