@@ -454,7 +454,7 @@ fn read_replies(
 
 fn rewrap(e: Error, pid: u32) -> Error {
     match e {
-        Error::Wire { detail, .. } => Error::wire(format!("reply from worker pid {pid}"), detail),
+        Error::Wire(w) => Error::wire(format!("reply from worker pid {pid}"), w.detail.clone()),
         other => other,
     }
 }

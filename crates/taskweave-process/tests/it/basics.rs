@@ -155,7 +155,7 @@ fn wire_errors_fail_only_their_future() {
         .result(None)
         .unwrap_err();
     assert!(
-        matches!(&arg, Error::Wire { what, .. } if what.contains("argument")),
+        matches!(&arg, Error::Wire(w) if w.what.contains("argument")),
         "{arg}"
     );
     let res = pool
@@ -163,12 +163,12 @@ fn wire_errors_fail_only_their_future() {
         .result(None)
         .unwrap_err();
     assert!(
-        matches!(&res, Error::Wire { detail, .. } if detail.contains("could not be serialised")),
+        matches!(&res, Error::Wire(w) if w.detail.contains("could not be serialised")),
         "{res}"
     );
     let back = pool.submit(make_one_way, 9).result(None).unwrap_err();
     assert!(
-        matches!(&back, Error::Wire { what, .. } if what.contains("result of")),
+        matches!(&back, Error::Wire(w) if w.what.contains("result of")),
         "{back}"
     );
     assert_eq!(pool.submit(square, 6).result(None).unwrap(), 36);
@@ -201,7 +201,7 @@ fn frame_limit_fails_the_call_not_the_pool() {
         .result(None)
         .unwrap_err();
     assert!(
-        matches!(&err, Error::Wire { detail, .. } if detail.contains("limit")),
+        matches!(&err, Error::Wire(w) if w.detail.contains("limit")),
         "{err}"
     );
     assert_eq!(pool.submit(square, 2).result(None).unwrap(), 4);
