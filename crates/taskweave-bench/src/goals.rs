@@ -14,7 +14,16 @@ const GOALS: &[(&str, &str, f64)] = &[
     ("gather_100k", "python", 0.05),
     // threads
 
-    // process
+    // process: a round trip within 3x of a bare pipe ping-pong; against ProcessPoolExecutor
+    // (fork start, 2 workers) as issue 4 sets them. process_cpu_map is a speedup (higher is
+    // better, goal: at least 0.95 of the bare-process ceiling), so it has no entry here.
+    ("process_rtt", "pipe", 3.0),
+    ("process_rtt", "python", 0.15),
+    ("process_inflight_20k", "python", 0.1),
+    ("process_map_c1", "python", 0.1),
+    ("process_map_best", "python", 0.3),
+    ("process_payload_64m", "python", 0.25),
+    ("process_first_result", "python", 1.0),
 
     // debug
 ];

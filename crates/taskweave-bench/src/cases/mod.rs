@@ -63,7 +63,7 @@ areas! {
 
     // threads,
 
-    // process,
+    process,
 
     // debug,
 }
