@@ -397,12 +397,14 @@ fn read_replies(
     pid: u32,
 ) -> Option<Error> {
     let max = inner.config.max_frame;
+    let mut body = Vec::new();
     loop {
-        let body = match wire::read_frame(reader, max) {
-            Ok(Some(body)) => body,
-            Ok(None) => return None,
+        wire::trim(&mut body);
+        match wire::read_frame_into(reader, max, &mut body) {
+            Ok(true) => {}
+            Ok(false) => return None,
             Err(e) => return Some(rewrap(e, pid)),
-        };
+        }
         let (id, outcome) = match wire::decode_from_worker(&body) {
             Ok(FromWorker::Result {
                 id,

@@ -142,11 +142,36 @@ fn wire_err(detail: impl Into<String>) -> Error {
 /// assert!(read_frame(&mut &[][..], 1024).unwrap().is_none());
 /// ```
 pub fn read_frame<R: Read>(reader: &mut R, max: usize) -> Result<Option<Vec<u8>>, Error> {
+    let mut body = Vec::new();
+    Ok(read_frame_into(reader, max, &mut body)?.then_some(body))
+}
+
+/// Reads one frame body into `body`, replacing its contents and reusing its allocation (a
+/// reader that receives large frames over and over touches fresh memory only once).
+///
+/// Returns `Ok(false)` on a clean end of file before the first byte of a frame.
+///
+/// # Errors
+///
+/// As [`read_frame`].
+///
+/// ```
+/// use taskweave_process::wire::read_frame_into;
+/// let mut body = Vec::new();
+/// assert!(read_frame_into(&mut &[2u8, 0, 0, 0, 11, 12][..], 64, &mut body).unwrap());
+/// assert_eq!(body, [11, 12]);
+/// ```
+pub fn read_frame_into<R: Read>(
+    reader: &mut R,
+    max: usize,
+    body: &mut Vec<u8>,
+) -> Result<bool, Error> {
+    body.clear();
     let mut len = [0u8; 4];
     let mut got = 0;
     while got < 4 {
         match reader.read(&mut len[got..]) {
-            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) if got == 0 => return Ok(false),
             Ok(0) => return Err(wire_err("frame length cut short by end of stream")),
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -164,17 +189,17 @@ pub fn read_frame<R: Read>(reader: &mut R, max: usize) -> Result<Option<Vec<u8>>
     }
     // Reserve a little first so a lying length does not allocate its claim before any data
     // arrives; large allocations grow in place (mremap), so the second reserve is not a copy.
-    let head = len.min(1 << 20);
-    let mut body = Vec::with_capacity(head);
+    let head = len.min(body.capacity().max(1 << 20));
+    body.reserve_exact(head);
     let mut limited = reader.take(len as u64);
     let first = (&mut limited)
         .take(head as u64)
-        .read_to_end(&mut body)
+        .read_to_end(body)
         .map_err(|e| wire_err(format!("reading a frame: {e}")))?;
     if first == head && head < len {
         body.reserve_exact(len - first);
         limited
-            .read_to_end(&mut body)
+            .read_to_end(body)
             .map_err(|e| wire_err(format!("reading a frame: {e}")))?;
     }
     if body.len() != len {
@@ -183,7 +208,14 @@ pub fn read_frame<R: Read>(reader: &mut R, max: usize) -> Result<Option<Vec<u8>>
             body.len()
         )));
     }
-    Ok(Some(body))
+    Ok(true)
+}
+
+/// Gives a reused buffer's memory back when it is far larger than what it holds now.
+pub(crate) fn trim(buf: &mut Vec<u8>) {
+    if buf.capacity() > (16 << 20) && buf.capacity() > 4 * buf.len() {
+        *buf = Vec::new();
+    }
 }
 
 struct Cursor<'a> {

@@ -129,11 +129,11 @@ fn serve(marker: Marker) -> i32 {
         return 0;
     }
     let mut input = BufReader::with_capacity(64 * 1024, input);
-    let read = |input: &mut BufReader<File>| wire::read_frame(input, marker.max_frame);
+    let mut body = Vec::new();
 
     // Setup: the pool's build must be ours before any offset is trusted.
-    let secret = match read(&mut input) {
-        Ok(Some(body)) => match wire::decode_to_worker(&body) {
+    let secret = match wire::read_frame_into(&mut input, marker.max_frame, &mut body) {
+        Ok(true) => match wire::decode_to_worker(&body) {
             Ok(ToWorker::Setup {
                 build_id,
                 secret,
@@ -166,7 +166,7 @@ fn serve(marker: Marker) -> i32 {
             Ok(other) => return fatal(&mut out, &format!("expected setup, got {other:?}")),
             Err(e) => return fatal(&mut out, &e.to_string()),
         },
-        Ok(None) => return 0,
+        Ok(false) => return 0,
         Err(e) => return fatal(&mut out, &e.to_string()),
     };
     frame.clear();
@@ -176,11 +176,11 @@ fn serve(marker: Marker) -> i32 {
     }
 
     loop {
-        let body = match read(&mut input) {
-            Ok(Some(body)) => body,
-            Ok(None) => return 0,
+        match wire::read_frame_into(&mut input, marker.max_frame, &mut body) {
+            Ok(true) => {}
+            Ok(false) => return 0,
             Err(e) => return fatal(&mut out, &e.to_string()),
-        };
+        }
         let (id, func, count, payload) = match wire::decode_to_worker(&body) {
             Ok(ToWorker::Call {
                 id,
@@ -210,14 +210,12 @@ fn serve(marker: Marker) -> i32 {
             }
             Err(detail) => wire::encode_failed(&mut frame, id, &detail),
         }
-        drop(body);
         // Each reply is written before the next call starts, so when a worker dies the pool
         // knows exactly which call it was running.
         if !send(&mut out, &frame) {
             return 0;
         }
-        if frame.capacity() > (4 << 20) {
-            frame = Vec::new();
-        }
+        wire::trim(&mut frame);
+        wire::trim(&mut body);
     }
 }
