@@ -67,6 +67,23 @@ pub(crate) fn run_chunk<A: DeserializeOwned, R: Serialize>(
     // reference from a `fn(A) -> R` with exactly these `A` and `R`, since it paired it with this
     // trampoline's monomorphisation, so the address is that function.
     let f = unsafe { std::mem::transmute::<*const (), fn(A) -> R>(func as *const ()) };
+    run_items(f, count, input, out);
+}
+
+/// The trampoline for `fn() -> R` (each call's argument is `()`).
+pub(crate) fn run_thunk<R: Serialize>(func: usize, count: u32, input: &[u8], out: &mut Vec<u8>) {
+    // SAFETY: as in `run_chunk`, for a reference the pool made from a `fn() -> R` paired with
+    // this monomorphisation.
+    let f = unsafe { std::mem::transmute::<*const (), fn() -> R>(func as *const ()) };
+    run_items(|(): ()| f(), count, input, out);
+}
+
+fn run_items<A: DeserializeOwned, R: Serialize>(
+    f: impl Fn(A) -> R,
+    count: u32,
+    input: &[u8],
+    out: &mut Vec<u8>,
+) {
     let mut rest = input;
     for i in 0..count {
         let arg = match postcard::take_from_bytes::<A>(rest) {

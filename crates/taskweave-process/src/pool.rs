@@ -15,7 +15,7 @@ use taskweave_core::{Error, Promise, TaskInfo};
 
 use crate::image;
 use crate::job::{
-    InitResult, InitTrampoline, Job, PromiseSink, Reply, Trampoline, run_chunk, run_init,
+    InitResult, InitTrampoline, Job, PromiseSink, Reply, Trampoline, run_chunk, run_init, run_thunk,
 };
 use crate::map::Map;
 use crate::wire::{self, FnRef};
@@ -473,11 +473,6 @@ fn outside_image() -> Error {
     )
 }
 
-/// The description of a call in errors: "task 17 (fn(u64) -> u64)".
-fn describe_call<A, R>(id: u64) -> Arc<str> {
-    format!("task {id} ({})", std::any::type_name::<fn(A) -> R>()).into()
-}
-
 /// Encodes a single-argument call frame.
 fn call_frame<A: Serialize>(
     id: u64,
@@ -560,23 +555,54 @@ impl ProcessPool {
     /// ```
     #[track_caller]
     pub fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Promise<R> {
-        let name = std::any::type_name::<fn(A) -> R>();
+        let tramp = run_chunk::<A, R> as Trampoline as usize;
+        self.submit_ref::<A, R>(f as usize, tramp, &arg, std::any::type_name::<fn(A) -> R>())
+    }
+
+    /// Runs `f()` in a worker process and returns its future: the form of
+    /// `loop.run_in_executor(pool, f)` without arguments.
+    ///
+    /// Errors as for [`submit`](Self::submit).
+    ///
+    /// ```
+    /// use taskweave_process::ProcessPool;
+    ///
+    /// fn blocking_function() -> u32 {
+    ///     42
+    /// }
+    ///
+    /// let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    /// assert_eq!(pool.call(blocking_function).result(None).unwrap(), 42);
+    /// ```
+    #[track_caller]
+    pub fn call<R: Payload>(&self, f: fn() -> R) -> Promise<R> {
+        let tramp = run_thunk::<R> as Trampoline as usize;
+        self.submit_ref::<(), R>(f as usize, tramp, &(), std::any::type_name::<fn() -> R>())
+    }
+
+    #[track_caller]
+    fn submit_ref<A: Serialize, R: Payload>(
+        &self,
+        func: usize,
+        trampoline: usize,
+        arg: &A,
+        name: &'static str,
+    ) -> Promise<R> {
         let (promise, resolver) = Promise::pending_with(TaskInfo::executor(name));
         let inner = &*self.inner;
         let id = inner.next_id();
-        let what = describe_call::<A, R>(id);
-        let Some(fref) = fn_ref_for(inner, f) else {
+        let what: Arc<str> = format!("task {id} ({name})").into();
+        let Some(fref) = image::fn_ref(func, trampoline, inner.secret) else {
             resolver.set_error(outside_image());
             return promise;
         };
-        let frame = match call_frame(id, fref, &arg, inner.config.max_frame, &what) {
+        let frame = match call_frame(id, fref, arg, inner.config.max_frame, &what) {
             Ok(frame) => frame,
             Err(e) => {
                 resolver.set_error(e);
                 return promise;
             }
         };
-        drop(arg);
         if instrument::active() {
             if let Some(info) = promise.info() {
                 instrument::executor_event(&ExecutorEvent::Submitted {

@@ -18,6 +18,7 @@
 
 use std::fs::File;
 use std::io::{BufReader, Write};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::{Child, ExitStatus};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -76,7 +77,24 @@ pub(crate) fn slot_main(inner: Arc<Inner>, slot: usize) {
             Ok(worker) => {
                 inner.lock().start_failures = 0;
                 inner.stats.workers_started.fetch_add(1, Ordering::Relaxed);
-                run(&inner, slot, worker);
+                let served = catch_unwind(AssertUnwindSafe(|| run(&inner, slot, worker)));
+                if let Err(payload) = served {
+                    // A bug here must not strand futures: fail them and stop the pool.
+                    let error = Error::broken(format!(
+                        "a process pool thread failed: {}",
+                        taskweave_core::error::panic_message(&*payload)
+                    ));
+                    let stranded: Vec<Job> = {
+                        let mut st = inner.lock();
+                        st.slots[slot].pid = None;
+                        st.slots[slot].in_flight.drain(..).collect()
+                    };
+                    inner.break_pool(error.clone());
+                    for job in stranded {
+                        job.sink.finish(Reply::Failed(error.clone()));
+                    }
+                    break;
+                }
             }
             Err(StartError::Broken(e)) => {
                 inner.break_pool(e);
@@ -478,14 +496,17 @@ fn feed(inner: &Inner, slot: usize, mut pipe: File) {
                     return;
                 }
                 let in_flight = st.slots[slot].in_flight.len();
+                // Read once: the average moves while we look.
+                let depth = inner.depth();
                 let left = quota.map(|q| q.saturating_sub(st.slots[slot].sent));
                 if left == Some(0) || (st.broken.is_some() && st.queue.is_empty()) {
                     if in_flight == 0 {
                         // Closing the pipe retires the worker; it exits when it reads the end.
                         return;
                     }
-                } else if !st.queue.is_empty() && in_flight < inner.depth() {
-                    let frames = take_batch(inner, &mut st, slot, left, &mut skipped);
+                } else if !st.queue.is_empty() && in_flight < depth {
+                    let room = depth - in_flight;
+                    let frames = take_batch(inner, &mut st, slot, room, left, &mut skipped);
                     if !frames.is_empty() {
                         break frames;
                     }
@@ -508,12 +529,12 @@ fn take_batch(
     inner: &Inner,
     st: &mut State,
     slot: usize,
+    room: usize,
     left: Option<u64>,
     skipped: &mut Vec<Job>,
 ) -> Vec<Arc<Vec<u8>>> {
     let live = st.slots.iter().filter(|s| s.pid.is_some()).count().max(1);
     let fair = st.queue.len().div_ceil(live);
-    let room = inner.depth() - st.slots[slot].in_flight.len();
     let n = room.min(fair).min(left.unwrap_or(u64::MAX) as usize).max(1);
     let mut frames = Vec::with_capacity(n);
     let mut bytes = 0;

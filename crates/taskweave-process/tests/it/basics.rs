@@ -290,3 +290,16 @@ fn blocking_wait_inside_a_task_is_refused() {
     assert!(matches!(refused, Err(Error::Refused { .. })));
     assert_eq!(awaited.unwrap(), 4);
 }
+
+fn blocking_function() -> u32 {
+    std::thread::sleep(Duration::from_millis(50));
+    42
+}
+
+#[test]
+fn call_runs_a_function_without_arguments() {
+    let _g = shared();
+    let pool = pool(1);
+    let got = taskweave_core::run(async move { pool.call(blocking_function).await });
+    assert_eq!(got.unwrap().unwrap(), 42);
+}

@@ -48,3 +48,85 @@ fn a_lying_length_under_the_limit_is_a_truncation_error() {
 fn empty_frames_are_errors() {
     assert!(wire::read_frame(&mut &[0u8, 0, 0, 0][..], 64).is_err());
 }
+
+mod live_worker {
+    //! Random bytes into a real worker process (this test binary started as one): it exits,
+    //! never hangs and never runs anything.
+
+    use std::fs::File;
+    use std::io::Write;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use proptest::prelude::*;
+    use taskweave_process::wire::{self, FromWorker};
+
+    use crate::exclusive;
+
+    /// A close-on-exec pipe.
+    fn pipe() -> (File, File) {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: two fresh descriptors nothing else owns.
+        unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+
+        #[test]
+        fn garbage_makes_a_worker_exit(garbage in proptest::collection::vec(any::<u8>(), 0..512)) {
+            // Exclusive: the pipes are inheritable until the child is started.
+            let _g = exclusive();
+            let (child_in, mut to_worker) = pipe();
+            let (mut from_worker, child_out) = pipe();
+            for fd in [child_in.as_raw_fd(), child_out.as_raw_fd()] {
+                // SAFETY: fcntl on descriptors this test owns: the child's ends are inherited.
+                unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+            }
+            let marker = format!(
+                "1:{}:{}:{}:{}",
+                child_in.as_raw_fd(),
+                child_out.as_raw_fd(),
+                std::process::id(),
+                wire::DEFAULT_MAX_FRAME
+            );
+            let mut child = Command::new(std::env::current_exe().unwrap())
+                .env("TASKWEAVE_PROCESS_WORKER", marker)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            drop((child_in, child_out));
+            let hello = wire::read_frame(&mut from_worker, 1 << 20);
+            let hello = match hello {
+                Ok(Some(hello)) => hello,
+                other => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("no hello: {other:?}");
+                }
+            };
+            let is_hello = matches!(wire::decode_from_worker(&hello), Ok(FromWorker::Hello { .. }));
+            prop_assert!(is_hello);
+            let _ = to_worker.write_all(&garbage);
+            drop(to_worker);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let status = loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    break status;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    prop_assert!(false, "the worker did not exit");
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            };
+            // A clean exit (end of input) or the protocol-error status; never a crash.
+            prop_assert!(status.code() == Some(0) || status.code() == Some(86), "{status}");
+        }
+    }
+}
