@@ -20,6 +20,9 @@ use crate::job::{
 use crate::map::Map;
 use crate::wire::{self, FnRef};
 
+/// The largest call written directly from the submitting thread (see `Inner::try_direct`).
+const DIRECT_MAX: usize = 16 * 1024;
+
 /// The executor name in debug events.
 pub(crate) const EXECUTOR_NAME: &str = "ProcessPoolExecutor";
 
@@ -30,6 +33,9 @@ pub(crate) struct Config {
     pub(crate) max_frame: usize,
     pub(crate) program: PathBuf,
     pub(crate) handshake_timeout: Duration,
+    /// Submitting threads may write to idle workers' pipes: only when SIGPIPE is ignored, so a
+    /// worker that just died cannot kill the submitting process.
+    pub(crate) direct_writes: bool,
 }
 
 /// Per-slot state, guarded by the pool's mutex.
@@ -45,6 +51,8 @@ pub(crate) struct SlotState {
     pub(crate) sent: u64,
     /// The supervising thread has not finished.
     pub(crate) thread_alive: bool,
+    /// The pipe to the live worker, while it takes calls.
+    pub(crate) writer: Option<Arc<Mutex<std::fs::File>>>,
 }
 
 pub(crate) struct State {
@@ -151,7 +159,7 @@ impl Inner {
     /// Queues a job, or fails it at once if the pool takes no more work.
     pub(crate) fn enqueue(&self, job: Job) {
         self.stats.submitted.fetch_add(1, Ordering::Relaxed);
-        let mut st = self.lock();
+        let st = self.lock();
         let refusal = if let Some(e) = &st.broken {
             Some(e.clone())
         } else if st.shutdown {
@@ -165,10 +173,60 @@ impl Inner {
                 job.sink.finish(Reply::Failed(e));
             }
             None => {
-                st.queue.push_back(job);
-                self.notify(&st);
+                if let Err((mut st, job)) = self.try_direct(st, job) {
+                    st.queue.push_back(job);
+                    self.notify(&st);
+                }
             }
         }
+    }
+
+    /// Writes a small call straight to an idle worker from the submitting thread, saving the
+    /// feeder's wake-up on the round trip. Gives the job back when no worker is idle or its pipe
+    /// is busy.
+    ///
+    /// An idle worker (nothing in flight) has read everything sent to it, so its pipe is empty
+    /// and a write of at most [`DIRECT_MAX`] bytes does not block.
+    #[allow(clippy::result_large_err)]
+    fn try_direct<'a>(
+        &self,
+        mut st: MutexGuard<'a, State>,
+        mut job: Job,
+    ) -> Result<(), (MutexGuard<'a, State>, Job)> {
+        if !self.config.direct_writes || !st.queue.is_empty() || job.frame.len() > DIRECT_MAX {
+            return Err((st, job));
+        }
+        let quota = self.config.max_tasks_per_child;
+        let idle = st.slots.iter().position(|s| {
+            s.writer.is_some()
+                && !s.ended
+                && s.in_flight.is_empty()
+                && quota.is_none_or(|q| s.sent < q)
+        });
+        let Some(slot) = idle else {
+            return Err((st, job));
+        };
+        let Some(pipe) = st.slots[slot].writer.clone() else {
+            return Err((st, job));
+        };
+        let Ok(mut file) = pipe.try_lock() else {
+            return Err((st, job));
+        };
+        if !job.sink.start() {
+            self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+            drop(st);
+            drop(file);
+            drop(job);
+            return Ok(());
+        }
+        let frame = job.frame.clone();
+        let s = &mut st.slots[slot];
+        s.sent += 1;
+        s.in_flight.push_back(job);
+        drop(st);
+        // A failed write means the worker died; its reader settles the call.
+        let _ = std::io::Write::write_all(&mut *file, &frame);
+        Ok(())
     }
 
     /// Marks the pool broken with `error` and fails everything queued with it.
@@ -419,6 +477,7 @@ impl Builder {
             max_frame: self.max_frame,
             program: self.program.unwrap_or_else(crate::spawn::default_program),
             handshake_timeout: self.handshake_timeout,
+            direct_writes: sigpipe_ignored(),
         };
         let inner = Arc::new(Inner {
             config,
@@ -464,6 +523,21 @@ impl Builder {
         }
         Ok(pool)
     }
+}
+
+/// `true` if this process ignores SIGPIPE (Rust programs do, unless they opt out).
+fn sigpipe_ignored() -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: querying the disposition only (no new action), into a zeroed struct.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old) == 0
+                && old.sa_sigaction == libc::SIG_IGN
+        }
+    }
+    #[cfg(not(unix))]
+    false
 }
 
 fn outside_image() -> Error {

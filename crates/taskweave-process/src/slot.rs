@@ -20,8 +20,8 @@ use std::fs::File;
 use std::io::{BufReader, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::{Child, ExitStatus};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use taskweave_core::Error;
@@ -52,7 +52,7 @@ enum StartError {
 
 /// Blocks SIGPIPE in this thread, so writing to a dead worker is an error, not process death,
 /// whatever the program's disposition of SIGPIPE.
-fn block_sigpipe() {
+pub(crate) fn block_sigpipe() {
     #[cfg(unix)]
     // SAFETY: manipulating this thread's own signal mask with a properly initialised set.
     unsafe {
@@ -347,12 +347,13 @@ fn run(inner: &Arc<Inner>, slot: usize, worker: Worker) {
         s.pid = Some(pid);
         s.ended = false;
         s.sent = 0;
+        s.writer = Some(Arc::new(Mutex::new(to_worker)));
     }
     let mut broken_reply: Option<Error> = None;
     std::thread::scope(|scope| {
         let feeder = std::thread::Builder::new()
             .name(format!("taskweave-process-feed-{slot}"))
-            .spawn_scoped(scope, || feed(inner, slot, to_worker));
+            .spawn_scoped(scope, || feed(inner, slot));
         if feeder.is_ok() {
             broken_reply = read_replies(inner, slot, &mut from_worker, pid);
         } else {
@@ -371,6 +372,7 @@ fn run(inner: &Arc<Inner>, slot: usize, worker: Worker) {
         let mut st = inner.lock();
         let s = &mut st.slots[slot];
         s.pid = None;
+        s.writer = None;
         let mut in_flight = std::mem::take(&mut s.in_flight);
         let running = in_flight.pop_front();
         let requeued = if st.broken.is_some() {
@@ -483,16 +485,24 @@ fn rewrap(e: Error, pid: u32) -> Error {
 const GATHER: usize = 256 * 1024;
 
 /// The body of a slot's feeder thread: sends queued calls while the worker has room for them.
-fn feed(inner: &Inner, slot: usize, mut pipe: File) {
+///
+/// The pipe is shared with [`Inner::enqueue`]'s direct path; whoever writes holds the pipe's lock
+/// from before it moves calls to `in_flight` (under the pool lock) until they are written, so
+/// calls reach the worker in `in_flight` order.
+fn feed(inner: &Inner, slot: usize) {
     block_sigpipe();
+    let Some(pipe) = inner.lock().slots[slot].writer.clone() else {
+        return;
+    };
     let quota = inner.config.max_tasks_per_child;
     let mut out: Vec<u8> = Vec::new();
     loop {
         let mut skipped = Vec::new();
-        let frames = {
+        let (frames, mut file) = {
             let mut st = inner.lock();
             loop {
                 if st.slots[slot].ended {
+                    st.slots[slot].writer = None;
                     return;
                 }
                 let in_flight = st.slots[slot].in_flight.len();
@@ -502,23 +512,29 @@ fn feed(inner: &Inner, slot: usize, mut pipe: File) {
                 if left == Some(0) || (st.broken.is_some() && st.queue.is_empty()) {
                     if in_flight == 0 {
                         // Closing the pipe retires the worker; it exits when it reads the end.
+                        st.slots[slot].writer = None;
                         return;
                     }
                 } else if !st.queue.is_empty() && in_flight < depth {
+                    // Only a direct write holds the pipe, and only for one small write.
+                    let file = pipe.lock().unwrap_or_else(|p| p.into_inner());
                     let room = depth - in_flight;
                     let frames = take_batch(inner, &mut st, slot, room, left, &mut skipped);
                     if !frames.is_empty() {
-                        break frames;
+                        break (frames, file);
                     }
                     continue;
                 } else if st.queue.is_empty() && st.shutdown && in_flight == 0 {
+                    st.slots[slot].writer = None;
                     return;
                 }
                 st = inner.wait(st);
             }
         };
         drop(skipped);
-        if write_frames(&mut pipe, &frames, &mut out).is_err() {
+        let written = write_frames(&mut file, &frames, &mut out);
+        drop(file);
+        if written.is_err() {
             // The worker is gone; its reader sees the end of file and settles the work.
             return;
         }
