@@ -24,7 +24,6 @@ const GOALS: &[(&str, &str, f64)] = &[
     ("process_map_best", "python", 0.3),
     ("process_payload_64m", "python", 0.25),
     ("process_first_result", "python", 1.0),
-
     // debug
 ];
 
