@@ -103,7 +103,7 @@ fn run_items<A: DeserializeOwned, R: Serialize>(
             Ok(value) => {
                 let mark = out.len();
                 out.push(OK);
-                if let Err(e) = postcard::to_io(&value, &mut *out) {
+                if let Err(e) = postcard::to_io(&value, crate::bytes::FrameWriter(out)) {
                     out.truncate(mark);
                     push_wire(out, &format!("result could not be serialised: {e}"));
                 }

@@ -557,7 +557,7 @@ fn call_frame<A: Serialize>(
 ) -> Result<Vec<u8>, Error> {
     let mut frame = Vec::with_capacity(wire::CALL_HEADER + 16);
     let start = wire::begin_call(&mut frame, id, fref, 1);
-    postcard::to_io(arg, &mut frame)
+    postcard::to_io(arg, crate::bytes::FrameWriter(&mut frame))
         .map_err(|e| Error::wire(format!("argument of {what}"), e.to_string()))?;
     wire::finish(&mut frame, start, max_frame)
         .map_err(|e| Error::wire(format!("argument of {what}"), e.to_string()))?;

@@ -198,6 +198,7 @@ pub fn read_frame_into<R: Read>(
         .map_err(|e| wire_err(format!("reading a frame: {e}")))?;
     if first == head && head < len {
         body.reserve_exact(len - first);
+        crate::bytes::advise_huge(body);
         limited
             .read_to_end(body)
             .map_err(|e| wire_err(format!("reading a frame: {e}")))?;
