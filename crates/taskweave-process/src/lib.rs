@@ -121,7 +121,7 @@ mod worker;
 
 pub use bytes::Bytes;
 pub use job::InitResult;
-pub use map::Map;
+pub use map::{Map, MapProgress};
 pub use pool::{Builder, ProcessPool, Stats};
 
 /// Turns this process into a pool worker if it was started as one, before the program does

@@ -76,7 +76,8 @@ enum Chunk<R> {
     Done(u64, Vec<Result<R, Error>>),
 }
 
-type Source<R> = Box<dyn FnMut(u64) -> Option<Chunk<R>> + Send>;
+/// Builds chunk `seq` from the next inputs; also says how many inputs it took.
+type Source<R> = Box<dyn FnMut(u64) -> Option<(Chunk<R>, usize)> + Send>;
 
 /// The results of [`ProcessPool::map`](crate::ProcessPool::map) and
 /// [`map_unordered`](crate::ProcessPool::map_unordered): an iterator of one `Result` per input.
@@ -116,6 +117,24 @@ pub struct Map<R> {
     exhausted: bool,
     current: std::vec::IntoIter<Result<R, Error>>,
     early: HashMap<u64, Vec<Result<R, Error>>>,
+    progress: Option<ProgressHook>,
+    done: MapProgress,
+}
+
+type ProgressHook = Box<dyn FnMut(MapProgress) + Send>;
+
+/// How far a [`Map`] has come, as handed to its [`on_progress`](Map::on_progress) callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct MapProgress {
+    /// Results yielded so far.
+    pub done: u64,
+    /// How many of them were errors.
+    pub failed: u64,
+    /// Inputs taken from the iterator so far (yielded, in flight or waiting to be yielded).
+    pub taken: u64,
+    /// `true` once the input iterator is exhausted: `taken` is then the total.
+    pub inputs_exhausted: bool,
 }
 
 impl<R: Payload> Map<R> {
@@ -174,21 +193,17 @@ impl<R: Payload> Map<R> {
                 let start = match start {
                     Some(start) if sent > 0 => start,
                     _ => {
-                        return Some(Chunk::Done(
-                            seq,
-                            holes.into_iter().map(|(_, e)| Err(e)).collect(),
-                        ));
+                        let results = holes.into_iter().map(|(_, e)| Err(e)).collect();
+                        return Some((Chunk::Done(seq, results), total));
                     }
                 };
                 wire::set_call_count(&mut frame, start, sent);
                 if let Err(e) = wire::finish(&mut frame, start, pool.config.max_frame) {
                     let e = Error::wire(format!("chunk {seq} of {what}"), e.to_string());
-                    return Some(Chunk::Done(
-                        seq,
-                        (0..total).map(|_| Err(e.clone())).collect(),
-                    ));
+                    let results = (0..total).map(|_| Err(e.clone())).collect();
+                    return Some((Chunk::Done(seq, results), total));
                 }
-                Some(Chunk::Job(Job {
+                let job = Chunk::Job(Job {
                     id,
                     frame: Arc::new(frame),
                     what: format!("chunk {seq} (call {id}) of {what}").into(),
@@ -200,7 +215,8 @@ impl<R: Payload> Map<R> {
                         inbox: inbox.clone(),
                         cancelled: cancelled.clone(),
                     }),
-                }))
+                });
+                Some((job, total))
             })
         };
         Map {
@@ -215,11 +231,50 @@ impl<R: Payload> Map<R> {
             exhausted: false,
             current: Vec::new().into_iter(),
             early: HashMap::new(),
+            progress: None,
+            done: MapProgress::default(),
         }
     }
 }
 
 impl<R> Map<R> {
+    /// Calls `callback` on the consuming thread after each result is yielded, for progress
+    /// reports (a counter, a log line, a progress bar).
+    ///
+    /// ```
+    /// use taskweave_process::ProcessPool;
+    ///
+    /// fn double(x: u32) -> u32 {
+    ///     2 * x
+    /// }
+    ///
+    /// let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    /// let out: Vec<u32> = pool
+    ///     .map(double, 0..10, 3)
+    ///     .on_progress(|p| eprintln!("{} of {} done", p.done, p.taken))
+    ///     .map(Result::unwrap)
+    ///     .collect();
+    /// assert_eq!(out.len(), 10);
+    /// ```
+    pub fn on_progress<F>(mut self, callback: F) -> Map<R>
+    where
+        F: FnMut(MapProgress) + Send + 'static,
+    {
+        self.progress = Some(Box::new(callback));
+        self
+    }
+
+    fn report(&mut self, item: &Result<R, Error>) {
+        self.done.done += 1;
+        if item.is_err() {
+            self.done.failed += 1;
+        }
+        self.done.inputs_exhausted = self.exhausted;
+        if let Some(hook) = &mut self.progress {
+            hook(self.done);
+        }
+    }
+
     /// Chunks kept in flight: enough to keep every worker's pipeline full, and no more.
     fn window(&self) -> usize {
         self.pool.config.max_workers * (self.pool.depth() + 2)
@@ -229,7 +284,8 @@ impl<R> Map<R> {
         while !self.exhausted && self.in_flight < self.window() {
             match (self.source)(self.next_seq) {
                 None => self.exhausted = true,
-                Some(chunk) => {
+                Some((chunk, taken)) => {
+                    self.done.taken += taken as u64;
                     self.next_seq += 1;
                     self.in_flight += 1;
                     match chunk {
@@ -246,6 +302,7 @@ impl<R> Map<R> {
     fn ready_item(&mut self) -> Option<Result<R, Error>> {
         loop {
             if let Some(item) = self.current.next() {
+                self.report(&item);
                 return Some(item);
             }
             if self.ordered {

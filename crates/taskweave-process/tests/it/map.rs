@@ -162,3 +162,22 @@ fn blocking_next_inside_a_task_is_refused() {
     let first = taskweave_core::run(async move { pool.map(square, 0..3u64, 1).next() });
     assert!(matches!(first.unwrap(), Some(Err(Error::Refused { .. }))));
 }
+
+#[test]
+fn progress_counts_every_result() {
+    let _g = shared();
+    let pool = pool(2);
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let out: Vec<Result<u64, Error>> = pool
+        .map(odd_panics, 0..10u64, 3)
+        .on_progress(move |p| log.lock().unwrap().push(p))
+        .collect();
+    assert_eq!(out.len(), 10);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 10);
+    let last = seen[9];
+    assert_eq!((last.done, last.failed, last.taken), (10, 5, 10));
+    assert!(last.inputs_exhausted);
+    assert!(seen.windows(2).all(|w| w[0].done + 1 == w[1].done));
+}
