@@ -11,7 +11,7 @@ use taskweave_process::ProcessPool;
 
 /// Sum of squares below a bound that depends on the item, computed the slow way.
 fn heavy(item: u64) -> u64 {
-    let bound = black_box(3_000_000 + item);
+    let bound = black_box(20_000_000 + item);
     let mut total = 0u64;
     for j in 0..bound {
         total = total.wrapping_add(black_box(j).wrapping_mul(j));

@@ -203,3 +203,43 @@ fn drop_waits_and_reaps() {
     assert!(children().is_empty(), "left behind: {:?}", children());
     assert_eq!(open_fds(), fds_before);
 }
+
+/// In a worker: starts a pool of its own, leaves it running, and reports this worker's pid and
+/// its own workers' pids.
+fn start_grandchildren(_: ()) -> (u32, Vec<u32>) {
+    let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while pool.worker_pids().len() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let pids = pool.worker_pids();
+    std::mem::forget(pool);
+    (std::process::id(), pids)
+}
+
+fn gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // A zombie waiting for its new parent to reap it is dead too.
+        Ok(stat) => stat
+            .rfind(')')
+            .is_some_and(|i| stat[i + 1..].trim_start().starts_with('Z')),
+    }
+}
+
+#[test]
+fn workers_die_with_their_parent() {
+    let _g = shared();
+    let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    let (parent, grandchildren) = pool.submit(start_grandchildren, ()).result(None).unwrap();
+    assert_eq!(grandchildren.len(), 2);
+    assert!(grandchildren.iter().all(|&pid| !gone(pid)));
+    // SAFETY: killing our own worker, which is alive (it just answered).
+    unsafe { libc::kill(parent as i32, libc::SIGKILL) };
+    assert!(
+        eventually(Duration::from_secs(10), || grandchildren
+            .iter()
+            .all(|&pid| gone(pid))),
+        "orphaned workers still alive: {grandchildren:?}"
+    );
+}
