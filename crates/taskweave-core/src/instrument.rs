@@ -139,6 +139,11 @@ pub trait Observer: Send + Sync + 'static {
     fn on_executor(&self, _event: &ExecutorEvent<'_>) {}
     /// The runtime's main future returned; leftover tasks are about to be cancelled.
     fn on_shutdown(&self) {}
+    /// The runtime has shut down: leftover tasks were cancelled and dropped, and blocking work
+    /// finished or was left behind after the shutdown timeout. A task the observer still counts
+    /// as alive now is one whose poll never returned. Called once per runtime, by the runtime
+    /// that installed this observer, before the observer is uninstalled.
+    fn on_shutdown_complete(&self) {}
 }
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);

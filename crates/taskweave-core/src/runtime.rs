@@ -170,6 +170,9 @@ impl Runtime {
             Some(t) => self.rt.shutdown_timeout(t),
             None => drop(self.rt),
         }
+        if let Some(obs) = &self.observer {
+            obs.on_shutdown_complete();
+        }
         drop(guard);
         outcome.map_err(|payload| Error::from_panic(&*payload, Some("main".to_owned()), None))
     }
