@@ -230,6 +230,7 @@ impl Builder {
     /// [`Error::Broken`] when tokio cannot start the runtime (threads refused by the OS), or when
     /// debug mode was asked for with no debug layer registered.
     pub fn build(self) -> Result<Runtime, Error> {
+        crate::error::install_backtrace_hook();
         let mut tb = if self.current_thread {
             tokio::runtime::Builder::new_current_thread()
         } else {
