@@ -231,7 +231,6 @@ impl Timeline {
 }
 
 fn write_event(out: &mut String, pid: u32, e: &Event) {
-    let ts = e.ts_ns as f64 / 1e3;
     let ph = match e.kind {
         Kind::Begin => "b",
         Kind::End => "e",
@@ -240,17 +239,18 @@ fn write_event(out: &mut String, pid: u32, e: &Event) {
     };
     let _ = write!(
         out,
-        "{{\"ph\":\"{ph}\",\"cat\":\"{}\",\"name\":{},\"pid\":{pid},\"tid\":{},\"ts\":{ts:.3}",
+        "{{\"ph\":\"{ph}\",\"cat\":\"{}\",\"name\":{},\"pid\":{pid},\"tid\":{},\"ts\":{}",
         e.cat,
         json_str(&e.name),
-        e.tid
+        e.tid,
+        micros(e.ts_ns)
     );
     match e.kind {
         Kind::Begin | Kind::End => {
             let _ = write!(out, ",\"id\":\"0x{:x}\"", e.id);
         }
         Kind::Complete { dur_ns } => {
-            let _ = write!(out, ",\"dur\":{:.3}", dur_ns as f64 / 1e3);
+            let _ = write!(out, ",\"dur\":{}", micros(dur_ns));
         }
         Kind::Instant => out.push_str(",\"s\":\"g\""),
     }
@@ -273,6 +273,12 @@ fn write_event(out: &mut String, pid: u32, e: &Event) {
         let _ = write!(out, "{}:{value}", json_str(k));
     }
     out.push_str("}}");
+}
+
+/// Nanoseconds as exact microseconds with three decimals: rounding would let a slice's end
+/// pass the start of the next one on the same thread.
+fn micros(ns: u64) -> String {
+    format!("{}.{:03}", ns / 1000, ns % 1000)
 }
 
 /// `s` as a JSON string literal.
