@@ -1,4 +1,4 @@
-//! [`Debug`]: the configuration of debug mode (thresholds, timeline) and how it is switched on.
+//! [`Debug`](struct@Debug): the configuration of debug mode (thresholds, timeline) and how it is switched on.
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};

@@ -3,7 +3,7 @@
 //!
 //! Switched on with `Runtime::builder().debug(true)`, `#[taskweave::main(debug)]` or
 //! `TASKWEAVE_DEBUG=1` once this crate is registered ([`register`]; the `taskweave` facade does
-//! it), or by handing an observer built from [`Debug`] to `Runtime::builder().observer(..)`.
+//! it), or by handing an observer built from [`Debug`](struct@Debug) to `Runtime::builder().observer(..)`.
 //! When on, it reports:
 //!
 //! | report (`kind` field) | level | when |

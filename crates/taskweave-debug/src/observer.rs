@@ -78,7 +78,10 @@ impl std::fmt::Debug for DebugObserver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DebugObserver")
             .field("slow_poll", &Duration::from_nanos(self.slow_poll_ns))
-            .field("blocked_after", &self.blocked_after_ns.map(Duration::from_nanos))
+            .field(
+                "blocked_after",
+                &self.blocked_after_ns.map(Duration::from_nanos),
+            )
             .field("hang_after", &self.hang_after_ns.map(Duration::from_nanos))
             .field("timeline", &self.timeline.is_some())
             .finish_non_exhaustive()
@@ -329,7 +332,12 @@ fn backtrace_of(error: &Error) -> Option<String> {
 fn describe(task: Option<&TaskInfo>, what: &str) -> String {
     match task {
         Some(t) if t.kind() == WorkKind::Executor => {
-            format!("<Work name='{}' id={} submitted at {}>", t.name(), t.id(), t.site())
+            format!(
+                "<Work name='{}' id={} submitted at {}>",
+                t.name(),
+                t.id(),
+                t.site()
+            )
         }
         Some(t) => t.to_string(),
         None => format!("a {what}"),
@@ -368,7 +376,10 @@ impl Observer for DebugObserver {
             let mut r = Report::new(
                 Level::WARN,
                 "slow_poll",
-                format!("Executing {task} took {:.3} seconds", duration.as_secs_f64()),
+                format!(
+                    "Executing {task} took {:.3} seconds",
+                    duration.as_secs_f64()
+                ),
             )
             .task(Some(task))
             .hint(SLOW_HINT);
@@ -417,7 +428,9 @@ impl Observer for DebugObserver {
                 let r = Report::new(
                     Level::WARN,
                     "never_awaited",
-                    format!("{who} was never awaited: its handle was dropped while it was still pending"),
+                    format!(
+                        "{who} was never awaited: its handle was dropped while it was still pending"
+                    ),
                 )
                 .task(task)
                 .hint(NEVER_AWAITED_HINT);
@@ -538,7 +551,13 @@ impl Observer for DebugObserver {
                         t.work(&worker, id, name.clone(), now.saturating_sub(dur), dur);
                     }
                     let outcome = if *ok { "finished" } else { "failed" };
-                    t.end("executor", id, name, now, vec![("outcome", outcome.to_owned())]);
+                    t.end(
+                        "executor",
+                        id,
+                        name,
+                        now,
+                        vec![("outcome", outcome.to_owned())],
+                    );
                 }
                 if Self::debug_enabled() {
                     let mut r = Report::new(

@@ -106,7 +106,8 @@ impl Registry {
                 started_ns: None,
             }),
         };
-        self.shard(info.id().as_u64()).insert(info.id().as_u64(), record);
+        self.shard(info.id().as_u64())
+            .insert(info.id().as_u64(), record);
     }
 
     /// A poll ended at `end_ns` without finishing the task.
@@ -257,7 +258,11 @@ impl std::fmt::Display for TaskState {
         match self {
             TaskState::Scheduled => f.write_str("scheduled, never polled"),
             TaskState::Polling { thread, for_ } => {
-                write!(f, "polling on thread '{thread}' for {:.3} s", for_.as_secs_f64())
+                write!(
+                    f,
+                    "polling on thread '{thread}' for {:.3} s",
+                    for_.as_secs_f64()
+                )
             }
             TaskState::Waiting { for_ } => {
                 write!(f, "waiting, last polled {:.3} s ago", for_.as_secs_f64())

@@ -42,7 +42,9 @@ pub(crate) struct ThreadSlotRef(Arc<ThreadSlot>);
 
 impl std::fmt::Debug for ThreadSlotRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ThreadSlot").field("tid", &self.0.tid).finish()
+        f.debug_struct("ThreadSlot")
+            .field("tid", &self.0.tid)
+            .finish()
     }
 }
 

@@ -140,7 +140,10 @@ impl Timeline {
         let mut inner = self.lock();
         let next = WORKER_TID_BASE + inner.workers.len() as u64;
         let tid = *inner.workers.entry(worker.to_owned()).or_insert(next);
-        inner.threads.entry(tid).or_insert_with(|| format!("worker {worker}"));
+        inner
+            .threads
+            .entry(tid)
+            .or_insert_with(|| format!("worker {worker}"));
         inner.events.push(Event {
             kind: Kind::Complete { dur_ns },
             ts_ns: start_ns,

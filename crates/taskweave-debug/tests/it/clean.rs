@@ -18,13 +18,17 @@ async fn compute(x: u64) -> u64 {
 #[test]
 fn the_usual_combinators_produce_no_warning() {
     let _serial = capture::serial();
-    let debug = Debug::new().hang_after(Some(Duration::from_secs(2))).build();
+    let debug = Debug::new()
+        .hang_after(Some(Duration::from_secs(2)))
+        .build();
     crate::runtime(&debug)
         .run(async {
             let task = create_task(compute(6));
             assert_eq!(task.await.unwrap(), 36);
 
-            let squares = gather((0..5).map(|x| create_task(compute(x)))).await.unwrap();
+            let squares = gather((0..5).map(|x| create_task(compute(x))))
+                .await
+                .unwrap();
             assert_eq!(squares, vec![0, 1, 4, 9, 16]);
 
             let settled = gather_settled((0..3).map(|x| create_task(compute(x)))).await;
@@ -50,11 +54,19 @@ fn the_usual_combinators_produce_no_warning() {
             assert_eq!(n, 3);
 
             let slow = create_task_named("slow", tokio::time::sleep(Duration::from_secs(30)));
-            assert!(wait_for(slow, Duration::from_millis(5)).await.unwrap_err().is_timeout());
             assert!(
-                timeout(Duration::from_millis(5), tokio::time::sleep(Duration::from_secs(30)))
+                wait_for(slow, Duration::from_millis(5))
                     .await
-                    .is_err()
+                    .unwrap_err()
+                    .is_timeout()
+            );
+            assert!(
+                timeout(
+                    Duration::from_millis(5),
+                    tokio::time::sleep(Duration::from_secs(30))
+                )
+                .await
+                .is_err()
             );
 
             let shielded = shield(create_task(compute(2)));

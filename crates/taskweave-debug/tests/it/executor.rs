@@ -55,13 +55,15 @@ fn executor_work_is_logged_and_listed_while_it_lives() {
     assert_eq!(submitted.len(), 1);
     assert_eq!(submitted[0].level, Level::DEBUG);
     assert!(
-        submitted[0]
-            .message
-            .starts_with("<Work name='resize' id="),
+        submitted[0].message.starts_with("<Work name='resize' id="),
         "{}",
         submitted[0].message
     );
-    assert!(submitted[0].message.ends_with("submitted to ThreadPoolExecutor"));
+    assert!(
+        submitted[0]
+            .message
+            .ends_with("submitted to ThreadPoolExecutor")
+    );
     assert_eq!(submitted[0].field("executor"), Some(executor));
     assert_eq!(of_kind("started").len(), 1);
     let finished = of_kind("work_finished");

@@ -21,7 +21,8 @@ fn a_handle_dropped_while_pending_is_reported_with_its_site() {
     let debug = Debug::new().build();
     crate::runtime(&debug)
         .run(async {
-            let task = create_task_named("forgotten", tokio::time::sleep(Duration::from_millis(30)));
+            let task =
+                create_task_named("forgotten", tokio::time::sleep(Duration::from_millis(30)));
             drop(task);
             tokio::time::sleep(Duration::from_millis(80)).await;
         })
@@ -36,7 +37,11 @@ fn a_handle_dropped_while_pending_is_reported_with_its_site() {
         e.message
     );
     assert!(e.message.contains("was never awaited"), "{}", e.message);
-    assert!(e.field("task.site").unwrap().contains("tests/it/handles.rs"));
+    assert!(
+        e.field("task.site")
+            .unwrap()
+            .contains("tests/it/handles.rs")
+    );
     assert!(e.field("hint").unwrap().contains(".detach()"));
     assert_eq!(warnings().len(), 1, "{:?}", warnings());
 }
@@ -71,13 +76,18 @@ fn an_error_nobody_retrieved_is_reported_when_the_handle_goes() {
     let e = &reports[0];
     assert_eq!(e.level, Level::ERROR);
     assert!(
-        e.message.starts_with("Task exception was never retrieved: <Task name='Task-"),
+        e.message
+            .starts_with("Task exception was never retrieved: <Task name='Task-"),
         "{}",
         e.message
     );
     assert!(e.message.ends_with("failed: disk full"), "{}", e.message);
     assert_eq!(e.field("error"), Some("disk full"));
-    assert!(e.field("task.site").unwrap().contains("tests/it/handles.rs"));
+    assert!(
+        e.field("task.site")
+            .unwrap()
+            .contains("tests/it/handles.rs")
+    );
 }
 
 #[test]
@@ -93,7 +103,10 @@ fn a_panic_nobody_retrieved_names_the_task_and_its_site() {
     let reports = of_kind("error_not_retrieved");
     assert_eq!(reports.len(), 1, "{reports:?}");
     let error = reports[0].field("error").unwrap();
-    assert!(error.starts_with("task 'doomed' panicked: boom (created at "), "{error}");
+    assert!(
+        error.starts_with("task 'doomed' panicked: boom (created at "),
+        "{error}"
+    );
     assert!(error.contains("tests/it/handles.rs"), "{error}");
 }
 
@@ -150,7 +163,8 @@ fn executor_work_lost_error_carries_its_backtrace() {
     assert_eq!(reports.len(), 1, "{reports:?}");
     let e = &reports[0];
     assert!(
-        e.message.starts_with("Future exception was never retrieved: <Work name='square' id="),
+        e.message
+            .starts_with("Future exception was never retrieved: <Work name='square' id="),
         "{}",
         e.message
     );

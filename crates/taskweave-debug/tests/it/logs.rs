@@ -29,13 +29,21 @@ fn task_lifecycle_is_logged_at_debug() {
         .unwrap();
     let spawned = of_kind("spawn");
     assert_eq!(spawned.len(), 3, "{spawned:?}");
-    assert!(spawned.iter().all(|e| e.level == Level::DEBUG && e.target == TARGET));
+    assert!(
+        spawned
+            .iter()
+            .all(|e| e.level == Level::DEBUG && e.target == TARGET)
+    );
     assert!(spawned[0].message.starts_with("<Task name='worker' id="));
     assert!(spawned[0].message.ends_with(" created"));
 
     let finished = of_kind("finished");
     assert_eq!(finished.len(), 1);
-    assert!(finished[0].message.contains("finished after"), "{}", finished[0].message);
+    assert!(
+        finished[0].message.contains("finished after"),
+        "{}",
+        finished[0].message
+    );
     assert_eq!(finished[0].field("polls"), Some("2"));
 
     let failed = of_kind("failed");

@@ -34,7 +34,11 @@ fn tasks_pending_at_shutdown_are_listed_with_site_and_age() {
     );
     assert!(e.f64("age_s") >= 0.03);
     assert_eq!(e.field("polls"), Some("1"));
-    assert!(e.field("task.site").unwrap().contains("tests/it/shutdown.rs"));
+    assert!(
+        e.field("task.site")
+            .unwrap()
+            .contains("tests/it/shutdown.rs")
+    );
     // Cancelled by the shutdown, so nothing is left over afterwards.
     assert!(of_kind("runtime_dropped_with_tasks").is_empty());
     assert!(debug.dump().tasks.is_empty());

@@ -45,9 +45,11 @@ fn the_slow_poll_threshold_is_configurable() {
     let strict = Debug::new().slow_poll(Duration::from_millis(20)).build();
     crate::runtime(&strict)
         .run(async {
-            create_task_named("short", async { std::thread::sleep(Duration::from_millis(40)) })
-                .await
-                .unwrap();
+            create_task_named("short", async {
+                std::thread::sleep(Duration::from_millis(40))
+            })
+            .await
+            .unwrap();
         })
         .unwrap();
     let slow = of_kind("slow_poll");
@@ -58,9 +60,11 @@ fn the_slow_poll_threshold_is_configurable() {
     let lax = Debug::new().slow_poll(Duration::from_secs(5)).build();
     crate::runtime(&lax)
         .run(async {
-            create_task_named("short", async { std::thread::sleep(Duration::from_millis(120)) })
-                .await
-                .unwrap();
+            create_task_named("short", async {
+                std::thread::sleep(Duration::from_millis(120))
+            })
+            .await
+            .unwrap();
         })
         .unwrap();
     assert!(of_kind("slow_poll").is_empty());

@@ -45,14 +45,21 @@ fn child_panic_report() {
     let reports = of_kind("error_not_retrieved");
     assert_eq!(reports.len(), 1);
     let e = &reports[0];
-    assert!(e.field("error").unwrap().starts_with("task 'exploding' panicked: kaboom 42"));
+    assert!(
+        e.field("error")
+            .unwrap()
+            .starts_with("task 'exploding' panicked: kaboom 42")
+    );
     let wanted = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
     match e.field("backtrace") {
         Some(bt) => {
             assert!(wanted, "a backtrace without RUST_BACKTRACE");
             assert!(bt.contains("child_panic_report"), "{bt}");
         }
-        None => assert!(!wanted, "RUST_BACKTRACE is set but the report has no backtrace"),
+        None => assert!(
+            !wanted,
+            "RUST_BACKTRACE is set but the report has no backtrace"
+        ),
     }
 }
 
@@ -72,7 +79,10 @@ fn child_env_switches() {
     assert_eq!(rt.debug(), debug_requested_by_env());
     let debug = rt.debug();
     rt.run(async {
-        drop(create_task_named("forgotten", tokio::time::sleep(Duration::from_millis(5))));
+        drop(create_task_named(
+            "forgotten",
+            tokio::time::sleep(Duration::from_millis(5)),
+        ));
         tokio::time::sleep(Duration::from_millis(20)).await;
     })
     .unwrap();
@@ -90,7 +100,10 @@ fn taskweave_debug_and_taskweave_trace_switch_debug_mode_on() {
     let path = dir.join("trace.json");
     run_child(
         "subprocess::child_env_switches",
-        &[("TASKWEAVE_DEBUG", Path::new("1")), ("TASKWEAVE_TRACE", &path)],
+        &[
+            ("TASKWEAVE_DEBUG", Path::new("1")),
+            ("TASKWEAVE_TRACE", &path),
+        ],
     );
     let text = std::fs::read_to_string(&path).expect("the child wrote the trace");
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();

@@ -14,7 +14,10 @@ use crate::capture::{self, of_kind};
 /// Checks the trace's structure and returns its events.
 fn check_trace(text: &str) -> Vec<Value> {
     let doc: Value = serde_json::from_str(text).expect("the timeline is valid JSON");
-    let events = doc["traceEvents"].as_array().expect("a traceEvents array").clone();
+    let events = doc["traceEvents"]
+        .as_array()
+        .expect("a traceEvents array")
+        .clone();
     // Async slices: every begin has one end with the same category and id, not before it.
     let mut open: HashMap<(String, String), f64> = HashMap::new();
     for e in &events {
@@ -30,7 +33,9 @@ fn check_trace(text: &str) -> Vec<Value> {
         if ph == "b" {
             assert!(open.insert(key, ts).is_none(), "slice begun twice: {e}");
         } else {
-            let begun = open.remove(&key).unwrap_or_else(|| panic!("end without begin: {e}"));
+            let begun = open
+                .remove(&key)
+                .unwrap_or_else(|| panic!("end without begin: {e}"));
             assert!(ts >= begun, "slice ends before it begins: {e}");
         }
     }
@@ -82,7 +87,10 @@ fn the_timeline_parses_and_its_slices_nest() {
             assert_eq!(gather(tasks).await.unwrap().len(), 20);
             let work = TaskInfo::executor("resize");
             let executor = "ThreadPoolExecutor";
-            instrument::executor_event(&ExecutorEvent::Submitted { executor, work: &work });
+            instrument::executor_event(&ExecutorEvent::Submitted {
+                executor,
+                work: &work,
+            });
             instrument::executor_event(&ExecutorEvent::Started {
                 executor,
                 work: &work,
@@ -108,7 +116,11 @@ fn the_timeline_parses_and_its_slices_nest() {
     };
     assert_eq!(named("b", "step \"3\""), 1);
     assert_eq!(named("e", "step \"3\""), 1);
-    assert_eq!(named("X", "step \"3\""), 4, "four polls: three sleeps and the last");
+    assert_eq!(
+        named("X", "step \"3\""),
+        4,
+        "four polls: three sleeps and the last"
+    );
     assert_eq!(named("b", "ThreadPoolExecutor: resize"), 1);
     assert_eq!(named("X", "ThreadPoolExecutor: resize"), 1);
     let left = events
@@ -116,8 +128,16 @@ fn the_timeline_parses_and_its_slices_nest() {
         .find(|e| e["ph"] == "e" && e["name"] == "left running")
         .expect("the cancelled task's slice ends");
     assert_eq!(left["args"]["outcome"], "cancelled");
-    assert!(events.iter().any(|e| e["ph"] == "M" && e["name"] == "thread_name"));
-    assert!(events.iter().any(|e| e["ph"] == "i" && e["name"] == "pending_at_shutdown"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["ph"] == "M" && e["name"] == "thread_name")
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["ph"] == "i" && e["name"] == "pending_at_shutdown")
+    );
     assert_eq!(of_kind("timeline_written").len(), 1);
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -31,17 +31,31 @@ fn a_hanging_task_is_reported_within_twice_the_threshold_with_a_dump() {
             .unwrap();
             let (report, seen) = found.expect("the hang is reported");
             let after = seen - started;
-            assert!(after >= threshold, "reported after {after:?}, before the threshold");
+            assert!(
+                after >= threshold,
+                "reported after {after:?}, before the threshold"
+            );
             assert!(after <= threshold * 2, "reported after {after:?}");
             assert_eq!(report.level, Level::WARN);
             assert!(
-                report.message.starts_with("Task is hanging: <Task name='stuck' id="),
+                report
+                    .message
+                    .starts_with("Task is hanging: <Task name='stuck' id="),
                 "{}",
                 report.message
             );
-            assert!(report.message.contains("has made no progress for 0."), "{}", report.message);
+            assert!(
+                report.message.contains("has made no progress for 0."),
+                "{}",
+                report.message
+            );
             assert!(report.f64("duration_s") >= threshold.as_secs_f64());
-            assert!(report.field("task.site").unwrap().contains("tests/it/watchdog.rs"));
+            assert!(
+                report
+                    .field("task.site")
+                    .unwrap()
+                    .contains("tests/it/watchdog.rs")
+            );
             let dump = report.field("dump").unwrap();
             assert!(dump.contains("live task(s):"), "{dump}");
             assert!(dump.contains("<Task name='stuck'"), "{dump}");
@@ -83,9 +97,11 @@ fn a_blocked_worker_is_reported_while_the_poll_runs() {
         .build();
     crate::runtime(&debug)
         .run(async {
-            create_task_named("sleepy", async { std::thread::sleep(Duration::from_millis(500)) })
-                .await
-                .unwrap();
+            create_task_named("sleepy", async {
+                std::thread::sleep(Duration::from_millis(500))
+            })
+            .await
+            .unwrap();
         })
         .unwrap();
     let events = capture::events();
@@ -97,19 +113,30 @@ fn a_blocked_worker_is_reported_while_the_poll_runs() {
         .iter()
         .position(|e| e.kind() == "slow_poll")
         .expect("a slow poll report");
-    assert!(blocked < slow, "the watchdog reports before the poll returns");
+    assert!(
+        blocked < slow,
+        "the watchdog reports before the poll returns"
+    );
     let e = &events[blocked];
     assert!(
         e.message.starts_with("Executing <Task name='sleepy' id="),
         "{}",
         e.message
     );
-    assert!(e.message.contains("so far: worker thread '"), "{}", e.message);
+    assert!(
+        e.message.contains("so far: worker thread '"),
+        "{}",
+        e.message
+    );
     assert!(e.f64("duration_s") >= 0.15);
     let dump = e.field("dump").unwrap();
     assert!(dump.contains("<Task name='sleepy'"), "{dump}");
     assert!(dump.contains("polling on thread"), "{dump}");
-    assert_eq!(of_kind("blocked_worker").len(), 1, "one report per blocked poll");
+    assert_eq!(
+        of_kind("blocked_worker").len(),
+        1,
+        "one report per blocked poll"
+    );
 }
 
 #[test]
@@ -128,7 +155,11 @@ fn the_dump_on_demand_lists_every_live_task() {
                 .iter()
                 .find(|t| t.name == "waiter")
                 .expect("the waiter is listed");
-            assert!(matches!(w.state, TaskState::Waiting { .. }), "{:?}", w.state);
+            assert!(
+                matches!(w.state, TaskState::Waiting { .. }),
+                "{:?}",
+                w.state
+            );
             assert_eq!(w.polls, 1);
             assert!(w.age >= Duration::from_millis(20));
             assert!(w.site.file().ends_with("watchdog.rs"));
@@ -143,5 +174,10 @@ fn the_dump_on_demand_lists_every_live_task() {
     let logged = of_kind("dump");
     assert_eq!(logged.len(), 1);
     assert_eq!(logged[0].level, Level::INFO);
-    assert!(logged[0].field("dump").unwrap().contains("<Task name='waiter'"));
+    assert!(
+        logged[0]
+            .field("dump")
+            .unwrap()
+            .contains("<Task name='waiter'")
+    );
 }
