@@ -176,7 +176,12 @@ impl Error {
     /// let err = taskweave_core::Error::worker_died(41, None, Some(9), "square (task 3)".into());
     /// assert!(err.to_string().contains("signal 9"));
     /// ```
-    pub fn worker_died(pid: u32, exit_code: Option<i32>, signal: Option<i32>, task: String) -> Error {
+    pub fn worker_died(
+        pid: u32,
+        exit_code: Option<i32>,
+        signal: Option<i32>,
+        task: String,
+    ) -> Error {
         Error::WorkerDied(Arc::new(WorkerDied {
             pid,
             exit_code,
@@ -406,7 +411,11 @@ impl fmt::Display for PanicError {
 
 impl fmt::Display for WorkerDied {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "worker process {} died while running {}", self.pid, self.task)?;
+        write!(
+            f,
+            "worker process {} died while running {}",
+            self.pid, self.task
+        )?;
         match (self.signal, self.exit_code) {
             (Some(sig), _) => write!(f, ": killed by signal {sig}"),
             (None, Some(code)) => write!(f, ": exited with status {code}"),

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::instrument;
-use crate::sync::{Arc, Condvar, Mutex, lock};
+use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock};
 use crate::task::TaskInfo;
 
 /// The state of a [`Promise`], as in Python's `concurrent.futures`.
@@ -108,6 +108,8 @@ pub(crate) struct Shared<T> {
 #[must_use = "a promise does nothing useful unless its result is awaited or waited for"]
 pub struct Promise<T> {
     shared: Arc<Shared<T>>,
+    /// This handle took the result, so dropping it has nothing to report and needs no lock.
+    taken: bool,
 }
 
 /// The producer side of a [`Promise`]: the executor running the work holds it and sets the
@@ -180,7 +182,13 @@ impl<T> Promise<T> {
         let resolver = Resolver {
             shared: Some(shared.clone()),
         };
-        (Promise { shared }, resolver)
+        (
+            Promise {
+                shared,
+                taken: false,
+            },
+            resolver,
+        )
     }
 
     /// A promise that is already finished with `result`.
@@ -333,6 +341,7 @@ impl<T> Promise<T> {
             };
             inner.sleepers -= 1;
         }
+        self.taken = true;
         take_result(&mut inner)
     }
 
@@ -429,6 +438,21 @@ impl<T> Promise<T> {
         Poll::Pending
     }
 
+    /// Records a cancellation request with `message` for a task that its owner aborts itself;
+    /// `false` when the task already finished.
+    pub(crate) fn note_cancel(&self, message: Option<String>) -> bool {
+        let mut inner = lock(&self.shared.inner);
+        match inner.phase {
+            Phase::Pending | Phase::Running => {
+                if inner.cancel_message.is_none() {
+                    inner.cancel_message = message;
+                }
+                true
+            }
+            Phase::Completing | Phase::Done => false,
+        }
+    }
+
     /// Attaches the tokio abort handle of the task computing this promise.
     pub(crate) fn set_abort(&self, abort: tokio::task::AbortHandle) {
         let mut inner = lock(&self.shared.inner);
@@ -455,7 +479,10 @@ impl<T> Promise<T> {
     where
         T: Send + 'static,
     {
-        Canceller(self.shared.clone())
+        let shared = self.shared.clone();
+        Canceller(std::sync::Arc::new(move |message| {
+            cancel_shared(&shared, message)
+        }))
     }
 }
 
@@ -463,8 +490,9 @@ fn cancel_shared<T>(shared: &Shared<T>, message: Option<String>) -> bool {
     let mut inner = lock(&shared.inner);
     match inner.phase {
         Phase::Pending => {
-            drop(inner);
-            complete(shared, Err(Error::cancelled(message)));
+            // Completed under the same lock that saw Pending, so a concurrent `set_running`
+            // cannot start the work in between.
+            finish(shared, inner, Err(Error::cancelled(message)));
             true
         }
         Phase::Running => match inner.abort.clone() {
@@ -483,22 +511,13 @@ fn cancel_shared<T>(shared: &Shared<T>, message: Option<String>) -> bool {
 }
 
 /// A type-erased way to cancel a promise, for groups that hold promises of different types.
+/// A std `Arc` around a closure, because loom's `Arc` cannot hold unsized values.
 #[derive(Clone)]
-pub(crate) struct Canceller(Arc<dyn CancelTarget>);
-
-trait CancelTarget: Send + Sync {
-    fn cancel(&self, message: Option<String>) -> bool;
-}
-
-impl<T: Send> CancelTarget for Shared<T> {
-    fn cancel(&self, message: Option<String>) -> bool {
-        cancel_shared(self, message)
-    }
-}
+pub(crate) struct Canceller(std::sync::Arc<dyn Fn(Option<String>) -> bool + Send + Sync>);
 
 impl Canceller {
     pub(crate) fn cancel(&self, message: Option<String>) -> bool {
-        self.0.cancel(message)
+        (self.0)(message)
     }
 }
 
@@ -515,9 +534,10 @@ fn take_result<T>(inner: &mut Inner<T>) -> Result<T, Error> {
 }
 
 impl<T> Promise<T> {
-    pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+    pub(crate) fn poll_take(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
         let mut inner = lock(&self.shared.inner);
         if inner.phase == Phase::Done {
+            self.taken = true;
             return Poll::Ready(take_result(&mut inner));
         }
         match &inner.waker {
@@ -535,6 +555,7 @@ impl<T> std::future::IntoFuture for Promise<T> {
     fn into_future(self) -> Awaiting<T> {
         Awaiting {
             promise: Some(self),
+            task: None,
         }
     }
 }
@@ -547,13 +568,28 @@ impl<T> std::future::IntoFuture for Promise<T> {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Awaiting<T> {
     promise: Option<Promise<T>>,
+    /// For tasks: the join handle, kept here rather than in the shared state so spawning a
+    /// task takes no extra lock.
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl<T> Awaiting<T> {
+    pub(crate) fn for_task(promise: Promise<T>, task: tokio::task::JoinHandle<()>) -> Awaiting<T> {
+        Awaiting {
+            promise: Some(promise),
+            task: Some(task),
+        }
+    }
+
     /// Gives the promise back without cancelling it.
     pub fn into_promise(mut self) -> Promise<T> {
         match self.promise.take() {
-            Some(p) => p,
+            Some(p) => {
+                if let Some(task) = self.task.take() {
+                    p.set_abort(task.abort_handle());
+                }
+                p
+            }
             None => Promise::ready(Err(Error::refused("the result was already taken"))),
         }
     }
@@ -563,7 +599,7 @@ impl<T> std::future::Future for Awaiting<T> {
     type Output = Result<T, Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let Some(promise) = self.promise.as_ref() else {
+        let Some(promise) = self.promise.as_mut() else {
             return Poll::Ready(Err(Error::refused("the result was already taken")));
         };
         let out = promise.poll_take(cx);
@@ -578,7 +614,17 @@ impl<T> Drop for Awaiting<T> {
     fn drop(&mut self) {
         if let Some(promise) = self.promise.take() {
             if !promise.done() {
-                promise.cancel_with(Some("the awaiting future was dropped".to_owned()));
+                let message = Some("the awaiting future was dropped".to_owned());
+                match self.task.take() {
+                    Some(task) => {
+                        if promise.note_cancel(message) {
+                            task.abort();
+                        }
+                    }
+                    None => {
+                        promise.cancel_with(message);
+                    }
+                }
                 // The awaiter is gone on purpose: what the work does now is not a leak.
                 promise.mark_supervised();
             }
@@ -588,12 +634,17 @@ impl<T> Drop for Awaiting<T> {
 
 impl<T> fmt::Debug for Awaiting<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Awaiting").field("promise", &self.promise).finish()
+        f.debug_struct("Awaiting")
+            .field("promise", &self.promise)
+            .finish()
     }
 }
 
 impl<T> Drop for Promise<T> {
     fn drop(&mut self) {
+        if self.taken {
+            return;
+        }
         let mut inner = lock(&self.shared.inner);
         inner.consumer_alive = false;
         if !instrument::active() {
@@ -752,7 +803,16 @@ impl<T> fmt::Debug for Resolver<T> {
 
 /// Completes `shared` with `result` unless it is already completing or done.
 fn complete<T>(shared: &Shared<T>, result: Result<T, Error>) {
-    let mut inner = lock(&shared.inner);
+    finish(shared, lock(&shared.inner), result);
+}
+
+/// Completes `shared` with `result` given its locked state, unless it is already completing or
+/// done. Callbacks run with the lock released.
+fn finish<'a, T>(
+    shared: &'a Shared<T>,
+    mut inner: MutexGuard<'a, Inner<T>>,
+    result: Result<T, Error>,
+) {
     if matches!(inner.phase, Phase::Completing | Phase::Done) {
         return;
     }
