@@ -72,6 +72,8 @@ pub struct DebugObserver {
     registry: Registry,
     timeline: Option<Timeline>,
     watchdog: Mutex<Option<std::thread::Thread>>,
+    /// The watchdog's interval, by which coarse times may lag.
+    tick_ns: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for DebugObserver {
@@ -127,10 +129,21 @@ impl DebugObserver {
             registry: Registry::new(),
             timeline: config.timeline.then(Timeline::new),
             watchdog: Mutex::new(None),
+            tick_ns: std::sync::atomic::AtomicU64::new(0),
         });
+        clock::tick();
+        // The watchdog always runs: its tick is the coarse clock. It ticks at least every
+        // TICK_MAX, and eight times per shortest threshold so a report comes at most a quarter
+        // of the threshold late.
         let thresholds = [config.blocked_threshold(), config.hang_after];
-        if let Some(shortest) = thresholds.iter().flatten().min() {
-            let interval = (*shortest / 4).clamp(Duration::from_millis(5), Duration::from_secs(1));
+        let shortest = thresholds.iter().flatten().min().copied();
+        let interval = shortest.map_or(clock::TICK_MAX, |s| {
+            (s / 8).clamp(Duration::from_millis(2), clock::TICK_MAX)
+        });
+        observer
+            .tick_ns
+            .store(nanos(interval), std::sync::atomic::Ordering::Relaxed);
+        {
             let weak = Arc::downgrade(&observer);
             let spawned = std::thread::Builder::new()
                 .name("taskweave-watchdog".to_owned())
@@ -140,7 +153,10 @@ impl DebugObserver {
                 Err(e) => Report::new(
                     Level::ERROR,
                     "watchdog_unavailable",
-                    format!("cannot start the debug-mode watchdog thread: {e}; hangs and blocked workers are not reported"),
+                    format!(
+                        "cannot start the debug-mode watchdog thread: {e}; hangs and blocked \
+                         workers are not reported, and ages are measured from the start"
+                    ),
                 )
                 .emit(),
             }
@@ -231,13 +247,16 @@ impl DebugObserver {
     }
 
     fn watchdog_tick(&self) {
-        let now = clock::now_ns();
+        let now = clock::tick();
+        // Coarse start times lag by up to a tick: wait that much longer so that no report
+        // comes before its threshold.
+        let lag = self.tick_ns.load(std::sync::atomic::Ordering::Relaxed);
         let busy = threads::busy();
         let mut dump: Option<String> = None;
         if let Some(limit) = self.blocked_after_ns {
             for b in &busy {
                 let running = now.saturating_sub(b.since_ns);
-                if running < limit || !b.slot.mark_reported(b.seq) {
+                if running < limit + lag || !b.slot.mark_reported(b.seq) {
                     continue;
                 }
                 let Some(record) = self.registry.get(b.task) else {
@@ -266,7 +285,7 @@ impl DebugObserver {
             let polling: Vec<u64> = busy.iter().map(|b| b.task).collect();
             let stalled = self
                 .registry
-                .take_stalled(now.saturating_sub(limit), &polling);
+                .take_stalled(now.saturating_sub(limit + lag), &polling);
             for record in &stalled {
                 let idle = secs_between(record.last_progress_ns, now);
                 let mut r = Report::new(
@@ -358,14 +377,14 @@ impl Observer for DebugObserver {
     }
 
     fn on_poll_start(&self, task: &TaskInfo) {
-        threads::poll_start(task.id().as_u64());
+        threads::poll_start(task.id().as_u64(), self.timeline.is_some());
     }
 
     fn on_poll_end(&self, task: &TaskInfo, duration: Duration, ready: bool) {
         let id = task.id().as_u64();
         let dur_ns = nanos(duration);
         let (start, tid) = threads::poll_end(id);
-        let start_ns = start.unwrap_or_else(|| clock::now_ns().saturating_sub(dur_ns));
+        let start_ns = start.unwrap_or_else(|| clock::coarse_ns().saturating_sub(dur_ns));
         if !ready {
             self.registry.progressed(id, start_ns + dur_ns);
         }
@@ -391,6 +410,10 @@ impl Observer for DebugObserver {
     fn on_complete(&self, task: &TaskInfo, outcome: Outcome<'_>) {
         let id = task.id().as_u64();
         let record = self.registry.remove(id);
+        let logging = Self::debug_enabled();
+        if self.timeline.is_none() && !logging {
+            return;
+        }
         let now = clock::now_ns();
         let (word, error) = match outcome {
             Outcome::Finished => ("finished", None),
@@ -401,7 +424,7 @@ impl Observer for DebugObserver {
         if let (Some(t), Some(name)) = (&self.timeline, self.task_name(task)) {
             t.end("task", id, name, now, vec![("outcome", word.to_owned())]);
         }
-        if Self::debug_enabled() {
+        if logging {
             let polls = record.as_ref().map_or(0, |r| r.polls)
                 + u64::from(!matches!(outcome, Outcome::Cancelled));
             let age = record.as_ref().map(|r| secs_between(r.created_ns, now));

@@ -93,7 +93,7 @@ impl Registry {
     }
 
     pub(crate) fn insert(&self, info: &TaskInfo, executor: Option<&str>) {
-        let now = clock::now_ns();
+        let now = clock::coarse_ns();
         let record = Record {
             info: info.clone(),
             created_ns: now,

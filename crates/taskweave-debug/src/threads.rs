@@ -90,9 +90,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     }
 }
 
-/// Records that this thread starts polling `task` now; returns the start time.
-pub(crate) fn poll_start(task: u64) -> u64 {
-    let now = clock::now_ns();
+/// Records that this thread starts polling `task` now, with the precise clock when `precise`
+/// (for the timeline), the coarse one otherwise.
+pub(crate) fn poll_start(task: u64, precise: bool) {
+    let now = if precise {
+        clock::now_ns()
+    } else {
+        clock::coarse_ns()
+    };
     CURRENT.with(|c| c.set(task));
     SLOT.with(|s| {
         s.seq.fetch_add(1, Ordering::Relaxed);
@@ -100,7 +105,6 @@ pub(crate) fn poll_start(task: u64) -> u64 {
         // Release: a watchdog that sees the task id also sees its start time.
         s.task.store(task, Ordering::Release);
     });
-    now
 }
 
 /// Records that this thread finished polling `task`; returns the poll's start time and the
