@@ -65,7 +65,7 @@ areas! {
 
     // process,
 
-    // debug,
+    debug,
 }
 
 /// A measurement that runs in a fresh process: from its arguments to one line of `key=value`
