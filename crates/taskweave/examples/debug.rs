@@ -1,23 +1,22 @@
-//! Debug mode, the seed's `asyncio.run(main(), debug=True)`: a coroutine that blocks its thread
-//! for 300 ms, a task created and never awaited, a task whose error nobody retrieves and a task
-//! still pending at the end. Each is reported on stderr as it happens.
+//! Seed section "Debug-Modus": `asyncio.run(main(), debug=True)` with a coroutine that blocks for 300 ms, a task never awaited, a task whose error nobody retrieves and a task left pending; each is reported.
 //!
-//! Run it with `cargo run --example debug`; add `TASKWEAVE_TRACE=run.json` to also write the
-//! run's timeline for ui.perfetto.dev.
+//! The reports go to stderr through `taskweave_debug::PrettyLayer`, as asyncio's go to its
+//! logger. Run with `TASKWEAVE_TRACE=run.json` to also write the run's timeline for
+//! ui.perfetto.dev, and with `RUST_BACKTRACE=1` for backtraces in panic reports.
 
 use std::time::Duration;
 
-use taskweave_core::{Runtime, create_task_named, create_task_try};
+use taskweave::{Error, Runtime, create_task_named, create_task_try, sleep};
 
-/// A coroutine that never awaits: it holds its worker thread for 300 ms (debug mode says it
-/// belongs in `to_thread`).
+/// A coroutine that never awaits: it holds its worker thread for 300 ms. Debug mode reports it
+/// ("Executing <Task ...> took 0.300 seconds"); it belongs in `to_thread`.
 async fn blocking_coroutine() -> u32 {
     std::thread::sleep(Duration::from_millis(300));
     42
 }
 
 async fn compute() -> u32 {
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    sleep(Duration::from_millis(50)).await;
     7
 }
 
@@ -26,35 +25,36 @@ async fn read_config() -> Result<String, std::io::Error> {
 }
 
 async fn main_coroutine() {
-    // "Executing <Task name='blocker' ...> took 0.300 seconds"
+    // 1. Slow task: "Executing <Task name='blocker' ...> took 0.300 seconds".
     let blocker = create_task_named("blocker", blocking_coroutine());
     println!("blocker returned {}", blocker.await.unwrap_or_default());
 
-    // "<Task name='forgotten' ...> was never awaited"
+    // 2. Unsafe practice: "<Task name='forgotten' ...> was never awaited".
     let forgotten = create_task_named("forgotten", compute());
     drop(forgotten);
 
-    // "Task exception was never retrieved: <Task name='Task-3' ...> failed: ..."
+    // 3. Error never retrieved: "Task exception was never retrieved: ... permission denied",
+    //    reported when the last handle goes, not at some later garbage collection.
     let failing = create_task_try(read_config());
     while !failing.done() {
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        sleep(Duration::from_millis(1)).await;
     }
     drop(failing);
 
-    // "Task was still pending when run() ended and is cancelled: <Task name='listener' ...>"
+    // 4. Pending at shutdown: "Task was still pending when run() ended and is cancelled: ...".
     create_task_named("listener", std::future::pending::<()>()).detach();
 
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    sleep(Duration::from_millis(100)).await;
+    // The watchdog's dump, on demand: every live task with its state, age, polls and site.
     if let Some(dump) = taskweave_debug::dump() {
         println!("{dump}");
     }
 }
 
-fn main() -> Result<(), taskweave_core::Error> {
-    // Prints the reports with the ready layer; debug logs stay off.
+fn main() -> Result<(), Error> {
+    // Print the reports for people (warnings and errors; debug logs stay off).
     let _ = taskweave_debug::init(false);
     taskweave_debug::register();
     // asyncio.run(main(), debug=True)
-    let rt = Runtime::builder().debug(true).build()?;
-    rt.run(main_coroutine())
+    Runtime::builder().debug(true).build()?.run(main_coroutine())
 }
