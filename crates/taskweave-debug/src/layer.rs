@@ -7,7 +7,9 @@ use std::sync::Mutex;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
 
 use crate::report::human;
 
@@ -22,12 +24,17 @@ use crate::report::human;
 /// spawn, completion, executor submissions) only with [`with_debug_logs`](Self::with_debug_logs).
 /// Other targets are left to other layers.
 ///
+/// Add it with [`filtered`](Self::filtered): its filter then applies to this layer alone (the
+/// other layers of the subscriber still see every event they want), and when no layer wants
+/// taskweave's debug logs, debug mode does not even format them.
+///
 /// # Examples
 ///
 /// ```
 /// use tracing_subscriber::layer::SubscriberExt;
 ///
-/// let subscriber = tracing_subscriber::registry().with(taskweave_debug::PrettyLayer::new());
+/// let subscriber =
+///     tracing_subscriber::registry().with(taskweave_debug::PrettyLayer::new().filtered());
 /// tracing::subscriber::with_default(subscriber, || {
 ///     tracing::warn!(target: "taskweave::debug", "shown on stderr");
 /// });
@@ -82,16 +89,35 @@ impl PrettyLayer {
         self
     }
 
+    /// This layer behind its own filter (taskweave's targets, up to its level), ready for
+    /// `registry().with(..)`.
+    ///
+    /// ```
+    /// use tracing_subscriber::layer::SubscriberExt;
+    /// let subscriber = tracing_subscriber::registry()
+    ///     .with(taskweave_debug::PrettyLayer::new().with_debug_logs(true).filtered());
+    /// # drop(subscriber);
+    /// ```
+    pub fn filtered<S>(self) -> impl Layer<S>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let max_level = self.max_level;
+        self.with_filter(filter_fn(move |meta| wanted(meta, max_level)))
+    }
+
     fn wants(&self, meta: &Metadata<'_>) -> bool {
-        meta.target().starts_with("taskweave") && *meta.level() <= self.max_level
+        wanted(meta, self.max_level)
     }
 }
 
-impl<S: Subscriber> Layer<S> for PrettyLayer {
-    fn enabled(&self, meta: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
-        self.wants(meta)
-    }
+fn wanted(meta: &Metadata<'_>, max_level: Level) -> bool {
+    meta.target().starts_with("taskweave") && *meta.level() <= max_level
+}
 
+/// Deliberately no `enabled`: a layer's `enabled` filters for the whole subscriber, and this one
+/// must not hide other targets from other layers. [`PrettyLayer::filtered`] filters per layer.
+impl<S: Subscriber> Layer<S> for PrettyLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let meta = event.metadata();
         if !self.wants(meta) {
@@ -173,7 +199,7 @@ impl Visit for Fields {
 /// ```
 pub fn init(debug_logs: bool) -> Result<(), tracing::subscriber::SetGlobalDefaultError> {
     use tracing_subscriber::layer::SubscriberExt;
-    let subscriber =
-        tracing_subscriber::registry().with(PrettyLayer::new().with_debug_logs(debug_logs));
+    let subscriber = tracing_subscriber::registry()
+        .with(PrettyLayer::new().with_debug_logs(debug_logs).filtered());
     tracing::subscriber::set_global_default(subscriber)
 }

@@ -8,6 +8,7 @@ mod capture;
 mod clean;
 mod executor;
 mod handles;
+mod layer;
 mod logs;
 mod shutdown;
 mod slow;
