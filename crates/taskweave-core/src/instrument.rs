@@ -125,7 +125,8 @@ pub trait Observer: Send + Sync + 'static {
     fn on_poll_start(&self, _task: &TaskInfo) {}
     /// A poll ended after `duration`; `ready` when the task finished in it.
     fn on_poll_end(&self, _task: &TaskInfo, _duration: Duration, _ready: bool) {}
-    /// The task ended.
+    /// The task ended; for executor work (a `TaskInfo` of kind `WorkKind::Executor`), its
+    /// promise completed, whether or not the work ran.
     fn on_complete(&self, _task: &TaskInfo, _outcome: Outcome<'_>) {}
     /// A handle was dropped in a state worth reporting.
     fn on_handle_drop(&self, _task: Option<&TaskInfo>, _report: &HandleDrop) {}
@@ -222,6 +223,17 @@ pub fn executor_event(event: &ExecutorEvent<'_>) {
 pub(crate) fn handle_dropped(task: Option<&TaskInfo>, report: HandleDrop) {
     if let Some(obs) = current_observer() {
         obs.on_handle_drop(task, &report);
+    }
+}
+
+pub(crate) fn work_ended(work: &TaskInfo, error: Option<&Error>) {
+    if let Some(obs) = current_observer() {
+        let outcome = match error {
+            None => Outcome::Finished,
+            Some(e) if e.is_cancelled() => Outcome::Cancelled,
+            Some(e) => Outcome::Failed(e),
+        };
+        obs.on_complete(work, outcome);
     }
 }
 

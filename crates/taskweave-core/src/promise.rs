@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::instrument;
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock};
-use crate::task::TaskInfo;
+use crate::task::{TaskInfo, WorkKind};
 
 /// The state of a [`Promise`], as in Python's `concurrent.futures`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -858,6 +858,14 @@ fn finish<'a, T>(
             inner = lock(&shared.inner);
         }
     }
+    // Executor work: the observer learns that its promise completed, also when the work never
+    // ran (cancelled while queued, refused at shutdown). Tasks report their own end.
+    let work_ended = match &shared.info {
+        Some(info) if info.kind() == WorkKind::Executor && instrument::active() => {
+            Some((info, result.as_ref().err().cloned()))
+        }
+        _ => None,
+    };
     let unretrieved =
         !inner.consumer_alive && !inner.retrieved && !inner.cancelled && result.is_err();
     let report = unretrieved.then(|| match &result {
@@ -883,6 +891,9 @@ fn finish<'a, T>(
     }
     for w in watchers {
         w.wake();
+    }
+    if let Some((info, error)) = work_ended {
+        instrument::work_ended(info, error.as_ref());
     }
     if let Some(error) = report {
         instrument::error_not_retrieved(shared.info.as_ref(), &error);
