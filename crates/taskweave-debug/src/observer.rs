@@ -307,6 +307,46 @@ impl DebugObserver {
         }
     }
 
+    /// Executor work whose promise completed. Work that ran was already taken off the table by
+    /// its `Finished` event; what is left here never ran (cancelled while queued, refused by a
+    /// pool shutting down).
+    fn work_ended(&self, work: &TaskInfo, outcome: Outcome<'_>) {
+        let id = work.id().as_u64();
+        let Some(record) = self.registry.remove(id) else {
+            return;
+        };
+        let executor = record
+            .executor
+            .as_ref()
+            .map_or_else(|| "executor".to_owned(), |w| w.executor.clone());
+        let word = match outcome {
+            Outcome::Finished => "finished",
+            Outcome::Failed(_) => "failed",
+            _ => "cancelled",
+        };
+        if let Some(t) = &self.timeline {
+            t.end(
+                "executor",
+                id,
+                format!("{executor}: {}", work.name()),
+                clock::now_ns(),
+                vec![("outcome", word.to_owned())],
+            );
+        }
+        if Self::debug_enabled() {
+            let mut message = format!(
+                "{} ended in {executor} without running: {word}",
+                describe(Some(work), "")
+            );
+            if let Outcome::Failed(e) = outcome {
+                message.push_str(&format!(" ({e})"));
+            }
+            let mut r = Report::new(Level::DEBUG, "work_ended", message).task(Some(work));
+            r.executor = Some(&executor);
+            r.emit();
+        }
+    }
+
     fn debug_enabled() -> bool {
         tracing::enabled!(target: TARGET, Level::DEBUG)
     }
@@ -408,6 +448,10 @@ impl Observer for DebugObserver {
     }
 
     fn on_complete(&self, task: &TaskInfo, outcome: Outcome<'_>) {
+        if task.kind() == WorkKind::Executor {
+            self.work_ended(task, outcome);
+            return;
+        }
         let id = task.id().as_u64();
         let record = self.registry.remove(id);
         let logging = Self::debug_enabled();

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use taskweave_core::TaskInfo;
 use taskweave_core::instrument::{self, ExecutorEvent};
+use taskweave_core::{Error, Promise, TaskInfo};
 use taskweave_debug::{Debug, TaskState};
 use tracing::Level;
 
@@ -101,4 +101,47 @@ fn a_pool_dropped_with_pending_work_and_a_leftover_worker_are_reported() {
         "ProcessPoolExecutor left worker process 4242 behind after the pool was gone"
     );
     assert_eq!(left[0].field("pid"), Some("4242"));
+}
+
+#[test]
+fn work_that_never_ran_leaves_the_table_when_its_promise_completes() {
+    let _serial = capture::serial();
+    let debug = Debug::new().build();
+    let guard = instrument::install(debug.clone());
+    let executor = "ThreadPoolExecutor";
+    let (cancelled, queued) = Promise::<u8>::pending_with(TaskInfo::executor("skipped"));
+    instrument::executor_event(&ExecutorEvent::Submitted {
+        executor,
+        work: queued.info().unwrap(),
+    });
+    let (refused, refused_resolver) = Promise::<u8>::pending_with(TaskInfo::executor("refused"));
+    instrument::executor_event(&ExecutorEvent::Submitted {
+        executor,
+        work: refused_resolver.info().unwrap(),
+    });
+    assert_eq!(debug.dump().tasks.len(), 2);
+    assert!(cancelled.cancel());
+    assert!(
+        !queued.set_running(),
+        "the executor sees the cancellation and skips the work"
+    );
+    drop(queued);
+    refused_resolver.set_error(Error::shutdown("the pool is shut down"));
+    assert!(debug.dump().tasks.is_empty(), "{}", debug.dump());
+    assert!(refused.exception().is_some());
+    drop((cancelled, refused, guard));
+    let ended = of_kind("work_ended");
+    assert_eq!(ended.len(), 2, "{ended:?}");
+    assert!(
+        ended[0].message.ends_with("without running: cancelled"),
+        "{}",
+        ended[0].message
+    );
+    assert!(
+        ended[1]
+            .message
+            .ends_with("without running: failed (shut down: the pool is shut down)"),
+        "{}",
+        ended[1].message
+    );
 }
