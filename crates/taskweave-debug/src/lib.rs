@@ -19,7 +19,7 @@
 //! | `worker_left_behind` | WARN | a worker process outlived its pool |
 //! | `blocking_wait_refused` | ERROR | a blocking wait was refused inside a task |
 //! | `callback_panicked` | ERROR | a done-callback panicked |
-//! | `spawn`, `finished`, `failed`, `cancelled`, `submitted`, `started`, `work_finished` | DEBUG | debug logs |
+//! | `spawn`, `finished`, `failed`, `cancelled`, `submitted`, `started`, `work_finished`, `work_ended` | DEBUG | debug logs |
 //!
 //! Every event has target [`TARGET`] and the fields `kind`, `task.id`, `task.name`,
 //! `task.site` and, where they apply, `duration_s`, `age_s`, `polls`, `error`, `backtrace`
