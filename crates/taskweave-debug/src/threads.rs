@@ -100,7 +100,9 @@ pub(crate) fn poll_start(task: u64, precise: bool) {
     };
     CURRENT.with(|c| c.set(task));
     SLOT.with(|s| {
-        s.seq.fetch_add(1, Ordering::Relaxed);
+        // Only this thread writes its slot: a plain store, no locked instruction.
+        s.seq
+            .store(s.seq.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         s.since_ns.store(now, Ordering::Relaxed);
         // Release: a watchdog that sees the task id also sees its start time.
         s.task.store(task, Ordering::Release);
