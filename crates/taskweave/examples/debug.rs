@@ -56,5 +56,8 @@ fn main() -> Result<(), Error> {
     let _ = taskweave_debug::init(false);
     taskweave_debug::register();
     // asyncio.run(main(), debug=True)
-    Runtime::builder().debug(true).build()?.run(main_coroutine())
+    Runtime::builder()
+        .debug(true)
+        .build()?
+        .run(main_coroutine())
 }
