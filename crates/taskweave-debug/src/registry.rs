@@ -316,10 +316,14 @@ impl std::fmt::Display for Dump {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} live task(s):", self.tasks.len())?;
         for t in &self.tasks {
-            let what = if t.executor_work { "Work" } else { "Task" };
+            let (what, origin) = if t.executor_work {
+                ("Work", "submitted")
+            } else {
+                ("Task", "created")
+            };
             write!(
                 f,
-                "\n  <{what} name='{}' id={}> {}; age {:.3} s, {} poll(s), created at {}",
+                "\n  <{what} name='{}' id={}> {}; age {:.3} s, {} poll(s), {origin} at {}",
                 t.name,
                 t.id,
                 t.state,
