@@ -72,6 +72,7 @@ pub struct ThreadPoolExecutor {
 ///     .unwrap();
 /// assert_eq!(pool.max_workers(), 4);
 /// ```
+#[derive(Default)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct Builder {
     max_workers: Option<usize>,
@@ -481,17 +482,6 @@ impl Builder {
                 initializer: self.initializer,
                 keep_alive: self.keep_alive,
             }),
-        }
-    }
-}
-
-impl Default for Builder {
-    fn default() -> Builder {
-        Builder {
-            max_workers: None,
-            thread_name_prefix: None,
-            initializer: None,
-            keep_alive: None,
         }
     }
 }
