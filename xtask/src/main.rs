@@ -1,1 +1,84 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <command>` (the alias lives in `.cargo/config.toml`).
+//!
+//! Commands:
+//!
+//! - `ci`: everything CI checks, in order, stopping at the first failure: rustfmt, clippy with
+//!   `-D warnings`, every test (doctests included), rustdoc with `-D warnings`, and `tidy`.
+//! - `tidy`: repository rules that no compiler checks: every `.rs` file opens with `//!`, no
+//!   trailing whitespace, no leftover `todo!`-style macros, dependencies between the crates only
+//!   in the directions docs/ARCHITECTURE.md draws. Also a `#[test]`, so `cargo test` runs it.
+//! - `tour`: runs every example of the `taskweave` crate in reading order, saying what each shows
+//!   and how long it took.
+//! - `bench [--quick] [FILTER]`: builds and runs the benchmark harness (`taskweave-bench`) in
+//!   release mode; it prints a table and writes `target/taskweave-bench/report.json`.
+//! - `loom`: the model-checking tests of taskweave-core, built with `--cfg loom` in their own
+//!   target directory.
+//! - `doc`: the API docs of every crate, with rustdoc warnings as errors.
+//!
+//! This crate has no dependencies so that it builds in seconds on a fresh machine.
+
+mod bench;
+mod ci;
+mod command;
+mod doc;
+mod loom;
+mod tidy;
+mod tour;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  ci                       fmt --check, clippy -D warnings, tests, docs -D warnings, tidy
+  tidy                     repository rules: //! headers, whitespace, leftovers, crate dependencies
+  tour                     run every example of the taskweave crate, in reading order
+  bench [--quick] [FILTER] run the benchmarks (FILTER: part of a case name)
+  loom                     model-checking tests of taskweave-core (--cfg loom)
+  doc                      API docs of every crate, rustdoc warnings as errors";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let root = project_root();
+    let outcome = match command.as_str() {
+        "ci" => no_arguments(command, rest).and_then(|()| ci::run(&root)),
+        "tidy" => no_arguments(command, rest).and_then(|()| tidy::run(&root)),
+        "tour" => no_arguments(command, rest).and_then(|()| tour::run(&root)),
+        "bench" => bench::run(&root, rest),
+        "loom" => no_arguments(command, rest).and_then(|()| loom::run(&root)),
+        "doc" => no_arguments(command, rest).and_then(|()| doc::run(&root)),
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("\nxtask {command}: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: xtask always sits one level below it.
+fn project_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+fn no_arguments(command: &str, rest: &[String]) -> Result<(), String> {
+    match rest.first() {
+        None => Ok(()),
+        Some(extra) => Err(format!(
+            "`{command}` takes no arguments, got `{extra}`\n\n{USAGE}"
+        )),
+    }
+}

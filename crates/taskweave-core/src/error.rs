@@ -58,12 +58,7 @@ pub enum Error {
     },
     /// An argument or result could not be serialised, deserialised or carried across a process
     /// boundary.
-    Wire {
-        /// What was being carried (for example "argument of task 17").
-        what: String,
-        /// The underlying failure.
-        detail: String,
-    },
+    Wire(Arc<WireError>),
     /// Several tasks of a [`TaskGroup`](crate::TaskGroup) failed; every failure is listed, in the
     /// order they happened (Python's `ExceptionGroup`).
     Group {
@@ -91,6 +86,22 @@ pub struct PanicError {
     pub site: Option<&'static Location<'static>>,
     /// A captured backtrace, when one was captured (for example from a worker process).
     pub backtrace: Option<String>,
+}
+
+/// What could not cross a process boundary, and why.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct WireError {
+    /// What was being carried (for example "argument of task 17").
+    pub what: String,
+    /// The underlying failure.
+    pub detail: String,
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot carry {}: {}", self.what, self.detail)
+    }
 }
 
 /// The details of a worker process that died while it held work.
@@ -176,7 +187,12 @@ impl Error {
     /// let err = taskweave_core::Error::worker_died(41, None, Some(9), "square (task 3)".into());
     /// assert!(err.to_string().contains("signal 9"));
     /// ```
-    pub fn worker_died(pid: u32, exit_code: Option<i32>, signal: Option<i32>, task: String) -> Error {
+    pub fn worker_died(
+        pid: u32,
+        exit_code: Option<i32>,
+        signal: Option<i32>,
+        task: String,
+    ) -> Error {
         Error::WorkerDied(Arc::new(WorkerDied {
             pid,
             exit_code,
@@ -216,10 +232,10 @@ impl Error {
     /// assert!(err.to_string().contains("task 3"));
     /// ```
     pub fn wire(what: impl Into<String>, detail: impl Into<String>) -> Error {
-        Error::Wire {
+        Error::Wire(Arc::new(WireError {
             what: what.into(),
             detail: detail.into(),
-        }
+        }))
     }
 
     /// A misuse that the library refuses.
@@ -327,7 +343,7 @@ impl fmt::Display for Error {
             Error::WorkerDied(w) => fmt::Display::fmt(w, f),
             Error::Shutdown { reason } => write!(f, "shut down: {reason}"),
             Error::Broken { reason } => write!(f, "executor is broken: {reason}"),
-            Error::Wire { what, detail } => write!(f, "cannot carry {what}: {detail}"),
+            Error::Wire(w) => fmt::Display::fmt(w, f),
             Error::Refused { reason } => write!(f, "refused: {reason}"),
             Error::Group { errors } => {
                 write!(f, "{} task(s) failed", errors.len())?;
@@ -370,7 +386,11 @@ impl fmt::Display for PanicError {
 
 impl fmt::Display for WorkerDied {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "worker process {} died while running {}", self.pid, self.task)?;
+        write!(
+            f,
+            "worker process {} died while running {}",
+            self.pid, self.task
+        )?;
         match (self.signal, self.exit_code) {
             (Some(sig), _) => write!(f, ": killed by signal {sig}"),
             (None, Some(code)) => write!(f, ": exited with status {code}"),

@@ -1,11 +1,11 @@
 //! `gather`: run many futures concurrently and collect their results in input order.
 //!
-//! On the first error [`gather`] returns it at once and drops the other futures. Dropping cancels
+//! On the first error [`gather()`] returns it at once and drops the other futures. Dropping cancels
 //! them: inline futures stop, awaited tasks are cancelled (awaiting links cancellation, see
 //! [`Awaiting`](crate::promise::Awaiting)). This differs from asyncio, where the others keep
 //! running: in Rust a future nobody can await any more has nowhere to deliver its result, so
 //! letting it run on would only orphan work and bury its errors. To keep every result (or every
-//! task running), use [`gather_settled`]; to keep a task alive regardless, [`shield`](crate::shield) it.
+//! task running), use [`gather_settled()`]; to keep a task alive regardless, [`shield`](crate::shield) it.
 //!
 //! Futures are polled through one `FuturesUnordered`, so each wake-up polls only the future that
 //! was woken: gathering 100k futures costs O(n), not O(n²).

@@ -146,7 +146,11 @@ impl TaskGroup {
                     }
                 }
             }
-            let waker = if st.running == 0 { st.waker.take() } else { None };
+            let waker = if st.running == 0 {
+                st.waker.take()
+            } else {
+                None
+            };
             drop(st);
             let message = format!("a sibling task failed: {name}");
             for member in to_cancel {

@@ -9,7 +9,7 @@
 //!   coroutine, of a function in a thread, or of one in another process. Await it, or block on it
 //!   from a plain thread with [`Promise::result`]. Executors complete it through a [`Resolver`].
 //!   A task *is* a promise: `Task<T>` dereferences to `Promise<T>` and converts into one.
-//! - Combinators: [`gather`], [`gather_settled`], [`gather!`], [`wait`], [`as_completed`],
+//! - Combinators: [`gather()`], [`gather_settled()`], [`gather!`], [`wait`], [`as_completed`],
 //!   [`wait_for`], [`timeout`], [`shield`], [`TaskGroup`].
 //! - [`run`] and [`Runtime`]: asyncio's `run`, on a tokio runtime.
 //! - [`instrument`]: the seam through which a debug layer observes tasks, at one branch per poll
@@ -39,7 +39,7 @@
 //! # Cancellation
 //!
 //! Awaiting a task links cancellation, as in asyncio: when the future awaiting a task is dropped
-//! (timed out, cancelled, or a sibling failed in [`gather`]), the task is cancelled too. A task
+//! (timed out, cancelled, or a sibling failed in [`gather()`]), the task is cancelled too. A task
 //! handle that is simply dropped, never awaited, leaves the task running (detached).
 //! [`shield`] awaits without linking.
 
@@ -56,17 +56,24 @@ mod task;
 mod time;
 mod wait;
 
-pub use error::{BoxError, Error, PanicError, WorkerDied};
+pub use error::{BoxError, Error, PanicError, WireError, WorkerDied};
 pub use gather::{gather, gather_settled};
 pub use group::TaskGroup;
 pub use promise::{Promise, Resolver, State};
 pub use runtime::{Builder, Runtime, debug_requested_by_env, register_debug, run};
 pub use shield::{Shielded, shield};
-pub use task::{
-    Task, TaskId, TaskInfo, WorkKind, create_task, create_task_named, create_task_try,
-};
+pub use task::{Task, TaskId, TaskInfo, WorkKind, create_task, create_task_named, create_task_try};
 pub use time::{timeout, timeout_at, wait_for};
 pub use wait::{AsCompleted, ReturnWhen, as_completed, wait};
+
+/// Suspends the current task for a duration (asyncio's `sleep`); tokio's timer.
+///
+/// ```
+/// # taskweave_core::run(async {
+/// taskweave_core::sleep(std::time::Duration::from_millis(1)).await;
+/// # });
+/// ```
+pub use tokio::time::sleep;
 
 #[doc(hidden)]
 pub mod __private {

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::instrument;
-use crate::sync::{Arc, Condvar, Mutex, lock};
+use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock};
 use crate::task::TaskInfo;
 
 /// The state of a [`Promise`], as in Python's `concurrent.futures`.
@@ -69,15 +69,42 @@ struct Inner<T> {
     /// The consumer's waker (`await`).
     waker: Option<Waker>,
     /// Wakers of combinators that watch for completion without taking the result.
-    watchers: Vec<Waker>,
-    callbacks: Vec<Callback<T>>,
+    /// What only some promises need, allocated on first use to keep the common case small.
+    extras: Option<Box<Extras<T>>>,
     /// Threads blocked in `result`; the condvar is only signalled when there are some.
-    sleepers: usize,
+    sleepers: u32,
     /// For tasks: aborts the tokio task, so a running task can be cancelled.
     abort: Option<tokio::task::AbortHandle>,
-    cancel_message: Option<String>,
     consumer_alive: bool,
     detached: bool,
+}
+
+struct Extras<T> {
+    /// Wakers of combinators that watch for completion without taking the result.
+    watchers: Vec<Waker>,
+    callbacks: Vec<Callback<T>>,
+    cancel_message: Option<String>,
+}
+
+impl<T> Inner<T> {
+    fn extras(&mut self) -> &mut Extras<T> {
+        self.extras.get_or_insert_with(|| {
+            Box::new(Extras {
+                watchers: Vec::new(),
+                callbacks: Vec::new(),
+                cancel_message: None,
+            })
+        })
+    }
+
+    fn set_cancel_message(&mut self, message: Option<String>) {
+        if message.is_some() {
+            let extras = self.extras();
+            if extras.cancel_message.is_none() {
+                extras.cancel_message = message;
+            }
+        }
+    }
 }
 
 pub(crate) struct Shared<T> {
@@ -108,6 +135,8 @@ pub(crate) struct Shared<T> {
 #[must_use = "a promise does nothing useful unless its result is awaited or waited for"]
 pub struct Promise<T> {
     shared: Arc<Shared<T>>,
+    /// This handle took the result, so dropping it has nothing to report and needs no lock.
+    taken: bool,
 }
 
 /// The producer side of a [`Promise`]: the executor running the work holds it and sets the
@@ -166,11 +195,9 @@ impl<T> Promise<T> {
                 result: None,
                 retrieved: false,
                 waker: None,
-                watchers: Vec::new(),
-                callbacks: Vec::new(),
+                extras: None,
                 sleepers: 0,
                 abort: None,
-                cancel_message: None,
                 consumer_alive: true,
                 detached: false,
             }),
@@ -180,7 +207,13 @@ impl<T> Promise<T> {
         let resolver = Resolver {
             shared: Some(shared.clone()),
         };
-        (Promise { shared }, resolver)
+        (
+            Promise {
+                shared,
+                taken: false,
+            },
+            resolver,
+        )
     }
 
     /// A promise that is already finished with `result`.
@@ -333,6 +366,7 @@ impl<T> Promise<T> {
             };
             inner.sleepers -= 1;
         }
+        self.taken = true;
         take_result(&mut inner)
     }
 
@@ -382,7 +416,7 @@ impl<T> Promise<T> {
     {
         let mut inner = lock(&self.shared.inner);
         if inner.phase != Phase::Done {
-            inner.callbacks.push(Box::new(callback));
+            inner.extras().callbacks.push(Box::new(callback));
             return;
         }
         // Done: run it here with the lock released. Only this handle can take the result and
@@ -423,10 +457,24 @@ impl<T> Promise<T> {
         if inner.phase == Phase::Done {
             return Poll::Ready(());
         }
-        if !inner.watchers.iter().any(|w| w.will_wake(cx.waker())) {
-            inner.watchers.push(cx.waker().clone());
+        let watchers = &mut inner.extras().watchers;
+        if !watchers.iter().any(|w| w.will_wake(cx.waker())) {
+            watchers.push(cx.waker().clone());
         }
         Poll::Pending
+    }
+
+    /// Records a cancellation request with `message` for a task that its owner aborts itself;
+    /// `false` when the task already finished.
+    pub(crate) fn note_cancel(&self, message: Option<String>) -> bool {
+        let mut inner = lock(&self.shared.inner);
+        match inner.phase {
+            Phase::Pending | Phase::Running => {
+                inner.set_cancel_message(message);
+                true
+            }
+            Phase::Completing | Phase::Done => false,
+        }
     }
 
     /// Attaches the tokio abort handle of the task computing this promise.
@@ -455,7 +503,10 @@ impl<T> Promise<T> {
     where
         T: Send + 'static,
     {
-        Canceller(self.shared.clone())
+        let shared = self.shared.clone();
+        Canceller(std::sync::Arc::new(move |message| {
+            cancel_shared(&shared, message)
+        }))
     }
 }
 
@@ -463,15 +514,14 @@ fn cancel_shared<T>(shared: &Shared<T>, message: Option<String>) -> bool {
     let mut inner = lock(&shared.inner);
     match inner.phase {
         Phase::Pending => {
-            drop(inner);
-            complete(shared, Err(Error::cancelled(message)));
+            // Completed under the same lock that saw Pending, so a concurrent `set_running`
+            // cannot start the work in between.
+            finish(shared, inner, Err(Error::cancelled(message)));
             true
         }
         Phase::Running => match inner.abort.clone() {
             Some(abort) => {
-                if inner.cancel_message.is_none() {
-                    inner.cancel_message = message;
-                }
+                inner.set_cancel_message(message);
                 drop(inner);
                 abort.abort();
                 true
@@ -483,22 +533,13 @@ fn cancel_shared<T>(shared: &Shared<T>, message: Option<String>) -> bool {
 }
 
 /// A type-erased way to cancel a promise, for groups that hold promises of different types.
+/// A std `Arc` around a closure, because loom's `Arc` cannot hold unsized values.
 #[derive(Clone)]
-pub(crate) struct Canceller(Arc<dyn CancelTarget>);
-
-trait CancelTarget: Send + Sync {
-    fn cancel(&self, message: Option<String>) -> bool;
-}
-
-impl<T: Send> CancelTarget for Shared<T> {
-    fn cancel(&self, message: Option<String>) -> bool {
-        cancel_shared(self, message)
-    }
-}
+pub(crate) struct Canceller(std::sync::Arc<dyn Fn(Option<String>) -> bool + Send + Sync>);
 
 impl Canceller {
     pub(crate) fn cancel(&self, message: Option<String>) -> bool {
-        self.0.cancel(message)
+        (self.0)(message)
     }
 }
 
@@ -515,9 +556,10 @@ fn take_result<T>(inner: &mut Inner<T>) -> Result<T, Error> {
 }
 
 impl<T> Promise<T> {
-    pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+    pub(crate) fn poll_take(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
         let mut inner = lock(&self.shared.inner);
         if inner.phase == Phase::Done {
+            self.taken = true;
             return Poll::Ready(take_result(&mut inner));
         }
         match &inner.waker {
@@ -535,6 +577,7 @@ impl<T> std::future::IntoFuture for Promise<T> {
     fn into_future(self) -> Awaiting<T> {
         Awaiting {
             promise: Some(self),
+            task: None,
         }
     }
 }
@@ -547,13 +590,28 @@ impl<T> std::future::IntoFuture for Promise<T> {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Awaiting<T> {
     promise: Option<Promise<T>>,
+    /// For tasks: the join handle, kept here rather than in the shared state so spawning a
+    /// task takes no extra lock.
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl<T> Awaiting<T> {
+    pub(crate) fn for_task(promise: Promise<T>, task: tokio::task::JoinHandle<()>) -> Awaiting<T> {
+        Awaiting {
+            promise: Some(promise),
+            task: Some(task),
+        }
+    }
+
     /// Gives the promise back without cancelling it.
     pub fn into_promise(mut self) -> Promise<T> {
         match self.promise.take() {
-            Some(p) => p,
+            Some(p) => {
+                if let Some(task) = self.task.take() {
+                    p.set_abort(task.abort_handle());
+                }
+                p
+            }
             None => Promise::ready(Err(Error::refused("the result was already taken"))),
         }
     }
@@ -563,7 +621,7 @@ impl<T> std::future::Future for Awaiting<T> {
     type Output = Result<T, Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let Some(promise) = self.promise.as_ref() else {
+        let Some(promise) = self.promise.as_mut() else {
             return Poll::Ready(Err(Error::refused("the result was already taken")));
         };
         let out = promise.poll_take(cx);
@@ -578,7 +636,17 @@ impl<T> Drop for Awaiting<T> {
     fn drop(&mut self) {
         if let Some(promise) = self.promise.take() {
             if !promise.done() {
-                promise.cancel_with(Some("the awaiting future was dropped".to_owned()));
+                let message = Some("the awaiting future was dropped".to_owned());
+                match self.task.take() {
+                    Some(task) => {
+                        if promise.note_cancel(message) {
+                            task.abort();
+                        }
+                    }
+                    None => {
+                        promise.cancel_with(message);
+                    }
+                }
                 // The awaiter is gone on purpose: what the work does now is not a leak.
                 promise.mark_supervised();
             }
@@ -588,12 +656,17 @@ impl<T> Drop for Awaiting<T> {
 
 impl<T> fmt::Debug for Awaiting<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Awaiting").field("promise", &self.promise).finish()
+        f.debug_struct("Awaiting")
+            .field("promise", &self.promise)
+            .finish()
     }
 }
 
 impl<T> Drop for Promise<T> {
     fn drop(&mut self) {
+        if self.taken {
+            return;
+        }
         let mut inner = lock(&self.shared.inner);
         inner.consumer_alive = false;
         if !instrument::active() {
@@ -728,8 +801,9 @@ impl<T> Resolver<T> {
     pub(crate) fn resolve_aborted(mut self, fallback: &str) {
         if let Some(shared) = self.shared.take() {
             let message = lock(&shared.inner)
-                .cancel_message
-                .take()
+                .extras
+                .as_mut()
+                .and_then(|e| e.cancel_message.take())
                 .or_else(|| Some(fallback.to_owned()));
             complete(&shared, Err(Error::cancelled(message)));
         }
@@ -752,15 +826,28 @@ impl<T> fmt::Debug for Resolver<T> {
 
 /// Completes `shared` with `result` unless it is already completing or done.
 fn complete<T>(shared: &Shared<T>, result: Result<T, Error>) {
-    let mut inner = lock(&shared.inner);
+    finish(shared, lock(&shared.inner), result);
+}
+
+/// Completes `shared` with `result` given its locked state, unless it is already completing or
+/// done. Callbacks run with the lock released.
+fn finish<'a, T>(
+    shared: &'a Shared<T>,
+    mut inner: MutexGuard<'a, Inner<T>>,
+    result: Result<T, Error>,
+) {
     if matches!(inner.phase, Phase::Completing | Phase::Done) {
         return;
     }
     inner.cancelled = matches!(result, Err(Error::Cancelled { .. }));
-    if !inner.callbacks.is_empty() {
+    if inner
+        .extras
+        .as_ref()
+        .is_some_and(|e| !e.callbacks.is_empty())
+    {
         inner.phase = Phase::Completing;
         loop {
-            let callbacks = std::mem::take(&mut inner.callbacks);
+            let callbacks = std::mem::take(&mut inner.extras().callbacks);
             if callbacks.is_empty() {
                 break;
             }
@@ -781,7 +868,11 @@ fn complete<T>(shared: &Shared<T>, result: Result<T, Error>) {
     inner.phase = Phase::Done;
     inner.abort = None;
     let waker = inner.waker.take();
-    let watchers = std::mem::take(&mut inner.watchers);
+    let watchers = inner
+        .extras
+        .as_mut()
+        .map(|e| std::mem::take(&mut e.watchers))
+        .unwrap_or_default();
     let sleepers = inner.sleepers;
     drop(inner);
     if sleepers > 0 {

@@ -35,6 +35,7 @@ use crate::instrument::{self, Observer};
 /// assert_eq!(answer.unwrap(), 42);
 /// ```
 pub fn run<F: std::future::Future>(main: F) -> Result<F::Output, Error> {
+    refuse_nested()?;
     Runtime::builder().build()?.run(main)
 }
 
@@ -158,10 +159,10 @@ impl Runtime {
     /// assert!(err.to_string().contains("bad main"));
     /// ```
     pub fn run<F: std::future::Future>(self, main: F) -> Result<F::Output, Error> {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(Error::refused(
-                "run() cannot be called from inside a running runtime; `.await` the future instead",
-            ));
+        if let Err(e) = refuse_nested() {
+            // Dropping a runtime inside another one panics; this way of dropping does not.
+            self.rt.shutdown_background();
+            return Err(e);
         }
         let guard = self.observer.clone().map(instrument::install);
         let outcome = catch_unwind(AssertUnwindSafe(|| self.rt.block_on(MainFuture { main })));
@@ -173,6 +174,15 @@ impl Runtime {
         drop(guard);
         outcome.map_err(|payload| Error::from_panic(&*payload, Some("main".to_owned()), None))
     }
+}
+
+fn refuse_nested() -> Result<(), Error> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(Error::refused(
+            "run() cannot be called from inside a running runtime; `.await` the future instead",
+        ));
+    }
+    Ok(())
 }
 
 impl Builder {

@@ -45,7 +45,7 @@ impl<T> std::future::Future for Shielded<T> {
     type Output = Result<T, Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let Some(promise) = self.promise.as_ref() else {
+        let Some(promise) = self.promise.as_mut() else {
             return Poll::Ready(Err(Error::refused("the result was already taken")));
         };
         let out = promise.poll_take(cx);

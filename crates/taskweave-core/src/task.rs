@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::instrument::{self, Observer};
 use crate::promise::{Promise, Resolver, State};
 
-/// A process-wide unique task id, in creation order.
+/// A process-wide unique task id, increasing in creation order on each thread.
 ///
 /// ```
 /// let a = taskweave_core::TaskId::next();
@@ -33,8 +33,22 @@ pub struct TaskId(u64);
 impl TaskId {
     /// Allocates the next id.
     pub fn next() -> TaskId {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        TaskId(NEXT.fetch_add(1, Ordering::Relaxed))
+        // Ids are handed out to each thread in blocks, so spawning on several threads does not
+        // contend on one counter. Ids stay unique; they are in creation order per thread.
+        const BLOCK: u64 = 1024;
+        static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
+        thread_local! {
+            static RANGE: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+        }
+        RANGE.with(|range| {
+            let (mut next, mut end) = range.get();
+            if next == end {
+                next = NEXT_BLOCK.fetch_add(BLOCK, Ordering::Relaxed);
+                end = next + BLOCK;
+            }
+            range.set((next + 1, end));
+            TaskId(next)
+        })
     }
 
     /// The id as a number.
@@ -133,7 +147,13 @@ impl fmt::Debug for TaskInfo {
 
 impl fmt::Display for TaskInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<Task name='{}' id={} created at {}>", self.name(), self.id, self.site)
+        write!(
+            f,
+            "<Task name='{}' id={} created at {}>",
+            self.name(),
+            self.id,
+            self.site
+        )
     }
 }
 
@@ -155,9 +175,9 @@ impl fmt::Display for TaskInfo {
 /// assert_eq!(task.await.unwrap(), 42);
 /// # });
 /// ```
-#[must_use = "a task handle should be awaited, cancelled or detached"]
 pub struct Task<T> {
     promise: Promise<T>,
+    join: tokio::task::JoinHandle<()>,
 }
 
 /// Starts `future` as a task on the current runtime and returns its handle at once
@@ -183,6 +203,7 @@ pub struct Task<T> {
 /// # });
 /// ```
 #[track_caller]
+#[must_use = "a task handle should be awaited, cancelled or detached"]
 pub fn create_task<F>(future: F) -> Task<F::Output>
 where
     F: std::future::Future + Send + 'static,
@@ -207,6 +228,7 @@ where
 /// # });
 /// ```
 #[track_caller]
+#[must_use = "a task handle should be awaited, cancelled or detached"]
 pub fn create_task_named<F>(name: impl Into<Arc<str>>, future: F) -> Task<F::Output>
 where
     F: std::future::Future + Send + 'static,
@@ -218,7 +240,7 @@ where
 /// Starts `future`, which returns `Result<T, E>`, as a task whose own outcome is that result:
 /// awaiting it gives `Result<T, Error>` with `E` carried as [`Error::Failed`] (or passed through
 /// when `E` is already [`Error`]). Use this when the task's failure should count as a failure
-/// for [`gather`](crate::gather), [`wait`](crate::wait) and [`TaskGroup`](crate::TaskGroup).
+/// for [`gather()`](crate::gather()), [`wait`](crate::wait) and [`TaskGroup`](crate::TaskGroup).
 ///
 /// # Panics
 ///
@@ -235,13 +257,16 @@ where
 /// # });
 /// ```
 #[track_caller]
+#[must_use = "a task handle should be awaited, cancelled or detached"]
 pub fn create_task_try<F, T, E>(future: F) -> Task<T>
 where
     F: std::future::Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: std::error::Error + Send + Sync + 'static,
 {
-    spawn_mapped(TaskInfo::task(None), future, |r| r.map_err(crate::error::into_error))
+    spawn_mapped(TaskInfo::task(None), future, |r| {
+        r.map_err(crate::error::into_error)
+    })
 }
 
 fn spawn_with<F>(info: TaskInfo, future: F) -> Task<F::Output>
@@ -259,33 +284,30 @@ where
     T: Send + 'static,
     E: std::error::Error + Send + Sync + 'static,
 {
-    spawn_mapped(TaskInfo::task(name), future, |r| r.map_err(crate::error::into_error))
+    spawn_mapped(TaskInfo::task(name), future, |r| {
+        r.map_err(crate::error::into_error)
+    })
 }
 
-fn spawn_mapped<F, T>(
-    info: TaskInfo,
-    future: F,
-    map: fn(F::Output) -> Result<T, Error>,
-) -> Task<T>
+fn spawn_mapped<F, T, M>(info: TaskInfo, future: F, map: M) -> Task<T>
 where
     F: std::future::Future + Send + 'static,
     T: Send + 'static,
+    M: Fn(F::Output) -> Result<T, Error> + Send + 'static,
 {
     let observer = instrument::current_observer();
     if let Some(obs) = &observer {
         obs.on_spawn(&info);
     }
-    let (promise, resolver) = Promise::new_running(info.clone());
+    let (promise, resolver) = Promise::new_running(info);
     let wrapped = TaskFuture {
-        future,
+        future: Some(future),
         resolver: Some(resolver),
         map,
-        info,
         observer,
     };
-    let handle = tokio::spawn(wrapped);
-    promise.set_abort(handle.abort_handle());
-    Task { promise }
+    let join = tokio::spawn(wrapped);
+    Task { promise, join }
 }
 
 impl<T> Task<T> {
@@ -327,7 +349,25 @@ impl<T> Task<T> {
     /// # });
     /// ```
     pub fn cancel(&self, message: impl Into<String>) -> bool {
-        self.promise.cancel_with(Some(message.into()))
+        self.cancel_with(Some(message.into()))
+    }
+
+    /// Requests cancellation with an optional message; returns as [`Task::cancel`] does.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let task = taskweave_core::create_task(std::future::pending::<()>());
+    /// assert!(task.cancel_with(None));
+    /// assert!(task.await.unwrap_err().is_cancelled());
+    /// # });
+    /// ```
+    pub fn cancel_with(&self, message: Option<String>) -> bool {
+        if self.promise.note_cancel(message) {
+            self.join.abort();
+            true
+        } else {
+            self.promise.cancelled()
+        }
     }
 
     /// Lets the task run on its own: the handle is dropped without a "never awaited" report.
@@ -341,8 +381,19 @@ impl<T> Task<T> {
         self.promise.detach();
     }
 
-    /// Turns the task into the general future type (also available as `Promise::from`).
+    /// A type-erased canceller for the task (task groups hold tasks of many types).
+    pub(crate) fn canceller(&self) -> crate::promise::Canceller
+    where
+        T: Send + 'static,
+    {
+        self.promise.set_abort(self.join.abort_handle());
+        self.promise.canceller()
+    }
+
+    /// Turns the task into the general future type (also available as `Promise::from`);
+    /// cancelling the promise still cancels the task.
     pub fn into_promise(self) -> Promise<T> {
+        self.promise.set_abort(self.join.abort_handle());
         self.promise
     }
 }
@@ -357,7 +408,7 @@ impl<T> Deref for Task<T> {
 
 impl<T> From<Task<T>> for Promise<T> {
     fn from(task: Task<T>) -> Promise<T> {
-        task.promise
+        task.into_promise()
     }
 }
 
@@ -369,7 +420,7 @@ impl<T> std::future::IntoFuture for Task<T> {
     /// future is dropped before the task finished, the task is cancelled. Use
     /// [`shield`](crate::shield) to keep it running.
     fn into_future(self) -> Self::IntoFuture {
-        self.promise.into_future()
+        crate::promise::Awaiting::for_task(self.promise, self.join)
     }
 }
 
@@ -380,28 +431,39 @@ impl<T> fmt::Debug for Task<T> {
             State::Cancelled => "cancelled",
             State::Finished => "finished",
         };
-        write!(f, "<Task {} name='{}' created at {}>", state, self.name(), self.site())
+        write!(
+            f,
+            "<Task {} name='{}' created at {}>",
+            state,
+            self.name(),
+            self.site()
+        )
     }
 }
 
 pin_project_lite::pin_project! {
     /// The future tokio actually runs for a task: the user's future plus what taskweave adds
     /// (panic capture, promise completion, poll instrumentation).
-    pub(crate) struct TaskFuture<F: std::future::Future, T> {
+    pub(crate) struct TaskFuture<F: std::future::Future, T, M> {
+        // An Option so the future can be dropped in place before the promise completes: whoever
+        // awaits the task sees its destructors as having run.
         #[pin]
-        future: F,
+        future: Option<F>,
+        // Also where the task's TaskInfo lives (in the promise's shared state), so the tokio
+        // task cell does not carry a second copy.
         resolver: Option<Resolver<T>>,
-        map: fn(F::Output) -> Result<T, Error>,
-        info: TaskInfo,
+        // A function item (zero-sized), so the tokio task cell does not grow for it.
+        map: M,
         observer: Option<Arc<dyn Observer>>,
     }
 
-    impl<F: std::future::Future, T> PinnedDrop for TaskFuture<F, T> {
+    impl<F: std::future::Future, T, M> PinnedDrop for TaskFuture<F, T, M> {
         fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
+            let mut this = this.project();
+            this.future.set(None);
             if let Some(resolver) = this.resolver.take() {
-                if let Some(obs) = this.observer {
-                    obs.on_complete(this.info, instrument::Outcome::Cancelled);
+                if let (Some(obs), Some(info)) = (this.observer.as_ref(), resolver.info()) {
+                    obs.on_complete(info, instrument::Outcome::Cancelled);
                 }
                 resolver.resolve_aborted("the task was dropped before it finished");
             }
@@ -409,41 +471,62 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F: std::future::Future, T> std::future::Future for TaskFuture<F, T> {
+impl<F, T, M> std::future::Future for TaskFuture<F, T, M>
+where
+    F: std::future::Future,
+    M: Fn(F::Output) -> Result<T, Error>,
+{
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.project();
+        let mut this = self.project();
+        let Some(future) = this.future.as_mut().as_pin_mut() else {
+            return Poll::Ready(());
+        };
+        let Some(resolver) = this.resolver.take() else {
+            return Poll::Ready(());
+        };
+        let info = resolver.info();
         let _polling = crate::strict::PollingTask::enter();
         // One branch when debug mode is off: the observer is only cloned in at spawn when on.
-        let started = this.observer.as_ref().map(|obs| {
-            obs.on_poll_start(this.info);
-            Instant::now()
-        });
-        let polled = catch_unwind(AssertUnwindSafe(|| this.future.poll(cx)));
-        if let (Some(obs), Some(started)) = (this.observer.as_ref(), started) {
+        let started = match (this.observer.as_ref(), info) {
+            (Some(obs), Some(info)) => {
+                obs.on_poll_start(info);
+                Some(Instant::now())
+            }
+            _ => None,
+        };
+        let polled = catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
+        if let (Some(obs), Some(info), Some(started)) = (this.observer.as_ref(), info, started) {
             let ready = !matches!(polled, Ok(Poll::Pending));
-            obs.on_poll_end(this.info, started.elapsed(), ready);
+            obs.on_poll_end(info, started.elapsed(), ready);
         }
         let result = match polled {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(value)) => (this.map)(value),
-            Err(payload) => Err(Error::from_panic(
-                &*payload,
-                Some(this.info.name()),
-                Some(this.info.site),
-            )),
+            Ok(Poll::Pending) => {
+                *this.resolver = Some(resolver);
+                return Poll::Pending;
+            }
+            Ok(Poll::Ready(value)) => {
+                this.future.set(None);
+                (this.map)(value)
+            }
+            Err(payload) => {
+                this.future.set(None);
+                Err(Error::from_panic(
+                    &*payload,
+                    info.map(TaskInfo::name),
+                    info.map(TaskInfo::site),
+                ))
+            }
         };
-        if let Some(obs) = this.observer.as_ref() {
+        if let (Some(obs), Some(info)) = (this.observer.as_ref(), info) {
             let outcome = match &result {
                 Ok(_) => instrument::Outcome::Finished,
                 Err(e) => instrument::Outcome::Failed(e),
             };
-            obs.on_complete(this.info, outcome);
+            obs.on_complete(info, outcome);
         }
-        if let Some(resolver) = this.resolver.take() {
-            resolver.resolve(result);
-        }
+        resolver.resolve(result);
         Poll::Ready(())
     }
 }

@@ -191,6 +191,8 @@ impl<F: std::future::Future> futures_util::Stream for AsCompleted<F> {
 
 impl<F> std::fmt::Debug for AsCompleted<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AsCompleted").field("remaining", &self.set.len()).finish()
+        f.debug_struct("AsCompleted")
+            .field("remaining", &self.set.len())
+            .finish()
     }
 }

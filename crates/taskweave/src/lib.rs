@@ -1,1 +1,90 @@
-//! placeholder
+//! Python's asyncio and concurrent.futures model for Rust: tasks, one future type for results
+//! from coroutines, threads and processes, executors and a debug mode, on tokio and rayon.
+//!
+//! This facade re-exports the taskweave crates; depend on it, or on a single crate
+//! (`taskweave-core`, `taskweave-bridge`, `taskweave-process`, `taskweave-debug`) when you need
+//! only that part.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use taskweave::{create_task, gather, run, sleep};
+//!
+//! async fn compute(x: u64) -> u64 {
+//!     sleep(Duration::from_millis(10)).await;
+//!     x * x
+//! }
+//!
+//! let squares = run(async { gather((0..5).map(|x| create_task(compute(x)))).await });
+//! assert_eq!(squares.unwrap().unwrap(), vec![0, 1, 4, 9, 16]);
+//! ```
+//!
+//! The same with the attribute, asyncio's `asyncio.run(main())` spelled as in tokio
+//! (`#[taskweave::main(debug)]` switches debug mode on):
+//!
+//! ```
+//! #[taskweave::main]
+//! async fn main() {
+//!     let task = taskweave::create_task(async { 6 * 7 });
+//!     assert_eq!(task.await.unwrap(), 42);
+//! }
+//! ```
+//!
+//! # From Python to taskweave
+//!
+//! | Python | taskweave |
+//! |---|---|
+//! | `asyncio.run(main())` | [`run`]`(main)` / [`Runtime::builder`]`()...build()?.run(main)` |
+//! | `asyncio.run(main(), debug=True)`, `PYTHONASYNCIODEBUG=1` | `Runtime::builder().debug(true)`, `TASKWEAVE_DEBUG=1` |
+//! | `asyncio.create_task(coro, name=...)` | [`create_task`]`(fut)`, [`create_task_named`]`(name, fut)` -> [`Task<T>`] |
+//! | `await task`, `task.cancel(msg)`, `done()`, `cancelled()`, `add_done_callback` | `task.await`, [`Task::cancel`], [`Promise::done`], [`Promise::cancelled`], [`Promise::add_done_callback`] |
+//! | `concurrent.futures.Future` (`result(timeout)`, `cancel()`, states) | [`Promise<T>`] ([`Promise::result`], [`Promise::cancel`], [`State`]) |
+//! | `asyncio.gather(*aws)` / `return_exceptions=True` | [`gather()`] / [`gather_settled()`]; [`gather!`] for mixed types |
+//! | `asyncio.wait(aws, return_when=...)` | [`wait`]`(promises, `[`ReturnWhen`]`, timeout)` |
+//! | `asyncio.as_completed(aws)` | [`as_completed`] |
+//! | `asyncio.wait_for(aw, t)`, `asyncio.timeout(t)` | [`wait_for`], [`timeout`], [`timeout_at`] |
+//! | `asyncio.shield(aw)` | [`shield`] |
+//! | `asyncio.TaskGroup` | [`TaskGroup`] |
+//! | `asyncio.sleep(t)` | [`sleep`] |
+//!
+//! The general future is called [`Promise`] rather than `Future` so that it never shadows
+//! [`std::future::Future`]; the [`prelude`] follows the same rule.
+
+pub use taskweave_core::*;
+pub use taskweave_macros::{main, test};
+
+#[doc(hidden)]
+pub mod __private {
+    //! What the `#[taskweave::main]` and `#[taskweave::test]` expansions call.
+
+    /// Runs first in an attributed `main`: lets the other crates set themselves up.
+    pub fn enter_main() {}
+
+    /// Builds the runtime and runs the body; panics with the error's text on failure, as an
+    /// attributed `main` or test must.
+    pub fn block_main<F: std::future::Future>(builder: crate::Builder, body: F) -> F::Output {
+        let runtime = match builder.build() {
+            Ok(rt) => rt,
+            Err(e) => panic!("taskweave: cannot start the runtime: {e}"),
+        };
+        match runtime.run(body) {
+            Ok(out) => out,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// The names most programs use, safe to glob-import: nothing here shadows `std`.
+///
+/// ```
+/// use taskweave::prelude::*;
+/// let out = run(async { create_task(async { 1 }).await });
+/// assert_eq!(out.unwrap().unwrap(), 1);
+/// ```
+pub mod prelude {
+    pub use taskweave_core::{
+        Error, Promise, ReturnWhen, Task, TaskGroup, as_completed, create_task, create_task_named,
+        gather, gather_settled, run, shield, sleep, timeout, wait, wait_for,
+    };
+}

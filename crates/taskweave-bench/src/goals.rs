@@ -1,0 +1,28 @@
+//! The goals: for each (case, baseline), the ratio (ours / theirs) that the project aims to stay
+//! at or under. Printed beside the measured ratio; never asserted, since numbers depend on the
+//! machine. They come from the issues that introduced each case.
+
+/// (case, baseline, highest acceptable ratio).
+const GOALS: &[(&str, &str, f64)] = &[
+    // tasks: task create + await and gather within 1.2x of raw tokio; 10x (create + await) and
+    // 20x (gather) faster than asyncio.
+    ("task_spawn_await", "tokio", 1.2),
+    ("task_spawn_await", "python", 0.1),
+    ("task_spawn_await_ct", "tokio", 1.2),
+    ("task_spawn_await_ct", "python", 0.1),
+    ("gather_100k", "tokio", 1.2),
+    ("gather_100k", "python", 0.05),
+    // threads
+
+    // process
+
+    // debug
+];
+
+/// The goal for `case` against `baseline`, if the project set one.
+pub(crate) fn goal(case: &str, baseline: &str) -> Option<f64> {
+    GOALS
+        .iter()
+        .find(|(c, b, _)| *c == case && *b == baseline)
+        .map(|(_, _, ratio)| *ratio)
+}

@@ -1,0 +1,209 @@
+//! The `#[taskweave::main]` and `#[taskweave::test]` attributes: asyncio's
+//! `asyncio.run(main(), debug=...)` written as an attribute on an `async fn`.
+//!
+//! They are re-exported by the `taskweave` facade and expand to code that names `::taskweave`,
+//! so they are meant to be used through it, not on their own. The expansion first lets a process
+//! pool worker take over (a worker is this same executable started again, and must not run the
+//! program's `main`), then builds a [`Runtime`](../taskweave/struct.Runtime.html) with the
+//! options given and runs the body on it.
+//!
+//! Options: `debug` (debug mode on), `current_thread`, `worker_threads = N`.
+//!
+//! The parser works on plain token trees (no `syn`): it removes the `async` keyword from the
+//! signature and wraps the body, which is all the attribute needs.
+
+use proc_macro::{Delimiter, Group, Span, TokenStream, TokenTree};
+
+/// Runs an `async fn main` on a taskweave runtime (asyncio's `asyncio.run(main())`).
+///
+/// Before anything else it hands control to the process-pool worker loop when this process was
+/// started as a worker, so pools work without an explicit `init()` call.
+///
+/// Options: `#[taskweave::main(debug)]`, `#[taskweave::main(current_thread)]`,
+/// `#[taskweave::main(worker_threads = 4)]`, combinable with commas.
+///
+/// # Panics
+///
+/// The generated `main` panics, with the error's text, if the runtime cannot be built or the body
+/// panics, as `#[tokio::main]` does.
+///
+/// # Examples
+///
+/// (Compiled and run as a doctest of the `taskweave` facade, which this crate cannot depend on.)
+///
+/// ```text
+/// #[taskweave::main(debug)]
+/// async fn main() {
+///     let t = taskweave::create_task(async { 42 });
+///     println!("{}", t.await.unwrap());
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand(args, item, false)
+}
+
+/// Runs an `async fn` test on a fresh taskweave runtime (current-thread unless
+/// `worker_threads = N` is given).
+///
+/// # Examples
+///
+/// (Compiled and run in the `taskweave` facade's tests.)
+///
+/// ```text
+/// #[taskweave::test]
+/// async fn answers() {
+///     assert_eq!(taskweave::create_task(async { 1 }).await.unwrap(), 1);
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand(args, item, true)
+}
+
+fn expand(args: TokenStream, item: TokenStream, is_test: bool) -> TokenStream {
+    let options = match Options::parse(args, is_test) {
+        Ok(o) => o,
+        Err(msg) => return compile_error(&msg),
+    };
+    let mut tokens: Vec<TokenTree> = item.into_iter().collect();
+    let Some(TokenTree::Group(body)) = tokens.pop() else {
+        return compile_error("expected an `async fn` with a body");
+    };
+    if body.delimiter() != Delimiter::Brace {
+        return compile_error("expected an `async fn` with a body");
+    }
+    let async_at = tokens
+        .iter()
+        .position(|t| matches!(t, TokenTree::Ident(i) if i.to_string() == "async"));
+    match async_at {
+        Some(i) => {
+            tokens.remove(i);
+        }
+        None => return compile_error("the function must be `async fn`"),
+    }
+    let mut builder = String::from("::taskweave::Runtime::builder()");
+    if options.current_thread {
+        builder.push_str(".current_thread()");
+    }
+    if let Some(n) = options.worker_threads {
+        builder.push_str(&format!(".multi_thread().worker_threads({n})"));
+    }
+    if options.debug {
+        builder.push_str(".debug(true)");
+    }
+    let wrapper: TokenStream = format!(
+        "{{ ::taskweave::__private::enter_main(); \
+         ::taskweave::__private::block_main({builder}, async move BODY) }}"
+    )
+    .parse()
+    .unwrap_or_default();
+    // Put the user's body tokens (with their spans, for good error messages) in place of BODY.
+    let wrapped = replace_body(wrapper, &body);
+    let mut out = TokenStream::new();
+    if is_test {
+        out.extend(
+            "#[::core::prelude::v1::test]"
+                .parse::<TokenStream>()
+                .unwrap_or_default(),
+        );
+    }
+    out.extend(tokens);
+    out.extend([TokenTree::Group(wrapped)]);
+    out
+}
+
+fn replace_body(wrapper: TokenStream, body: &Group) -> Group {
+    let mut iter = wrapper.into_iter();
+    let Some(TokenTree::Group(outer)) = iter.next() else {
+        return body.clone();
+    };
+    let inner = substitute(outer.stream(), body);
+    Group::new(Delimiter::Brace, inner)
+}
+
+fn substitute(stream: TokenStream, body: &Group) -> TokenStream {
+    stream
+        .into_iter()
+        .map(|tt| match tt {
+            TokenTree::Ident(i) if i.to_string() == "BODY" => TokenTree::Group(body.clone()),
+            TokenTree::Group(g) => {
+                let mut ng = Group::new(g.delimiter(), substitute(g.stream(), body));
+                ng.set_span(g.span());
+                TokenTree::Group(ng)
+            }
+            other => other,
+        })
+        .collect()
+}
+
+struct Options {
+    debug: bool,
+    current_thread: bool,
+    worker_threads: Option<usize>,
+}
+
+impl Options {
+    fn parse(args: TokenStream, is_test: bool) -> Result<Options, String> {
+        let mut opts = Options {
+            debug: false,
+            current_thread: is_test,
+            worker_threads: None,
+        };
+        let tokens: Vec<TokenTree> = args.into_iter().collect();
+        let mut i = 0;
+        while i < tokens.len() {
+            let name = match &tokens[i] {
+                TokenTree::Ident(id) => id.to_string(),
+                TokenTree::Punct(p) if p.as_char() == ',' => {
+                    i += 1;
+                    continue;
+                }
+                other => return Err(format!("unexpected `{other}` in attribute options")),
+            };
+            match name.as_str() {
+                "debug" => opts.debug = true,
+                "current_thread" => opts.current_thread = true,
+                "worker_threads" => {
+                    let value = match (tokens.get(i + 1), tokens.get(i + 2)) {
+                        (Some(TokenTree::Punct(p)), Some(TokenTree::Literal(l)))
+                            if p.as_char() == '=' =>
+                        {
+                            l.to_string()
+                        }
+                        _ => return Err("expected `worker_threads = N`".to_owned()),
+                    };
+                    let n: usize = value
+                        .parse()
+                        .map_err(|_| format!("`worker_threads` must be a number, not `{value}`"))?;
+                    opts.worker_threads = Some(n);
+                    opts.current_thread = false;
+                    i += 2;
+                }
+                other => {
+                    return Err(format!(
+                        "unknown option `{other}`; expected `debug`, `current_thread` or \
+                         `worker_threads = N`"
+                    ));
+                }
+            }
+            i += 1;
+        }
+        Ok(opts)
+    }
+}
+
+fn compile_error(msg: &str) -> TokenStream {
+    let mut ts: TokenStream = format!("::core::compile_error!({msg:?});")
+        .parse()
+        .unwrap_or_default();
+    // Point the error at the attribute rather than at nothing.
+    ts = ts
+        .into_iter()
+        .map(|mut t| {
+            t.set_span(Span::call_site());
+            t
+        })
+        .collect();
+    ts
+}

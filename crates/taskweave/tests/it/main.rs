@@ -1,0 +1,3 @@
+//! Tests of the facade: the attributes and the prelude.
+
+mod attributes;
