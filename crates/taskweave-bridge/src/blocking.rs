@@ -62,7 +62,7 @@ where
 
     #[track_caller]
     fn run(&self, f: F) -> Promise<T> {
-        self.submit(f)
+        self.submit_awaited(f)
     }
 }
 
@@ -145,7 +145,7 @@ where
     T: Send + 'static,
 {
     match default_executor() {
-        Ok(pool) => pool.submit(f),
+        Ok(pool) => pool.submit_awaited(f),
         Err(e) => Promise::ready(Err(e)),
     }
 }

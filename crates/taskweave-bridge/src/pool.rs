@@ -85,6 +85,7 @@ pub(crate) struct PoolShared {
     state: Mutex<PoolState>,
     /// The queue's length, readable without the lock by spinning workers.
     queued: AtomicUsize,
+    spin: AwaitSpin,
     work: Condvar,
     max_workers: usize,
     prefix: String,
@@ -182,6 +183,28 @@ impl ThreadPoolExecutor {
     {
         let (promise, job) = job::promise_job(EXECUTOR, job::describe::<F>(), f);
         self.shared.enqueue(job);
+        promise
+    }
+
+    /// Submits `f` for a caller that is about to await the promise (`to_thread`,
+    /// `run_in_executor`). When this call is the pool's only work (the caller awaits calls one
+    /// at a time) and calls have been finishing within [`AWAIT_SPIN`], it waits that long for
+    /// the result before returning.
+    ///
+    /// A trivial call then comes back before the awaiting task would have parked its runtime
+    /// thread, saving the unpark, which costs more than the call. When calls take longer, the
+    /// wait misses and is skipped for exponentially more calls, so slow work pays next to
+    /// nothing; with other work in flight it never waits, so batches stay concurrent.
+    #[track_caller]
+    pub(crate) fn submit_awaited<F, T>(&self, f: F) -> Promise<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (promise, job) = job::promise_job(EXECUTOR, job::describe::<F>(), f);
+        if self.shared.enqueue(job) == 1 {
+            self.shared.spin.wait_briefly(&promise);
+        }
         promise
     }
 
@@ -473,6 +496,7 @@ impl Builder {
                     handles: Vec::new(),
                 }),
                 queued: AtomicUsize::new(0),
+                spin: AwaitSpin::default(),
                 work: Condvar::new(),
                 max_workers: self
                     .max_workers
@@ -517,13 +541,15 @@ impl PoolShared {
         }
     }
 
-    fn enqueue(self: &Arc<Self>, job: Job) {
+    fn enqueue(self: &Arc<Self>, job: Job) -> usize {
         let mut one = Some(job);
-        self.enqueue_from(std::iter::from_fn(|| one.take()));
+        self.enqueue_from(std::iter::from_fn(|| one.take()))
     }
 
     /// Queues `jobs` under one lock and wakes or starts as many workers as the new work needs.
-    fn enqueue_from(self: &Arc<Self>, jobs: impl Iterator<Item = Job>) {
+    ///
+    /// Returns how many jobs are unfinished now, this one included (0 when refused).
+    fn enqueue_from(self: &Arc<Self>, jobs: impl Iterator<Item = Job>) -> usize {
         let mut state = self.lock();
         let refusal = if let Some(reason) = &state.broken {
             Some(Error::broken(reason.clone()))
@@ -539,7 +565,7 @@ impl PoolShared {
             for job in jobs {
                 job(Run::Skip(error.clone()));
             }
-            return;
+            return 0;
         }
         let before = state.queue.len();
         state.queue.extend(jobs);
@@ -563,14 +589,16 @@ impl PoolShared {
                         job(Run::Skip(error.clone()));
                     }
                 }
-                return;
+                return 0;
             }
             needed -= 1;
         }
+        let unfinished = state.unfinished;
         drop(state);
         for _ in 0..wake {
             self.work.notify_one();
         }
+        unfinished
     }
 
     /// Starts one worker thread; spawning under the lock keeps `threads` and `handles` exact
@@ -740,6 +768,44 @@ fn worker(shared: Arc<PoolShared>) {
         state.notified = state.notified.saturating_sub(1);
         if timed_out && state.queue.is_empty() && !state.shutdown {
             return;
+        }
+    }
+}
+
+/// How long [`ThreadPoolExecutor::submit_awaited`] waits for a call to come back.
+const AWAIT_SPIN: Duration = Duration::from_micros(20);
+
+/// Learns whether waiting briefly for awaited calls pays off: after `misses` waits in a row
+/// that timed out, the next `2^misses` calls skip the wait.
+#[derive(Default)]
+struct AwaitSpin {
+    misses: AtomicUsize,
+    skip: AtomicUsize,
+}
+
+impl AwaitSpin {
+    fn wait_briefly<T>(&self, promise: &Promise<T>) {
+        // Races between threads only blur the statistics; relaxed is enough.
+        let skip = self.skip.load(Ordering::Relaxed);
+        if skip > 0 {
+            self.skip.store(skip - 1, Ordering::Relaxed);
+            return;
+        }
+        let start = Instant::now();
+        loop {
+            for _ in 0..64 {
+                std::hint::spin_loop();
+            }
+            if promise.done() {
+                self.misses.store(0, Ordering::Relaxed);
+                return;
+            }
+            if start.elapsed() >= AWAIT_SPIN {
+                let misses = (self.misses.load(Ordering::Relaxed) + 1).min(12);
+                self.misses.store(misses, Ordering::Relaxed);
+                self.skip.store(1 << misses, Ordering::Relaxed);
+                return;
+            }
         }
     }
 }
