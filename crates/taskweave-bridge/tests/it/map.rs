@@ -144,22 +144,27 @@ fn a_timeout_yields_timed_out_and_ends_the_map() {
         .build()
         .unwrap();
     let ran = Arc::new(AtomicUsize::new(0));
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let release_rx = Mutex::new(release_rx);
     let r = ran.clone();
     let mut map = pool.map_with(
-        move |ms: u64| {
-            std::thread::sleep(Duration::from_millis(ms));
+        move |i: u32| {
+            if i == 1 {
+                release_rx.lock().unwrap().recv().unwrap();
+            }
             r.fetch_add(1, Ordering::SeqCst);
-            ms
+            i
         },
-        vec![0, 300, 0, 0, 0],
+        0..5,
         MapOptions::new()
             .window(5)
-            .timeout(Duration::from_millis(100)),
+            .timeout(Duration::from_millis(300)),
     );
     assert_eq!(map.next().unwrap().unwrap(), 0);
     let err = map.next().unwrap().unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
     assert!(map.next().is_none(), "the map ends after a timeout");
+    release_tx.send(()).unwrap();
     pool.shutdown(true, false);
     assert_eq!(
         ran.load(Ordering::SeqCst),
@@ -175,32 +180,39 @@ fn dropping_the_map_cancels_items_not_started() {
         .build()
         .unwrap();
     let ran = Arc::new(AtomicUsize::new(0));
-    let (go_tx, go_rx) = mpsc::channel::<()>();
-    let go_rx = Arc::new(Mutex::new(go_rx));
+    // Item 0 waits for `first`, item 1 for `second`: when the map is dropped, item 1 is
+    // running and items 2.. are queued, however the threads are scheduled.
+    let (first_tx, first_rx) = mpsc::channel::<()>();
+    let (second_tx, second_rx) = mpsc::channel::<()>();
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let gates = Arc::new(Mutex::new((first_rx, second_rx, started_tx)));
     let r = ran.clone();
     let mut map = pool.map_with(
         move |i: u32| {
-            if i == 0 {
-                go_rx.lock().unwrap().recv().unwrap();
+            match i {
+                0 => gates.lock().unwrap().0.recv().unwrap(),
+                1 => {
+                    let g = gates.lock().unwrap();
+                    g.2.send(()).unwrap();
+                    g.1.recv().unwrap();
+                }
+                _ => {}
             }
             r.fetch_add(1, Ordering::SeqCst);
         },
         0..100u32,
         MapOptions::new().window(10),
     );
-    let first = std::thread::spawn(move || {
-        let out = map.next();
-        drop(map);
-        out
-    });
-    std::thread::sleep(Duration::from_millis(20));
-    go_tx.send(()).unwrap();
-    assert!(first.join().unwrap().unwrap().is_ok());
+    first_tx.send(()).unwrap();
+    assert!(map.next().unwrap().is_ok());
+    started_rx.recv().unwrap();
+    drop(map);
+    second_tx.send(()).unwrap();
     pool.shutdown(true, false);
-    assert!(
-        ran.load(Ordering::SeqCst) < 10,
-        "ran {}",
-        ran.load(Ordering::SeqCst)
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        2,
+        "only the items started before the drop ran"
     );
 }
 
