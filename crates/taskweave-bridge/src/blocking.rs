@@ -21,6 +21,10 @@ use tokio::runtime::{Handle, Id};
 use crate::pool::ThreadPoolExecutor;
 
 /// How long an idle thread of a default executor waits for work before it exits.
+///
+/// ```
+/// assert_eq!(taskweave_bridge::DEFAULT_KEEP_ALIVE.as_secs(), 10);
+/// ```
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 
 /// Something that can run the callable `F` and hand back its promise: what
@@ -50,6 +54,12 @@ pub trait Runs<F> {
     /// Starts `f` and returns its promise at once.
     ///
     /// Errors travel in the promise, as for [`ThreadPoolExecutor::submit`].
+    ///
+    /// ```
+    /// use taskweave_bridge::{Runs, ThreadPoolExecutor};
+    /// let pool = ThreadPoolExecutor::new();
+    /// assert_eq!(pool.run(|| "ran").result(None).unwrap(), "ran");
+    /// ```
     fn run(&self, f: F) -> Promise<Self::Output>;
 }
 

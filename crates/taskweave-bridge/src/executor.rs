@@ -49,10 +49,29 @@ pub trait Executor: Send + Sync {
     ///
     /// Errors are carried by the promise: [`Error::Shutdown`] after shutdown, [`Error::Panicked`]
     /// when `f` panics, and for process pools [`Error::WorkerDied`] and [`Error::Wire`].
+    ///
+    /// ```
+    /// use taskweave_bridge::{Executor, ThreadPoolExecutor};
+    /// fn shout(s: String) -> String { s.to_uppercase() }
+    /// let pool = ThreadPoolExecutor::new();
+    /// let mut p = Executor::submit(&pool, shout, "hi".to_owned());
+    /// assert_eq!(p.result(None).unwrap(), "HI");
+    /// ```
     fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Promise<R>;
 
     /// Runs `f` over `inputs`, yielding results in input order. Inputs are pulled lazily with a
-    /// bounded number in flight, so an endless iterator works in bounded memory.
+    /// bounded number in flight, so an endless iterator works in bounded memory. Each item is
+    /// the outcome of one call.
+    ///
+    /// ```
+    /// use taskweave_bridge::{Executor, RayonExecutor};
+    /// fn inc(x: u32) -> u32 { x + 1 }
+    /// let firsts: Vec<u32> = Executor::map(&RayonExecutor::global(), inc, 0..)
+    ///     .take(3)
+    ///     .map(Result::unwrap)
+    ///     .collect();
+    /// assert_eq!(firsts, [1, 2, 3]);
+    /// ```
     fn map<A, R, I>(&self, f: fn(A) -> R, inputs: I) -> MapResults<R>
     where
         A: Payload,
@@ -61,7 +80,15 @@ pub trait Executor: Send + Sync {
         I::IntoIter: Send + 'static;
 
     /// Stops accepting work. `wait` blocks until running work finished; `cancel_futures`
-    /// cancels work that has not started.
+    /// cancels work that has not started. Later submits get [`Error::Shutdown`].
+    ///
+    /// ```
+    /// use taskweave_bridge::{Executor, ThreadPoolExecutor};
+    /// fn one(_: ()) -> u8 { 1 }
+    /// let pool = ThreadPoolExecutor::new();
+    /// Executor::shutdown(&pool, true, false);
+    /// assert!(Executor::submit(&pool, one, ()).result(None).is_err());
+    /// ```
     fn shutdown(&self, wait: bool, cancel_futures: bool);
 }
 

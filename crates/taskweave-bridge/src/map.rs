@@ -61,6 +61,12 @@ pub struct MapOptions {
 
 impl MapOptions {
     /// The defaults: a window of eight items per worker (at least 64), no timeout, no progress.
+    ///
+    /// ```
+    /// let pool = taskweave_bridge::ThreadPoolExecutor::new();
+    /// let options = taskweave_bridge::MapOptions::new();
+    /// assert_eq!(pool.map_with(|x: u8| x, 0..3, options).count(), 3);
+    /// ```
     pub fn new() -> MapOptions {
         MapOptions::default()
     }
@@ -69,6 +75,13 @@ impl MapOptions {
     ///
     /// A larger window keeps workers busy when items vary in cost; a smaller one bounds memory
     /// and how far the map reads ahead of its consumer.
+    ///
+    /// ```
+    /// let pool = taskweave_bridge::ThreadPoolExecutor::new();
+    /// let options = taskweave_bridge::MapOptions::new().window(2);
+    /// let firsts: Vec<u64> = pool.map_with(|x: u64| x, 0.., options).take(3).map(Result::unwrap).collect();
+    /// assert_eq!(firsts, [0, 1, 2]);
+    /// ```
     pub fn window(mut self, n: usize) -> MapOptions {
         self.window = Some(n.max(1));
         self
@@ -77,12 +90,31 @@ impl MapOptions {
     /// Gives up when the whole map takes longer than `timeout`, counted from the call to `map`
     /// as in Python: the next item then is [`Error::TimedOut`], the items not started are
     /// cancelled, and the map ends.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskweave_bridge::{MapOptions, ThreadPoolExecutor};
+    ///
+    /// let pool = ThreadPoolExecutor::new();
+    /// let options = MapOptions::new().timeout(Duration::from_millis(20));
+    /// let mut slow = pool.map_with(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), [200], options);
+    /// assert!(slow.next().unwrap().unwrap_err().is_timeout());
+    /// assert!(slow.next().is_none());
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> MapOptions {
         self.timeout = Some(timeout);
         self
     }
 
     /// The number of inputs, for progress reports when the iterator does not know its length.
+    ///
+    /// ```
+    /// use taskweave_bridge::MapOptions;
+    /// let lines = "a\nb\nc".lines(); // no exact length
+    /// let options = MapOptions::new().total(3).on_progress(|p| assert_eq!(p.total(), Some(3)));
+    /// let pool = taskweave_bridge::ThreadPoolExecutor::new();
+    /// assert_eq!(pool.map_with(str::len, lines, options).count(), 3);
+    /// ```
     pub fn total(mut self, total: u64) -> MapOptions {
         self.total = Some(total);
         self
@@ -90,6 +122,19 @@ impl MapOptions {
 
     /// Calls `callback` each time an item finishes, on the thread that ran it, with how many
     /// are done and the total when known. Keep it cheap; a panic in it is caught and ignored.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// use taskweave_bridge::{MapOptions, ThreadPoolExecutor};
+    ///
+    /// let done = Arc::new(AtomicU64::new(0));
+    /// let d = done.clone();
+    /// let options = MapOptions::new().on_progress(move |p| { d.fetch_max(p.done(), Ordering::SeqCst); });
+    /// let pool = ThreadPoolExecutor::new();
+    /// assert_eq!(pool.map_with(|x: u32| x, 0..10, options).count(), 10);
+    /// assert_eq!(done.load(Ordering::SeqCst), 10);
+    /// ```
     pub fn on_progress<F>(mut self, callback: F) -> MapOptions
     where
         F: Fn(Progress) + Send + Sync + 'static,
@@ -125,6 +170,13 @@ impl MapOptions {
 
     /// Draws an [`indicatif`] progress bar on stderr while the map runs (like tqdm's
     /// `thread_map`). Needs the `progress` feature.
+    ///
+    /// ```
+    /// use taskweave_bridge::{MapOptions, ThreadPoolExecutor};
+    /// let pool = ThreadPoolExecutor::new();
+    /// let n = pool.map_with(|x: u32| x, 0..100, MapOptions::new().progress_bar()).count();
+    /// assert_eq!(n, 100);
+    /// ```
     #[cfg(feature = "progress")]
     pub fn progress_bar(mut self) -> MapOptions {
         self.progress.want_bar();
@@ -245,6 +297,15 @@ impl<R: Send + 'static> MapUnordered<R> {
 
     /// The next `(index, result)` to complete, awaited without blocking the runtime; `None` at
     /// the end.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let pool = taskweave_bridge::ThreadPoolExecutor::new();
+    /// let mut m = pool.map_unordered(|x: u8| x, [7]);
+    /// assert_eq!(m.next_async().await.map(|(i, r)| (i, r.unwrap())), Some((0, 7)));
+    /// assert!(m.next_async().await.is_none());
+    /// # });
+    /// ```
     pub async fn next_async(&mut self) -> Option<(usize, Result<R, Error>)> {
         std::future::poll_fn(|cx| self.engine.poll_next(cx)).await
     }

@@ -124,6 +124,11 @@ impl ThreadPoolExecutor {
     }
 
     /// A builder for a configured pool.
+    ///
+    /// ```
+    /// let pool = taskweave_bridge::ThreadPoolExecutor::builder().max_workers(2).build().unwrap();
+    /// assert_eq!(pool.max_workers(), 2);
+    /// ```
     pub fn builder() -> Builder {
         Builder::default()
     }
@@ -139,11 +144,26 @@ impl ThreadPoolExecutor {
     }
 
     /// The most threads this pool runs at once.
+    ///
+    /// ```
+    /// let pool = taskweave_bridge::ThreadPoolExecutor::new();
+    /// assert_eq!(pool.max_workers(), taskweave_bridge::ThreadPoolExecutor::default_max_workers());
+    /// ```
     pub fn max_workers(&self) -> usize {
         self.shared.max_workers
     }
 
     /// The prefix of the worker threads' names (each is `<prefix>_<index>`).
+    ///
+    /// ```
+    /// let pool = taskweave_bridge::ThreadPoolExecutor::builder()
+    ///     .thread_name_prefix("db")
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(pool.thread_name_prefix(), "db");
+    /// let mut name = pool.submit(|| std::thread::current().name().unwrap().to_owned());
+    /// assert_eq!(name.result(None).unwrap(), "db_0");
+    /// ```
     pub fn thread_name_prefix(&self) -> &str {
         &self.shared.prefix
     }
@@ -405,6 +425,11 @@ impl fmt::Debug for ThreadPoolExecutor {
 impl Builder {
     /// The most threads the pool runs at once (default: `min(32, cores + 4)`). Zero is refused
     /// by [`build`](Self::build).
+    ///
+    /// ```
+    /// let pool = taskweave_bridge::ThreadPoolExecutor::builder().max_workers(1).build().unwrap();
+    /// assert_eq!(pool.max_workers(), 1);
+    /// ```
     pub fn max_workers(mut self, n: usize) -> Builder {
         self.max_workers = Some(n);
         self
@@ -412,6 +437,14 @@ impl Builder {
 
     /// The worker threads' names are `<prefix>_<index>` (default `ThreadPool<n>`). Linux shows at
     /// most 15 bytes of a thread name, so short prefixes read best in `top` and debuggers.
+    ///
+    /// ```
+    /// let pool = taskweave_bridge::ThreadPoolExecutor::builder()
+    ///     .thread_name_prefix("resize")
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(pool.thread_name_prefix(), "resize");
+    /// ```
     pub fn thread_name_prefix(mut self, prefix: impl Into<String>) -> Builder {
         self.thread_name_prefix = Some(prefix.into());
         self
@@ -419,6 +452,18 @@ impl Builder {
 
     /// Runs `init` once in each worker thread before it takes work. A panic in it breaks the
     /// pool as [`try_initializer`](Self::try_initializer) describes.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// thread_local!(static BUFFER_SIZE: Cell<usize> = const { Cell::new(0) });
+    ///
+    /// let pool = taskweave_bridge::ThreadPoolExecutor::builder()
+    ///     .initializer(|| BUFFER_SIZE.with(|b| b.set(4096)))
+    ///     .build()
+    ///     .unwrap();
+    /// let mut size = pool.submit(|| BUFFER_SIZE.with(Cell::get));
+    /// assert_eq!(size.result(None).unwrap(), 4096);
+    /// ```
     pub fn initializer<F>(self, init: F) -> Builder
     where
         F: Fn() + Send + Sync + 'static,
@@ -454,6 +499,15 @@ impl Builder {
 
     /// Lets a worker thread that has been idle this long exit; the pool starts a new one when
     /// work comes (default: workers stay until shutdown, as in Python).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = taskweave_bridge::ThreadPoolExecutor::builder()
+    ///     .keep_alive(Duration::from_secs(30))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(pool.submit(|| 1).result(None).unwrap(), 1);
+    /// ```
     pub fn keep_alive(mut self, idle: Duration) -> Builder {
         self.keep_alive = Some(idle);
         self

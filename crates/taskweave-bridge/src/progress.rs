@@ -10,15 +10,21 @@ use tokio::sync::watch;
 /// How far a map has come: items done, and the total when known.
 ///
 /// ```
-/// # taskweave_core::run(async {
-/// use taskweave_bridge::{MapOptions, ThreadPoolExecutor};
+/// use std::sync::{Arc, Mutex};
+/// use taskweave_bridge::{MapOptions, Progress, ThreadPoolExecutor};
+///
+/// let last = Arc::new(Mutex::new(Progress::default()));
+/// let l = last.clone();
+/// let options = MapOptions::new().on_progress(move |p| {
+///     let mut last = l.lock().unwrap();
+///     if p.done() > last.done() {
+///         *last = p;
+///     }
+/// });
 /// let pool = ThreadPoolExecutor::new();
-/// let (options, mut stream) = MapOptions::new().progress_stream();
-/// let all: Vec<_> = pool.map_with(|x: u8| x, 0..4, options).next_async().await.into_iter().collect();
-/// # drop(all);
-/// let p = stream.latest();
-/// assert_eq!(p.total(), Some(4));
-/// # });
+/// assert_eq!(pool.map_with(|x: u8| x, 0..4, options).count(), 4);
+/// let p = *last.lock().unwrap();
+/// assert_eq!((p.done(), p.total(), p.fraction()), (4, Some(4), Some(1.0)));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Progress {
@@ -49,7 +55,25 @@ impl Progress {
 
 /// Progress reports of one map as an async stream; it ends when the map has ended.
 ///
-/// Reports may be coalesced: a slow reader sees the latest, never a stale one.
+/// Reports may be coalesced: a slow reader sees the latest, never a stale one. Made by
+/// [`MapOptions::progress_stream`](crate::MapOptions::progress_stream).
+///
+/// ```
+/// # taskweave_core::run(async {
+/// use taskweave_bridge::{MapOptions, ThreadPoolExecutor};
+///
+/// let pool = ThreadPoolExecutor::new();
+/// let (options, mut progress) = MapOptions::new().progress_stream();
+/// let mut map = pool.map_with(|x: u8| x, 0..8, options);
+/// while map.next_async().await.is_some() {}
+/// drop(map);
+/// let mut last = progress.latest();
+/// while let Some(p) = progress.next().await {
+///     last = p;
+/// }
+/// assert_eq!(last.done(), 8);
+/// # });
+/// ```
 pub struct ProgressStream {
     rx: watch::Receiver<Progress>,
 }

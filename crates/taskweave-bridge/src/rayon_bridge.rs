@@ -115,11 +115,24 @@ impl RayonExecutor {
     }
 
     /// An executor on `pool`.
+    ///
+    /// ```
+    /// let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    /// let rayon = taskweave_bridge::RayonExecutor::new(pool);
+    /// assert_eq!(rayon.num_threads(), 1);
+    /// ```
     pub fn new(pool: rayon::ThreadPool) -> RayonExecutor {
         RayonExecutor::with_pool(Some(Arc::new(pool)))
     }
 
     /// An executor on a shared `pool`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let pool = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap());
+    /// let rayon = taskweave_bridge::RayonExecutor::from_arc(pool.clone());
+    /// assert_eq!(rayon.spawn(|| rayon::current_num_threads()).result(None).unwrap(), 2);
+    /// ```
     pub fn from_arc(pool: Arc<rayon::ThreadPool>) -> RayonExecutor {
         RayonExecutor::with_pool(Some(pool))
     }
@@ -138,6 +151,11 @@ impl RayonExecutor {
     }
 
     /// The number of threads of the pool.
+    ///
+    /// ```
+    /// let rayon = taskweave_bridge::RayonExecutor::global();
+    /// assert_eq!(rayon.num_threads(), rayon::current_num_threads());
+    /// ```
     pub fn num_threads(&self) -> usize {
         match &self.shared.pool {
             Some(pool) => pool.current_num_threads(),
@@ -174,6 +192,12 @@ impl RayonExecutor {
     /// # Errors
     ///
     /// As [`spawn`](Self::spawn): a panic for any item fails the whole map.
+    ///
+    /// ```
+    /// let rayon = taskweave_bridge::RayonExecutor::global();
+    /// let mut lens = rayon.par_map(vec!["a", "bb"], str::len);
+    /// assert_eq!(lens.result(None).unwrap(), [1, 2]);
+    /// ```
     #[track_caller]
     pub fn par_map<I, F, R>(&self, items: I, f: F) -> Promise<Vec<R>>
     where
@@ -205,6 +229,13 @@ impl RayonExecutor {
     }
 
     /// [`map`](Self::map) with options.
+    ///
+    /// ```
+    /// use taskweave_bridge::{MapOptions, RayonExecutor};
+    /// let rayon = RayonExecutor::global();
+    /// let n = rayon.map_with(|x: u32| x, 0..10, MapOptions::new().window(4)).count();
+    /// assert_eq!(n, 10);
+    /// ```
     #[track_caller]
     pub fn map_with<F, A, R, I>(&self, f: F, inputs: I, options: MapOptions) -> Map<R>
     where
@@ -218,6 +249,13 @@ impl RayonExecutor {
     }
 
     /// A lazy map yielding `(index, result)` in completion order.
+    ///
+    /// ```
+    /// let rayon = taskweave_bridge::RayonExecutor::global();
+    /// let mut indices: Vec<usize> = rayon.map_unordered(|x: u8| x, 0..5).map(|(i, _)| i).collect();
+    /// indices.sort();
+    /// assert_eq!(indices, [0, 1, 2, 3, 4]);
+    /// ```
     #[track_caller]
     pub fn map_unordered<F, A, R, I>(&self, f: F, inputs: I) -> MapUnordered<R>
     where
