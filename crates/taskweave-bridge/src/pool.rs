@@ -10,6 +10,12 @@
 //! broken) and the queue is empty, then exit; `shutdown(wait = true)` joins them, so no thread is
 //! left running.
 //!
+//! One idle worker at a time polls the queue for a few microseconds before it sleeps (`spinning`,
+//! with the queue length mirrored in an atomic so it polls without the lock); a submit that finds
+//! it polling needs no wake-up. `submit_awaited` mirrors this on the caller's side for
+//! `to_thread`: a lone call is waited for briefly, before the awaiting task parks its runtime
+//! thread, and only while such waits keep paying off.
+//!
 //! **Invariant:** a job is either in the queue, running on a worker, or completed with a
 //! [`Run::Skip`] error; no path drops one silently.
 
@@ -794,17 +800,20 @@ fn worker(shared: Arc<PoolShared>) {
         }
         // Calls that come back to back (a sequential await loop, a map) usually arrive within
         // microseconds: polling briefly saves the sleep and the wake-up, which cost more than
-        // the call itself.
-        state.spinning += 1;
-        drop(state);
-        spin_for_work(&shared.queued);
-        state = shared.lock();
-        state.spinning -= 1;
-        if !state.queue.is_empty() {
-            continue;
-        }
-        if state.shutdown || state.broken.is_some() {
-            return;
+        // the call itself. One poller is enough to catch them; more would only take CPU from
+        // the threads producing the work.
+        if state.spinning == 0 {
+            state.spinning += 1;
+            drop(state);
+            spin_for_work(&shared.queued);
+            state = shared.lock();
+            state.spinning -= 1;
+            if !state.queue.is_empty() {
+                continue;
+            }
+            if state.shutdown || state.broken.is_some() {
+                return;
+            }
         }
         state.sleeping += 1;
         let timed_out = match shared.keep_alive {
@@ -868,7 +877,7 @@ impl AwaitSpin {
 const SPIN: Duration = Duration::from_micros(50);
 
 /// Polls `queued` until it is non-zero or [`SPIN`] has passed, yielding the CPU between
-/// polls so a spinning worker never keeps a runnable thread off a core.
+/// polls so the spinning worker never keeps a runnable thread off a core.
 fn spin_for_work(queued: &AtomicUsize) {
     let start = Instant::now();
     loop {
