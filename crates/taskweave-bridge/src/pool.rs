@@ -253,6 +253,7 @@ impl ThreadPoolExecutor {
     ///     .unwrap();
     /// assert_eq!(lens, [1, 2, 3]);
     /// ```
+    #[track_caller]
     pub fn map<F, A, R, I>(&self, f: F, inputs: I) -> Map<R>
     where
         F: Fn(A) -> R + Send + Sync + 'static,
@@ -277,6 +278,7 @@ impl ThreadPoolExecutor {
     /// let total: u64 = pool.map_with(|x: u64| x + 1, 0..100, options).map(Result::unwrap).sum();
     /// assert_eq!(total, 5050);
     /// ```
+    #[track_caller]
     pub fn map_with<F, A, R, I>(&self, f: F, inputs: I, options: MapOptions) -> Map<R>
     where
         F: Fn(A) -> R + Send + Sync + 'static,
@@ -302,6 +304,7 @@ impl ThreadPoolExecutor {
     /// got.sort();
     /// assert_eq!(got, [(0, 10), (1, 20), (2, 30)]);
     /// ```
+    #[track_caller]
     pub fn map_unordered<F, A, R, I>(&self, f: F, inputs: I) -> MapUnordered<R>
     where
         F: Fn(A) -> R + Send + Sync + 'static,
@@ -321,6 +324,7 @@ impl ThreadPoolExecutor {
     /// let n = pool.map_unordered_with(|x: u8| x, 0..10, MapOptions::new().window(2)).count();
     /// assert_eq!(n, 10);
     /// ```
+    #[track_caller]
     pub fn map_unordered_with<F, A, R, I>(
         &self,
         f: F,

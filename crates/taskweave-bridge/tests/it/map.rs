@@ -88,7 +88,15 @@ fn a_panicking_item_is_an_error_at_its_place() {
     assert_eq!(out.len(), 5);
     for (i, r) in out.iter().enumerate() {
         if i == 2 {
-            assert!(r.as_ref().unwrap_err().to_string().contains("bad item 2"));
+            let err = r.as_ref().unwrap_err();
+            assert!(err.to_string().contains("bad item 2"));
+            match err {
+                Error::Panicked(p) => {
+                    let site = p.site.expect("the map's call site is recorded");
+                    assert!(site.file().ends_with("tests/it/map.rs"), "{site}");
+                }
+                other => panic!("expected a panic error, got {other:?}"),
+            }
         } else {
             assert_eq!(*r.as_ref().unwrap(), i as u32);
         }

@@ -31,7 +31,8 @@ fn a_panic_is_an_error_value_and_the_worker_survives() {
     match &err {
         Error::Panicked(p) => {
             assert_eq!(p.message, "disk on fire");
-            assert!(p.site.is_some(), "the submit site is recorded");
+            let site = p.site.expect("the submit site is recorded");
+            assert!(site.file().ends_with("tests/it/pool.rs"), "{site}");
         }
         other => panic!("expected a panic error, got {other:?}"),
     }
