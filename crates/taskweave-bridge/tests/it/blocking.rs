@@ -126,3 +126,31 @@ fn dropping_the_await_cancels_queued_work() {
     })
     .unwrap();
 }
+
+#[test]
+fn to_thread_on_a_current_thread_runtime() {
+    let rt = Runtime::builder().current_thread().build().unwrap();
+    let out = rt
+        .run(async {
+            let mut sum = 0;
+            for i in 0..200u64 {
+                sum += to_thread(move || i).await.unwrap();
+            }
+            sum
+        })
+        .unwrap();
+    assert_eq!(out, (0..200).sum::<u64>());
+}
+
+#[test]
+fn replacing_the_default_executor_shuts_the_old_one_down() {
+    taskweave_core::run(async {
+        let first = default_executor().unwrap();
+        assert_eq!(to_thread(|| 1).await.unwrap(), 1);
+        set_default_executor(ThreadPoolExecutor::new()).unwrap();
+        let err = first.submit(|| 1).await.unwrap_err();
+        assert!(matches!(err, Error::Shutdown { .. }), "{err:?}");
+        assert_eq!(to_thread(|| 2).await.unwrap(), 2);
+    })
+    .unwrap();
+}
