@@ -58,12 +58,7 @@ pub enum Error {
     },
     /// An argument or result could not be serialised, deserialised or carried across a process
     /// boundary.
-    Wire {
-        /// What was being carried (for example "argument of task 17").
-        what: String,
-        /// The underlying failure.
-        detail: String,
-    },
+    Wire(Arc<WireError>),
     /// Several tasks of a [`TaskGroup`](crate::TaskGroup) failed; every failure is listed, in the
     /// order they happened (Python's `ExceptionGroup`).
     Group {
@@ -91,6 +86,22 @@ pub struct PanicError {
     pub site: Option<&'static Location<'static>>,
     /// A captured backtrace, when one was captured (for example from a worker process).
     pub backtrace: Option<String>,
+}
+
+/// What could not cross a process boundary, and why.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct WireError {
+    /// What was being carried (for example "argument of task 17").
+    pub what: String,
+    /// The underlying failure.
+    pub detail: String,
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot carry {}: {}", self.what, self.detail)
+    }
 }
 
 /// The details of a worker process that died while it held work.
@@ -221,10 +232,10 @@ impl Error {
     /// assert!(err.to_string().contains("task 3"));
     /// ```
     pub fn wire(what: impl Into<String>, detail: impl Into<String>) -> Error {
-        Error::Wire {
+        Error::Wire(Arc::new(WireError {
             what: what.into(),
             detail: detail.into(),
-        }
+        }))
     }
 
     /// A misuse that the library refuses.
@@ -332,7 +343,7 @@ impl fmt::Display for Error {
             Error::WorkerDied(w) => fmt::Display::fmt(w, f),
             Error::Shutdown { reason } => write!(f, "shut down: {reason}"),
             Error::Broken { reason } => write!(f, "executor is broken: {reason}"),
-            Error::Wire { what, detail } => write!(f, "cannot carry {what}: {detail}"),
+            Error::Wire(w) => fmt::Display::fmt(w, f),
             Error::Refused { reason } => write!(f, "refused: {reason}"),
             Error::Group { errors } => {
                 write!(f, "{} task(s) failed", errors.len())?;

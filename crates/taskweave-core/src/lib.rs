@@ -56,7 +56,7 @@ mod task;
 mod time;
 mod wait;
 
-pub use error::{BoxError, Error, PanicError, WorkerDied};
+pub use error::{BoxError, Error, PanicError, WireError, WorkerDied};
 pub use gather::{gather, gather_settled};
 pub use group::TaskGroup;
 pub use promise::{Promise, Resolver, State};

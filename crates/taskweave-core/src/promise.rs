@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::instrument;
-use crate::sync::{Arc, Condvar, Mutex, lock};
+use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock};
 use crate::task::TaskInfo;
 
 /// The state of a [`Promise`], as in Python's `concurrent.futures`.
@@ -69,15 +69,42 @@ struct Inner<T> {
     /// The consumer's waker (`await`).
     waker: Option<Waker>,
     /// Wakers of combinators that watch for completion without taking the result.
-    watchers: Vec<Waker>,
-    callbacks: Vec<Callback<T>>,
+    /// What only some promises need, allocated on first use to keep the common case small.
+    extras: Option<Box<Extras<T>>>,
     /// Threads blocked in `result`; the condvar is only signalled when there are some.
-    sleepers: usize,
+    sleepers: u32,
     /// For tasks: aborts the tokio task, so a running task can be cancelled.
     abort: Option<tokio::task::AbortHandle>,
-    cancel_message: Option<String>,
     consumer_alive: bool,
     detached: bool,
+}
+
+struct Extras<T> {
+    /// Wakers of combinators that watch for completion without taking the result.
+    watchers: Vec<Waker>,
+    callbacks: Vec<Callback<T>>,
+    cancel_message: Option<String>,
+}
+
+impl<T> Inner<T> {
+    fn extras(&mut self) -> &mut Extras<T> {
+        self.extras.get_or_insert_with(|| {
+            Box::new(Extras {
+                watchers: Vec::new(),
+                callbacks: Vec::new(),
+                cancel_message: None,
+            })
+        })
+    }
+
+    fn set_cancel_message(&mut self, message: Option<String>) {
+        if message.is_some() {
+            let extras = self.extras();
+            if extras.cancel_message.is_none() {
+                extras.cancel_message = message;
+            }
+        }
+    }
 }
 
 pub(crate) struct Shared<T> {
@@ -168,11 +195,9 @@ impl<T> Promise<T> {
                 result: None,
                 retrieved: false,
                 waker: None,
-                watchers: Vec::new(),
-                callbacks: Vec::new(),
+                extras: None,
                 sleepers: 0,
                 abort: None,
-                cancel_message: None,
                 consumer_alive: true,
                 detached: false,
             }),
@@ -391,7 +416,7 @@ impl<T> Promise<T> {
     {
         let mut inner = lock(&self.shared.inner);
         if inner.phase != Phase::Done {
-            inner.callbacks.push(Box::new(callback));
+            inner.extras().callbacks.push(Box::new(callback));
             return;
         }
         // Done: run it here with the lock released. Only this handle can take the result and
@@ -432,8 +457,9 @@ impl<T> Promise<T> {
         if inner.phase == Phase::Done {
             return Poll::Ready(());
         }
-        if !inner.watchers.iter().any(|w| w.will_wake(cx.waker())) {
-            inner.watchers.push(cx.waker().clone());
+        let watchers = &mut inner.extras().watchers;
+        if !watchers.iter().any(|w| w.will_wake(cx.waker())) {
+            watchers.push(cx.waker().clone());
         }
         Poll::Pending
     }
@@ -444,9 +470,7 @@ impl<T> Promise<T> {
         let mut inner = lock(&self.shared.inner);
         match inner.phase {
             Phase::Pending | Phase::Running => {
-                if inner.cancel_message.is_none() {
-                    inner.cancel_message = message;
-                }
+                inner.set_cancel_message(message);
                 true
             }
             Phase::Completing | Phase::Done => false,
@@ -490,15 +514,14 @@ fn cancel_shared<T>(shared: &Shared<T>, message: Option<String>) -> bool {
     let mut inner = lock(&shared.inner);
     match inner.phase {
         Phase::Pending => {
-            drop(inner);
-            complete(shared, Err(Error::cancelled(message)));
+            // Completed under the same lock that saw Pending, so a concurrent `set_running`
+            // cannot start the work in between.
+            finish(shared, inner, Err(Error::cancelled(message)));
             true
         }
         Phase::Running => match inner.abort.clone() {
             Some(abort) => {
-                if inner.cancel_message.is_none() {
-                    inner.cancel_message = message;
-                }
+                inner.set_cancel_message(message);
                 drop(inner);
                 abort.abort();
                 true
@@ -778,8 +801,9 @@ impl<T> Resolver<T> {
     pub(crate) fn resolve_aborted(mut self, fallback: &str) {
         if let Some(shared) = self.shared.take() {
             let message = lock(&shared.inner)
-                .cancel_message
-                .take()
+                .extras
+                .as_mut()
+                .and_then(|e| e.cancel_message.take())
                 .or_else(|| Some(fallback.to_owned()));
             complete(&shared, Err(Error::cancelled(message)));
         }
@@ -802,15 +826,28 @@ impl<T> fmt::Debug for Resolver<T> {
 
 /// Completes `shared` with `result` unless it is already completing or done.
 fn complete<T>(shared: &Shared<T>, result: Result<T, Error>) {
-    let mut inner = lock(&shared.inner);
+    finish(shared, lock(&shared.inner), result);
+}
+
+/// Completes `shared` with `result` given its locked state, unless it is already completing or
+/// done. Callbacks run with the lock released.
+fn finish<'a, T>(
+    shared: &'a Shared<T>,
+    mut inner: MutexGuard<'a, Inner<T>>,
+    result: Result<T, Error>,
+) {
     if matches!(inner.phase, Phase::Completing | Phase::Done) {
         return;
     }
     inner.cancelled = matches!(result, Err(Error::Cancelled { .. }));
-    if !inner.callbacks.is_empty() {
+    if inner
+        .extras
+        .as_ref()
+        .is_some_and(|e| !e.callbacks.is_empty())
+    {
         inner.phase = Phase::Completing;
         loop {
-            let callbacks = std::mem::take(&mut inner.callbacks);
+            let callbacks = std::mem::take(&mut inner.extras().callbacks);
             if callbacks.is_empty() {
                 break;
             }
@@ -831,7 +868,11 @@ fn complete<T>(shared: &Shared<T>, result: Result<T, Error>) {
     inner.phase = Phase::Done;
     inner.abort = None;
     let waker = inner.waker.take();
-    let watchers = std::mem::take(&mut inner.watchers);
+    let watchers = inner
+        .extras
+        .as_mut()
+        .map(|e| std::mem::take(&mut e.watchers))
+        .unwrap_or_default();
     let sleepers = inner.sleepers;
     drop(inner);
     if sleepers > 0 {

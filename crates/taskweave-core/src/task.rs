@@ -289,21 +289,21 @@ where
     })
 }
 
-fn spawn_mapped<F, T>(info: TaskInfo, future: F, map: fn(F::Output) -> Result<T, Error>) -> Task<T>
+fn spawn_mapped<F, T, M>(info: TaskInfo, future: F, map: M) -> Task<T>
 where
     F: std::future::Future + Send + 'static,
     T: Send + 'static,
+    M: Fn(F::Output) -> Result<T, Error> + Send + 'static,
 {
     let observer = instrument::current_observer();
     if let Some(obs) = &observer {
         obs.on_spawn(&info);
     }
-    let (promise, resolver) = Promise::new_running(info.clone());
+    let (promise, resolver) = Promise::new_running(info);
     let wrapped = TaskFuture {
         future: Some(future),
         resolver: Some(resolver),
         map,
-        info,
         observer,
     };
     let join = tokio::spawn(wrapped);
@@ -444,24 +444,26 @@ impl<T> fmt::Debug for Task<T> {
 pin_project_lite::pin_project! {
     /// The future tokio actually runs for a task: the user's future plus what taskweave adds
     /// (panic capture, promise completion, poll instrumentation).
-    pub(crate) struct TaskFuture<F: std::future::Future, T> {
+    pub(crate) struct TaskFuture<F: std::future::Future, T, M> {
         // An Option so the future can be dropped in place before the promise completes: whoever
         // awaits the task sees its destructors as having run.
         #[pin]
         future: Option<F>,
+        // Also where the task's TaskInfo lives (in the promise's shared state), so the tokio
+        // task cell does not carry a second copy.
         resolver: Option<Resolver<T>>,
-        map: fn(F::Output) -> Result<T, Error>,
-        info: TaskInfo,
+        // A function item (zero-sized), so the tokio task cell does not grow for it.
+        map: M,
         observer: Option<Arc<dyn Observer>>,
     }
 
-    impl<F: std::future::Future, T> PinnedDrop for TaskFuture<F, T> {
+    impl<F: std::future::Future, T, M> PinnedDrop for TaskFuture<F, T, M> {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
             this.future.set(None);
             if let Some(resolver) = this.resolver.take() {
-                if let Some(obs) = this.observer {
-                    obs.on_complete(this.info, instrument::Outcome::Cancelled);
+                if let (Some(obs), Some(info)) = (this.observer.as_ref(), resolver.info()) {
+                    obs.on_complete(info, instrument::Outcome::Cancelled);
                 }
                 resolver.resolve_aborted("the task was dropped before it finished");
             }
@@ -469,7 +471,11 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F: std::future::Future, T> std::future::Future for TaskFuture<F, T> {
+impl<F, T, M> std::future::Future for TaskFuture<F, T, M>
+where
+    F: std::future::Future,
+    M: Fn(F::Output) -> Result<T, Error>,
+{
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -477,40 +483,50 @@ impl<F: std::future::Future, T> std::future::Future for TaskFuture<F, T> {
         let Some(future) = this.future.as_mut().as_pin_mut() else {
             return Poll::Ready(());
         };
+        let Some(resolver) = this.resolver.take() else {
+            return Poll::Ready(());
+        };
+        let info = resolver.info();
         let _polling = crate::strict::PollingTask::enter();
         // One branch when debug mode is off: the observer is only cloned in at spawn when on.
-        let started = this.observer.as_ref().map(|obs| {
-            obs.on_poll_start(this.info);
-            Instant::now()
-        });
-        let polled = catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
-        if let (Some(obs), Some(started)) = (this.observer.as_ref(), started) {
-            let ready = !matches!(polled, Ok(Poll::Pending));
-            obs.on_poll_end(this.info, started.elapsed(), ready);
-        }
-        if matches!(polled, Ok(Poll::Pending)) {
-            return Poll::Pending;
-        }
-        this.future.set(None);
-        let result = match polled {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(value)) => (this.map)(value),
-            Err(payload) => Err(Error::from_panic(
-                &*payload,
-                Some(this.info.name()),
-                Some(this.info.site),
-            )),
+        let started = match (this.observer.as_ref(), info) {
+            (Some(obs), Some(info)) => {
+                obs.on_poll_start(info);
+                Some(Instant::now())
+            }
+            _ => None,
         };
-        if let Some(obs) = this.observer.as_ref() {
+        let polled = catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
+        if let (Some(obs), Some(info), Some(started)) = (this.observer.as_ref(), info, started) {
+            let ready = !matches!(polled, Ok(Poll::Pending));
+            obs.on_poll_end(info, started.elapsed(), ready);
+        }
+        let result = match polled {
+            Ok(Poll::Pending) => {
+                *this.resolver = Some(resolver);
+                return Poll::Pending;
+            }
+            Ok(Poll::Ready(value)) => {
+                this.future.set(None);
+                (this.map)(value)
+            }
+            Err(payload) => {
+                this.future.set(None);
+                Err(Error::from_panic(
+                    &*payload,
+                    info.map(TaskInfo::name),
+                    info.map(TaskInfo::site),
+                ))
+            }
+        };
+        if let (Some(obs), Some(info)) = (this.observer.as_ref(), info) {
             let outcome = match &result {
                 Ok(_) => instrument::Outcome::Finished,
                 Err(e) => instrument::Outcome::Failed(e),
             };
-            obs.on_complete(this.info, outcome);
+            obs.on_complete(info, outcome);
         }
-        if let Some(resolver) = this.resolver.take() {
-            resolver.resolve(result);
-        }
+        resolver.resolve(result);
         Poll::Ready(())
     }
 }
