@@ -12,6 +12,8 @@ const GOALS: &[(&str, &str, f64)] = &[
     ("task_spawn_await_ct", "python", 0.1),
     ("gather_100k", "tokio", 1.2),
     ("gather_100k", "python", 0.05),
+    ("gather_100k_ct", "tokio", 1.2),
+    ("gather_100k_ct", "python", 0.05),
     // threads
 
     // process
