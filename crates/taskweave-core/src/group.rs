@@ -11,7 +11,7 @@ use std::task::Waker;
 
 use crate::error::Error;
 use crate::promise::Canceller;
-use crate::task::{Task, spawn_named_try};
+use crate::task::{Task, spawn_supervised};
 
 #[derive(Default)]
 struct GroupState {
@@ -96,8 +96,8 @@ impl TaskGroup {
         T: Send + 'static,
         E: std::error::Error + Send + Sync + 'static,
     {
-        let task = spawn_named_try(None, future);
-        self.adopt(&task);
+        let mut task = spawn_supervised(None, future);
+        self.adopt(&mut task);
         task
     }
 
@@ -113,12 +113,12 @@ impl TaskGroup {
         T: Send + 'static,
         E: std::error::Error + Send + Sync + 'static,
     {
-        let task = spawn_named_try(Some(name.into()), future);
-        self.adopt(&task);
+        let mut task = spawn_supervised(Some(name.into()), future);
+        self.adopt(&mut task);
         task
     }
 
-    fn adopt<T: Send + 'static>(&self, task: &Task<T>) {
+    fn adopt<T: Send + 'static>(&self, task: &mut Task<T>) {
         task.mark_supervised();
         let canceller = task.canceller();
         let already_failed = {

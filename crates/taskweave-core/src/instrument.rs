@@ -20,7 +20,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::task::TaskInfo;
+use crate::info::TaskInfo;
 
 /// How a task ended, as told to [`Observer::on_complete`].
 #[derive(Debug, Clone, Copy)]

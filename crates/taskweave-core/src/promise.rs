@@ -32,9 +32,9 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+use crate::info::TaskInfo;
 use crate::instrument;
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock};
-use crate::task::TaskInfo;
 
 /// The state of a [`Promise`], as in Python's `concurrent.futures`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -577,7 +577,6 @@ impl<T> std::future::IntoFuture for Promise<T> {
     fn into_future(self) -> Awaiting<T> {
         Awaiting {
             promise: Some(self),
-            task: None,
         }
     }
 }
@@ -590,28 +589,13 @@ impl<T> std::future::IntoFuture for Promise<T> {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Awaiting<T> {
     promise: Option<Promise<T>>,
-    /// For tasks: the join handle, kept here rather than in the shared state so spawning a
-    /// task takes no extra lock.
-    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl<T> Awaiting<T> {
-    pub(crate) fn for_task(promise: Promise<T>, task: tokio::task::JoinHandle<()>) -> Awaiting<T> {
-        Awaiting {
-            promise: Some(promise),
-            task: Some(task),
-        }
-    }
-
     /// Gives the promise back without cancelling it.
     pub fn into_promise(mut self) -> Promise<T> {
         match self.promise.take() {
-            Some(p) => {
-                if let Some(task) = self.task.take() {
-                    p.set_abort(task.abort_handle());
-                }
-                p
-            }
+            Some(p) => p,
             None => Promise::ready(Err(Error::refused("the result was already taken"))),
         }
     }
@@ -636,17 +620,7 @@ impl<T> Drop for Awaiting<T> {
     fn drop(&mut self) {
         if let Some(promise) = self.promise.take() {
             if !promise.done() {
-                let message = Some("the awaiting future was dropped".to_owned());
-                match self.task.take() {
-                    Some(task) => {
-                        if promise.note_cancel(message) {
-                            task.abort();
-                        }
-                    }
-                    None => {
-                        promise.cancel_with(message);
-                    }
-                }
+                promise.cancel_with(Some("the awaiting future was dropped".to_owned()));
                 // The awaiter is gone on purpose: what the work does now is not a leak.
                 promise.mark_supervised();
             }

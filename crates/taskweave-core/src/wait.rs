@@ -167,7 +167,8 @@ pub struct AsCompleted<F> {
 impl<F: std::future::Future> AsCompleted<F> {
     /// The next outcome to complete, or `None` when all were yielded.
     pub async fn next(&mut self) -> Option<F::Output> {
-        self.set.next().await
+        // Outside the cooperative budget for the reason given in `gather`.
+        tokio::task::unconstrained(self.set.next()).await
     }
 
     /// How many outcomes are still to come.
