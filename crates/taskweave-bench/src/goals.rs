@@ -20,7 +20,6 @@ const GOALS: &[(&str, &str, f64)] = &[
     ("to_thread_rtt", "python", 0.1),
     ("thread_inflight_64", "python", 0.1),
     ("thread_map_100k", "python", 0.1),
-
     // process
 
     // debug
