@@ -75,6 +75,11 @@ fn lock(state: &Mutex<GroupState>) -> std::sync::MutexGuard<'_, GroupState> {
 
 impl TaskGroup {
     /// An empty group.
+    ///
+    /// ```
+    /// let group = taskweave_core::TaskGroup::new();
+    /// # taskweave_core::run(async move { group.join().await.unwrap() }).unwrap();
+    /// ```
     pub fn new() -> TaskGroup {
         TaskGroup {
             state: Arc::new(Mutex::new(GroupState::default())),
@@ -89,6 +94,15 @@ impl TaskGroup {
     /// # Panics
     ///
     /// Panics if called outside a tokio runtime.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let group = taskweave_core::TaskGroup::new();
+    /// let t = group.spawn(async { Ok::<_, taskweave_core::Error>(2) });
+    /// group.join().await.unwrap();
+    /// assert_eq!(t.await.unwrap(), 2);
+    /// # }).unwrap();
+    /// ```
     #[track_caller]
     pub fn spawn<F, T, E>(&self, future: F) -> Task<T>
     where
@@ -106,6 +120,15 @@ impl TaskGroup {
     /// # Panics
     ///
     /// Panics if called outside a tokio runtime.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let group = taskweave_core::TaskGroup::new();
+    /// let t = group.spawn_named("loader", async { Ok::<_, taskweave_core::Error>(()) });
+    /// assert_eq!(t.name(), "loader");
+    /// group.join().await.unwrap();
+    /// # }).unwrap();
+    /// ```
     #[track_caller]
     pub fn spawn_named<F, T, E>(&self, name: impl Into<Arc<str>>, future: F) -> Task<T>
     where
@@ -167,6 +190,14 @@ impl TaskGroup {
     /// # Errors
     ///
     /// [`Error::Group`] listing every failure, in the order they happened, when any task failed.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let group = taskweave_core::TaskGroup::new();
+    /// group.spawn(async { Err::<(), _>(taskweave_core::Error::broken("down")) });
+    /// assert!(matches!(group.join().await, Err(taskweave_core::Error::Group { .. })));
+    /// # }).unwrap();
+    /// ```
     pub async fn join(self) -> Result<(), Error> {
         std::future::poll_fn(|cx| {
             let mut st = lock(&self.state);
@@ -187,6 +218,16 @@ impl TaskGroup {
     }
 
     /// Cancels every task still running in the group.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let group = taskweave_core::TaskGroup::new();
+    /// let t = group.spawn(async { std::future::pending::<Result<(), taskweave_core::Error>>().await });
+    /// group.cancel_all("stop");
+    /// assert!(t.await.unwrap_err().is_cancelled());
+    /// let _ = group.join().await;
+    /// # }).unwrap();
+    /// ```
     pub fn cancel_all(&self, message: &str) {
         let members = lock(&self.state).members.clone();
         for m in members {

@@ -18,6 +18,11 @@ pub struct TaskId(u64);
 
 impl TaskId {
     /// Allocates the next id.
+    ///
+    /// ```
+    /// let id = taskweave_core::TaskId::next();
+    /// assert!(id.as_u64() > 0);
+    /// ```
     pub fn next() -> TaskId {
         // Ids are handed out to each thread in blocks, so spawning on several threads does not
         // contend on one counter. Ids stay unique; they are in creation order per thread.
@@ -38,6 +43,11 @@ impl TaskId {
     }
 
     /// The id as a number.
+    ///
+    /// ```
+    /// let id = taskweave_core::TaskId::next();
+    /// assert_eq!(id.to_string(), id.as_u64().to_string());
+    /// ```
     pub fn as_u64(self) -> u64 {
         self.0
     }
@@ -87,6 +97,11 @@ impl TaskInfo {
     }
 
     /// Describes executor work named `name`, submitted from the caller's location.
+    ///
+    /// ```
+    /// let info = taskweave_core::TaskInfo::executor("square");
+    /// assert_eq!(info.kind(), taskweave_core::WorkKind::Executor);
+    /// ```
     #[track_caller]
     pub fn executor(name: impl Into<Arc<str>>) -> TaskInfo {
         TaskInfo {
@@ -98,11 +113,20 @@ impl TaskInfo {
     }
 
     /// The id.
+    ///
+    /// ```
+    /// let info = taskweave_core::TaskInfo::executor("w");
+    /// assert!(info.id().as_u64() > 0);
+    /// ```
     pub fn id(&self) -> TaskId {
         self.id
     }
 
     /// The name given at creation, or `Task-<id>` as asyncio names unnamed tasks.
+    ///
+    /// ```
+    /// assert_eq!(taskweave_core::TaskInfo::executor("w").name(), "w");
+    /// ```
     pub fn name(&self) -> String {
         match &self.name {
             Some(n) => n.to_string(),
@@ -111,11 +135,21 @@ impl TaskInfo {
     }
 
     /// What runs the work.
+    ///
+    /// ```
+    /// use taskweave_core::{TaskInfo, WorkKind};
+    /// assert_eq!(TaskInfo::executor("w").kind(), WorkKind::Executor);
+    /// ```
     pub fn kind(&self) -> WorkKind {
         self.kind
     }
 
     /// Where the task was created or the work submitted.
+    ///
+    /// ```
+    /// let info = taskweave_core::TaskInfo::executor("w");
+    /// assert_eq!(info.site().line(), line!() - 1);
+    /// ```
     pub fn site(&self) -> &'static Location<'static> {
         self.site
     }

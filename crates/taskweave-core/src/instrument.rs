@@ -183,6 +183,11 @@ fn write_slot() -> std::sync::RwLockWriteGuard<'static, Option<Arc<dyn Observer>
 }
 
 /// `true` while an observer is installed.
+///
+/// ```
+/// // Nothing is installed in a fresh program.
+/// assert!(!taskweave_core::instrument::active());
+/// ```
 pub fn active() -> bool {
     ACTIVE.load(Ordering::Relaxed)
 }

@@ -230,6 +230,11 @@ impl<T> Promise<T> {
     }
 
     /// The task or work this promise describes, if it was created with one.
+    ///
+    /// ```
+    /// let (p, _r) = taskweave_core::Promise::<()>::pending();
+    /// assert!(p.info().is_none());
+    /// ```
     pub fn info(&self) -> Option<&TaskInfo> {
         self.shared.info.as_ref()
     }
@@ -593,6 +598,16 @@ pub struct Awaiting<T> {
 
 impl<T> Awaiting<T> {
     /// Gives the promise back without cancelling it.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let (p, r) = taskweave_core::Promise::<u8>::pending();
+    /// let awaiting = std::future::IntoFuture::into_future(p);
+    /// let p = awaiting.into_promise(); // not cancelled
+    /// r.set_result(1);
+    /// assert_eq!(p.await.unwrap(), 1);
+    /// # }).unwrap();
+    /// ```
     pub fn into_promise(mut self) -> Promise<T> {
         match self.promise.take() {
             Some(p) => p,
@@ -732,6 +747,11 @@ impl<T> Resolver<T> {
     }
 
     /// The task or work the promise describes, if any.
+    ///
+    /// ```
+    /// let (_p, r) = taskweave_core::Promise::<()>::pending_with(taskweave_core::TaskInfo::executor("job"));
+    /// assert_eq!(r.info().unwrap().name(), "job");
+    /// ```
     pub fn info(&self) -> Option<&TaskInfo> {
         self.shared.as_ref().and_then(|s| s.info.as_ref())
     }

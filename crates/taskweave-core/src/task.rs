@@ -213,21 +213,53 @@ where
 
 impl<T> Task<T> {
     /// The task's name (`Task-<id>` when unnamed).
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let t = taskweave_core::create_task_named("n", async {});
+    /// assert_eq!(t.name(), "n");
+    /// t.await.unwrap();
+    /// # }).unwrap();
+    /// ```
     pub fn name(&self) -> String {
         self.info.name()
     }
 
     /// The task's id.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let t = taskweave_core::create_task(async {});
+    /// assert_eq!(t.name(), format!("Task-{}", t.id()));
+    /// t.await.unwrap();
+    /// # }).unwrap();
+    /// ```
     pub fn id(&self) -> TaskId {
         self.info.id()
     }
 
     /// Where the task was created.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let t = taskweave_core::create_task(async {});
+    /// assert_eq!(t.site().line(), line!() - 1);
+    /// t.await.unwrap();
+    /// # }).unwrap();
+    /// ```
     pub fn site(&self) -> &'static Location<'static> {
         self.info.site()
     }
 
     /// The task's id, name and creation site.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let t = taskweave_core::create_task(async {});
+    /// assert_eq!(t.info().id(), t.id());
+    /// t.await.unwrap();
+    /// # }).unwrap();
+    /// ```
     pub fn info(&self) -> &TaskInfo {
         &self.info
     }
@@ -297,6 +329,15 @@ impl<T> Task<T> {
     ///
     /// A task that finished in the same instant as the request still hands out its value when
     /// awaited; the outcome of the await is authoritative.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let t = taskweave_core::create_task(std::future::pending::<()>());
+    /// t.cancel("stop");
+    /// while !t.done() { tokio::task::yield_now().await; }
+    /// assert!(t.cancelled());
+    /// # }).unwrap();
+    /// ```
     pub fn cancelled(&self) -> bool {
         match &self.repr {
             Repr::Join(join) => self.cancel.get().is_some() && join.is_finished(),
