@@ -20,7 +20,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::task::TaskInfo;
+use crate::info::TaskInfo;
 
 /// How a task ended, as told to [`Observer::on_complete`].
 #[derive(Debug, Clone, Copy)]
@@ -189,6 +189,11 @@ fn write_slot() -> std::sync::RwLockWriteGuard<'static, Option<Arc<dyn Observer>
 }
 
 /// `true` while an observer is installed.
+///
+/// ```
+/// // Nothing is installed in a fresh program.
+/// assert!(!taskweave_core::instrument::active());
+/// ```
 pub fn active() -> bool {
     ACTIVE.load(Ordering::Relaxed)
 }

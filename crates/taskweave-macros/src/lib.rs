@@ -29,7 +29,9 @@ use proc_macro::{Delimiter, Group, Span, TokenStream, TokenTree};
 ///
 /// # Examples
 ///
-/// ```ignore
+/// (Compiled and run as a doctest of the `taskweave` facade, which this crate cannot depend on.)
+///
+/// ```text
 /// #[taskweave::main(debug)]
 /// async fn main() {
 ///     let t = taskweave::create_task(async { 42 });
@@ -46,7 +48,9 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// # Examples
 ///
-/// ```ignore
+/// (Compiled and run in the `taskweave` facade's tests.)
+///
+/// ```text
 /// #[taskweave::test]
 /// async fn answers() {
 ///     assert_eq!(taskweave::create_task(async { 1 }).await.unwrap(), 1);

@@ -47,12 +47,24 @@
 //! | `asyncio.shield(aw)` | [`shield`] |
 //! | `asyncio.TaskGroup` | [`TaskGroup`] |
 //! | `asyncio.sleep(t)` | [`sleep`] |
+//! | `asyncio.to_thread(f)`, `loop.run_in_executor(pool, f)` | [`to_thread`]`(f)`, [`run_in_executor`]`(&pool, f)` |
+//! | `ThreadPoolExecutor(max_workers, thread_name_prefix, initializer)` | [`ThreadPoolExecutor`] (`submit`, `map`, `shutdown(wait, cancel_futures)`) |
+//! | `asyncio.run_coroutine_threadsafe(coro, loop)` | [`run_coroutine_threadsafe`]`(&handle, fut)` |
+//! | (rayon, no Python twin) | [`spawn_rayon`], [`par_map`], [`RayonExecutor`] |
 //!
 //! The general future is called [`Promise`] rather than `Future` so that it never shadows
 //! [`std::future::Future`]; the [`prelude`] follows the same rule.
 
 pub use taskweave_core::*;
 pub use taskweave_macros::{main, test};
+
+/// Thread pools, `to_thread` / `run_in_executor`, the rayon bridge and sync-to-async calls: the
+/// whole `taskweave-bridge` crate.
+pub use taskweave_bridge as bridge;
+pub use taskweave_bridge::{
+    Executor, MapOptions, RayonExecutor, ThreadPoolExecutor, default_executor, par_map,
+    run_coroutine_threadsafe, run_in_executor, spawn_rayon, to_thread,
+};
 
 #[doc(hidden)]
 pub mod __private {
@@ -83,6 +95,7 @@ pub mod __private {
 /// assert_eq!(out.unwrap().unwrap(), 1);
 /// ```
 pub mod prelude {
+    pub use taskweave_bridge::{Executor, ThreadPoolExecutor, run_in_executor, to_thread};
     pub use taskweave_core::{
         Error, Promise, ReturnWhen, Task, TaskGroup, as_completed, create_task, create_task_named,
         gather, gather_settled, run, shield, sleep, timeout, wait, wait_for,

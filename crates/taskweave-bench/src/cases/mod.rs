@@ -61,7 +61,7 @@ macro_rules! areas {
 areas! {
     tasks,
 
-    // threads,
+    threads,
 
     // process,
 
