@@ -543,7 +543,9 @@ impl Observer for DebugObserver {
         let record = (current != 0).then(|| self.registry.get(current)).flatten();
         let inside = match &record {
             Some(r) => r.info.to_string(),
-            None => "a task".to_owned(),
+            // Not a task this observer watches: run()'s main future, or a task spawned
+            // before debug mode was on.
+            None => "an async task (or run()'s main future)".to_owned(),
         };
         let r = Report::new(
             Level::ERROR,
