@@ -23,8 +23,7 @@ const NEVER_AWAITED_HINT: &str = "await the task (or gather it, or spawn it in a
     it is meant to run in the background, call .detach() on its handle. Otherwise its result and \
     any error are lost";
 const NOT_RETRIEVED_HINT: &str = "await it, or call result() on it (exception() on a promise); \
-    a background task should handle its own errors"; a \
-    background task should handle its own errors";
+    a background task should handle its own errors";
 const HANG_HINT: &str = "it waits for something that does not happen: a lock held elsewhere, a \
     channel nobody sends on, another task that hangs, a lost wake-up, or a timer longer than the \
     hang threshold (raise it with Debug::hang_after)";
