@@ -36,7 +36,7 @@
 //! | Python | taskweave |
 //! |---|---|
 //! | `asyncio.run(main())` | [`run`]`(main)` / [`Runtime::builder`]`()...build()?.run(main)` |
-//! | `asyncio.run(main(), debug=True)`, `PYTHONASYNCIODEBUG=1` | `Runtime::builder().debug(true)`, `TASKWEAVE_DEBUG=1` |
+//! | `asyncio.run(main(), debug=True)`, `PYTHONASYNCIODEBUG=1` | `#[taskweave::main(debug)]`, `Runtime::builder().debug(true)`, `TASKWEAVE_DEBUG=1` |
 //! | `asyncio.create_task(coro, name=...)` | [`create_task`]`(fut)`, [`create_task_named`]`(name, fut)` -> [`Task<T>`] |
 //! | `await task`, `task.cancel(msg)`, `done()`, `cancelled()`, `add_done_callback` | `task.await`, [`Task::cancel`], [`Promise::done`], [`Promise::cancelled`], [`Promise::add_done_callback`] |
 //! | `concurrent.futures.Future` (`result(timeout)`, `cancel()`, states) | [`Promise<T>`] ([`Promise::result`], [`Promise::cancel`], [`State`]) |
@@ -58,6 +58,43 @@
 pub use taskweave_core::*;
 pub use taskweave_macros::{main, test};
 
+/// Debug mode: slow polls, never-awaited tasks, unretrieved errors, the hang watchdog, the
+/// timeline: the whole `taskweave-debug` crate.
+pub use taskweave_debug as debug;
+
+/// Sets taskweave up for this program; call it first in `main` (or use
+/// [`#[taskweave::main]`](macro@main), which does).
+///
+/// It registers debug mode, so that `Runtime::builder().debug(true)` and `TASKWEAVE_DEBUG=1`
+/// switch it on. Calling it more than once is harmless.
+///
+/// ```
+/// taskweave::init();
+/// let rt = taskweave::Runtime::builder().debug(true).build().unwrap();
+/// assert!(rt.debug());
+/// ```
+pub fn init() {
+    taskweave_debug::register();
+}
+
+/// Runs `main` to completion on a new runtime, then cancels leftover tasks and shuts down
+/// (asyncio's `run`). Unlike `taskweave_core::run`, it knows debug mode: `TASKWEAVE_DEBUG=1`
+/// switches it on.
+///
+/// # Errors
+///
+/// [`Error::Refused`] when called from inside a runtime; [`Error::Broken`] when the runtime
+/// cannot be built; [`Error::Panicked`] when `main` panics.
+///
+/// ```
+/// let out = taskweave::run(async { taskweave::create_task(async { 2 }).await });
+/// assert_eq!(out.unwrap().unwrap(), 2);
+/// ```
+pub fn run<F: std::future::Future>(main: F) -> Result<F::Output, Error> {
+    init();
+    taskweave_core::run(main)
+}
+
 /// Thread pools, `to_thread` / `run_in_executor`, the rayon bridge and sync-to-async calls: the
 /// whole `taskweave-bridge` crate.
 pub use taskweave_bridge as bridge;
@@ -71,7 +108,9 @@ pub mod __private {
     //! What the `#[taskweave::main]` and `#[taskweave::test]` expansions call.
 
     /// Runs first in an attributed `main`: lets the other crates set themselves up.
-    pub fn enter_main() {}
+    pub fn enter_main() {
+        crate::init();
+    }
 
     /// Builds the runtime and runs the body; panics with the error's text on failure, as an
     /// attributed `main` or test must.
@@ -95,9 +134,10 @@ pub mod __private {
 /// assert_eq!(out.unwrap().unwrap(), 1);
 /// ```
 pub mod prelude {
+    pub use crate::run;
     pub use taskweave_bridge::{Executor, ThreadPoolExecutor, run_in_executor, to_thread};
     pub use taskweave_core::{
         Error, Promise, ReturnWhen, Task, TaskGroup, as_completed, create_task, create_task_named,
-        gather, gather_settled, run, shield, sleep, timeout, wait, wait_for,
+        gather, gather_settled, shield, sleep, timeout, wait, wait_for,
     };
 }
