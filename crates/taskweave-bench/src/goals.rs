@@ -1,6 +1,6 @@
 //! The goals: for each (case, baseline), the ratio (ours / theirs) that the project aims to stay
 //! at or under. Printed beside the measured ratio; never asserted, since numbers depend on the
-//! machine. They come from the issues that introduced each case.
+//! machine. They are the targets the project set for each case.
 
 /// (case, baseline, highest acceptable ratio).
 const GOALS: &[(&str, &str, f64)] = &[

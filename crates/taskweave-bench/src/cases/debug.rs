@@ -1,4 +1,4 @@
-//! Cases of debug mode (issue 5): what switching it on costs on the task benchmarks, and what
+//! Cases of debug mode: what switching it on costs on the task benchmarks, and what
 //! the seam costs when it is off.
 //!
 //! - `debug_task_spawn_await`: inside one task, `create_task(async {}).await` in a loop with

@@ -1,4 +1,4 @@
-//! Cases of the task model (issue 2): creating and awaiting tasks, gathering many, and many
+//! Cases of the task model: creating and awaiting tasks, gathering many, and many
 //! concurrent sleepers, each beside raw tokio and Python's asyncio (`peers/tasks.py`).
 //!
 //! - `task_spawn_await` / `task_spawn_await_ct`: inside one task, `create_task(async {}).await`

@@ -1,4 +1,4 @@
-//! Cases of the executor bridge (issue 3): blocking calls from async code, a thread-pool map and
+//! Cases of the executor bridge: blocking calls from async code, a thread-pool map and
 //! awaiting rayon, each beside raw tokio / rayon and Python (`peers/threads.py`).
 //!
 //! - `to_thread_rtt`: inside one task, `to_thread(trivial).await` one at a time, against
