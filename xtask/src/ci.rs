@@ -112,6 +112,9 @@ impl Run {
     }
 
     fn print_summary(&self) {
+        if self.done.is_empty() {
+            return;
+        }
         println!("\nci steps:");
         for (name, took, skipped) in &self.done {
             match skipped {

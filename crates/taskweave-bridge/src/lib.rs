@@ -1,6 +1,70 @@
 //! Thread pools, to_thread / run_in_executor, a rayon bridge and sync-to-async calls for
 //! taskweave.
+//!
+//! This crate is where blocking work meets async code, the part of Python's asyncio and
+//! concurrent.futures that deals with threads:
+//!
+//! - [`ThreadPoolExecutor`]: `concurrent.futures.ThreadPoolExecutor` with closures: `submit`,
+//!   a lazy windowed `map` (ordered and [unordered](ThreadPoolExecutor::map_unordered), with a
+//!   timeout and [progress](MapOptions::on_progress)), `shutdown(wait, cancel_futures)`, an
+//!   initializer that breaks the pool when it fails.
+//! - [`to_thread`] and [`run_in_executor`]: asyncio's `to_thread` and `loop.run_in_executor`,
+//!   with a [default executor](default_executor) per runtime.
+//! - The rayon bridge: [`spawn_rayon`], [`par_map`] and [`RayonExecutor`] await CPU work run on
+//!   rayon.
+//! - [`run_coroutine_threadsafe`]: a plain thread hands a future to a running runtime and
+//!   waits for its result.
+//! - [`Executor`]: the trait thread pools, rayon and process pools share, so code can be generic
+//!   over where work runs.
+//!
+//! Every call hands back taskweave's general future, [`Promise`](taskweave_core::Promise):
+//! await it from async code, or block on it from a plain thread with
+//! [`result`](taskweave_core::Promise::result). Blocking waits (`result`, iterating a map,
+//! `shutdown(wait = true)`) refuse to run inside an async task, where they would stall the
+//! runtime, with an [`Error::Refused`](taskweave_core::Error::Refused) that says what to use
+//! instead.
+//!
+//! What it is not: it has no process pool (that is `taskweave-process`, which implements
+//! [`Executor`] too) and no task types of its own (those are `taskweave-core`'s).
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use taskweave_bridge::{run_in_executor, to_thread, ThreadPoolExecutor};
+//!
+//! fn blocking_function() -> u32 {
+//!     std::thread::sleep(Duration::from_millis(10));
+//!     42
+//! }
+//!
+//! taskweave_core::run(async {
+//!     let pool = ThreadPoolExecutor::new();
+//!     assert_eq!(run_in_executor(&pool, blocking_function).await.unwrap(), 42);
+//!     assert_eq!(to_thread(blocking_function).await.unwrap(), 42);
+//! })
+//! .unwrap();
+//! ```
+//!
+//! # Features
+//!
+//! - `progress`: `MapOptions::progress_bar` draws an indicatif progress bar for a map.
 
+mod blocking;
 mod executor;
+mod job;
+mod map;
+mod pool;
+mod progress;
+mod rayon_bridge;
+mod threadsafe;
 
+pub use blocking::{
+    DEFAULT_KEEP_ALIVE, Runs, default_executor, run_in_executor, set_default_executor, to_thread,
+};
 pub use executor::{Executor, MapResults, Payload};
+pub use map::{Map, MapOptions, MapUnordered};
+pub use pool::{Builder as ThreadPoolBuilder, ThreadPoolExecutor};
+pub use progress::{Progress, ProgressStream};
+pub use rayon_bridge::{RayonExecutor, par_map, spawn_rayon};
+pub use threadsafe::run_coroutine_threadsafe;

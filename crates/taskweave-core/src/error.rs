@@ -283,12 +283,48 @@ impl Error {
         task: Option<String>,
         site: Option<&'static Location<'static>>,
     ) -> Error {
-        let backtrace = match std::env::var_os("RUST_BACKTRACE") {
-            Some(v) if v != "0" => Some(std::backtrace::Backtrace::force_capture().to_string()),
+        let message = panic_message(payload);
+        let at_panic = PANIC_BACKTRACE.with(|b| b.borrow_mut().take());
+        let backtrace = match at_panic {
+            Some((for_message, bt)) if for_message == message => Some(bt),
+            _ if backtrace_wanted() => Some(std::backtrace::Backtrace::force_capture().to_string()),
             _ => None,
         };
-        Error::panicked(panic_message(payload), task, site, backtrace)
+        Error::panicked(message, task, site, backtrace)
     }
+}
+
+thread_local! {
+    /// The message and backtrace of the last panic inside a task poll on this thread, kept by
+    /// the hook of [`install_backtrace_hook`] until the panic is caught and turned into an error.
+    static PANIC_BACKTRACE: std::cell::RefCell<Option<(String, String)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn backtrace_wanted() -> bool {
+    std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0")
+}
+
+/// When `RUST_BACKTRACE` asks for backtraces, installs (once, chained before the previous hook)
+/// a panic hook that keeps the backtrace of a panic inside a task poll. By the time the task
+/// wrapper catches the panic the stack has unwound, so a backtrace taken there would show where
+/// the panic was caught, not where it happened.
+pub(crate) fn install_backtrace_hook() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    if !backtrace_wanted() {
+        return;
+    }
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if crate::strict::in_task_poll() {
+                let message = panic_message(info.payload());
+                let bt = std::backtrace::Backtrace::force_capture().to_string();
+                PANIC_BACKTRACE.with(|b| *b.borrow_mut() = Some((message, bt)));
+            }
+            previous(info);
+        }));
+    });
 }
 
 /// Converts any error into [`Error`]: an `Error` passes through unchanged, anything else becomes

@@ -8,7 +8,11 @@
 //! task running), use [`gather_settled()`]; to keep a task alive regardless, [`shield`](crate::shield) it.
 //!
 //! Futures are polled through one `FuturesUnordered`, so each wake-up polls only the future that
-//! was woken: gathering 100k futures costs O(n), not O(n²).
+//! was woken: gathering 100k futures costs O(n), not O(n²). The gathering loop runs outside
+//! tokio's cooperative budget: a task's join handle spends budget on every poll, and with
+//! thousands of handles the budget would run out on every pass and turn the loop quadratic.
+//! `FuturesUnordered` yields to the runtime on its own after a bounded number of polls, so the
+//! gathering task still lets others run.
 
 use std::future::IntoFuture;
 use std::pin::Pin;
@@ -50,6 +54,15 @@ where
         .collect()
 }
 
+/// Yields once before a large gather: tasks spawned just before are then already done when they
+/// are first polled, so each is polled once instead of twice (once to register a waker, once
+/// more when woken), which halves the polling cost of `gather(many tasks)`.
+async fn let_spawned_tasks_run(count: usize) {
+    if count > 1 {
+        tokio::task::yield_now().await;
+    }
+}
+
 /// Runs `futures` concurrently and returns their values in input order, or the first error
 /// (asyncio's `gather`).
 ///
@@ -75,11 +88,16 @@ where
     I::Item: IntoFuture<Output = Result<T, E>>,
 {
     let mut set = indexed(futures);
+    let_spawned_tasks_run(set.len()).await;
     let mut slots: Vec<Option<T>> = Vec::new();
     slots.resize_with(set.len(), || None);
-    while let Some((index, out)) = set.next().await {
-        slots[index] = Some(out?);
-    }
+    tokio::task::unconstrained(async {
+        while let Some((index, out)) = set.next().await {
+            slots[index] = Some(out?);
+        }
+        Ok(())
+    })
+    .await?;
     Ok(slots.into_iter().flatten().collect())
 }
 
@@ -106,11 +124,15 @@ where
     I::Item: IntoFuture,
 {
     let mut set = indexed(futures);
+    let_spawned_tasks_run(set.len()).await;
     let mut slots = Vec::new();
     slots.resize_with(set.len(), || None);
-    while let Some((index, out)) = set.next().await {
-        slots[index] = Some(out);
-    }
+    tokio::task::unconstrained(async {
+        while let Some((index, out)) = set.next().await {
+            slots[index] = Some(out);
+        }
+    })
+    .await;
     slots.into_iter().flatten().collect()
 }
 

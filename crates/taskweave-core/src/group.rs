@@ -11,7 +11,7 @@ use std::task::Waker;
 
 use crate::error::Error;
 use crate::promise::Canceller;
-use crate::task::{Task, spawn_named_try};
+use crate::task::{Task, spawn_supervised};
 
 #[derive(Default)]
 struct GroupState {
@@ -75,6 +75,11 @@ fn lock(state: &Mutex<GroupState>) -> std::sync::MutexGuard<'_, GroupState> {
 
 impl TaskGroup {
     /// An empty group.
+    ///
+    /// ```
+    /// let group = taskweave_core::TaskGroup::new();
+    /// # taskweave_core::run(async move { group.join().await.unwrap() }).unwrap();
+    /// ```
     pub fn new() -> TaskGroup {
         TaskGroup {
             state: Arc::new(Mutex::new(GroupState::default())),
@@ -89,6 +94,15 @@ impl TaskGroup {
     /// # Panics
     ///
     /// Panics if called outside a tokio runtime.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let group = taskweave_core::TaskGroup::new();
+    /// let t = group.spawn(async { Ok::<_, taskweave_core::Error>(2) });
+    /// group.join().await.unwrap();
+    /// assert_eq!(t.await.unwrap(), 2);
+    /// # }).unwrap();
+    /// ```
     #[track_caller]
     pub fn spawn<F, T, E>(&self, future: F) -> Task<T>
     where
@@ -96,8 +110,8 @@ impl TaskGroup {
         T: Send + 'static,
         E: std::error::Error + Send + Sync + 'static,
     {
-        let task = spawn_named_try(None, future);
-        self.adopt(&task);
+        let mut task = spawn_supervised(None, future);
+        self.adopt(&mut task);
         task
     }
 
@@ -106,6 +120,15 @@ impl TaskGroup {
     /// # Panics
     ///
     /// Panics if called outside a tokio runtime.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let group = taskweave_core::TaskGroup::new();
+    /// let t = group.spawn_named("loader", async { Ok::<_, taskweave_core::Error>(()) });
+    /// assert_eq!(t.name(), "loader");
+    /// group.join().await.unwrap();
+    /// # }).unwrap();
+    /// ```
     #[track_caller]
     pub fn spawn_named<F, T, E>(&self, name: impl Into<Arc<str>>, future: F) -> Task<T>
     where
@@ -113,12 +136,12 @@ impl TaskGroup {
         T: Send + 'static,
         E: std::error::Error + Send + Sync + 'static,
     {
-        let task = spawn_named_try(Some(name.into()), future);
-        self.adopt(&task);
+        let mut task = spawn_supervised(Some(name.into()), future);
+        self.adopt(&mut task);
         task
     }
 
-    fn adopt<T: Send + 'static>(&self, task: &Task<T>) {
+    fn adopt<T: Send + 'static>(&self, task: &mut Task<T>) {
         task.mark_supervised();
         let canceller = task.canceller();
         let already_failed = {
@@ -167,6 +190,14 @@ impl TaskGroup {
     /// # Errors
     ///
     /// [`Error::Group`] listing every failure, in the order they happened, when any task failed.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let group = taskweave_core::TaskGroup::new();
+    /// group.spawn(async { Err::<(), _>(taskweave_core::Error::broken("down")) });
+    /// assert!(matches!(group.join().await, Err(taskweave_core::Error::Group { .. })));
+    /// # }).unwrap();
+    /// ```
     pub async fn join(self) -> Result<(), Error> {
         std::future::poll_fn(|cx| {
             let mut st = lock(&self.state);
@@ -187,6 +218,16 @@ impl TaskGroup {
     }
 
     /// Cancels every task still running in the group.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let group = taskweave_core::TaskGroup::new();
+    /// let t = group.spawn(async { std::future::pending::<Result<(), taskweave_core::Error>>().await });
+    /// group.cancel_all("stop");
+    /// assert!(t.await.unwrap_err().is_cancelled());
+    /// let _ = group.join().await;
+    /// # }).unwrap();
+    /// ```
     pub fn cancel_all(&self, message: &str) {
         let members = lock(&self.state).members.clone();
         for m in members {

@@ -20,7 +20,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::task::TaskInfo;
+use crate::info::TaskInfo;
 
 /// How a task ended, as told to [`Observer::on_complete`].
 #[derive(Debug, Clone, Copy)]
@@ -125,7 +125,8 @@ pub trait Observer: Send + Sync + 'static {
     fn on_poll_start(&self, _task: &TaskInfo) {}
     /// A poll ended after `duration`; `ready` when the task finished in it.
     fn on_poll_end(&self, _task: &TaskInfo, _duration: Duration, _ready: bool) {}
-    /// The task ended.
+    /// The task ended; for executor work (a `TaskInfo` of kind `WorkKind::Executor`), its
+    /// promise completed, whether or not the work ran.
     fn on_complete(&self, _task: &TaskInfo, _outcome: Outcome<'_>) {}
     /// A handle was dropped in a state worth reporting.
     fn on_handle_drop(&self, _task: Option<&TaskInfo>, _report: &HandleDrop) {}
@@ -139,6 +140,11 @@ pub trait Observer: Send + Sync + 'static {
     fn on_executor(&self, _event: &ExecutorEvent<'_>) {}
     /// The runtime's main future returned; leftover tasks are about to be cancelled.
     fn on_shutdown(&self) {}
+    /// The runtime has shut down: leftover tasks were cancelled and dropped, and blocking work
+    /// finished or was left behind after the shutdown timeout. A task the observer still counts
+    /// as alive now is one whose poll never returned. Called once per runtime, by the runtime
+    /// that installed this observer, before the observer is uninstalled.
+    fn on_shutdown_complete(&self) {}
 }
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -183,6 +189,11 @@ fn write_slot() -> std::sync::RwLockWriteGuard<'static, Option<Arc<dyn Observer>
 }
 
 /// `true` while an observer is installed.
+///
+/// ```
+/// // Nothing is installed in a fresh program.
+/// assert!(!taskweave_core::instrument::active());
+/// ```
 pub fn active() -> bool {
     ACTIVE.load(Ordering::Relaxed)
 }
@@ -217,6 +228,17 @@ pub fn executor_event(event: &ExecutorEvent<'_>) {
 pub(crate) fn handle_dropped(task: Option<&TaskInfo>, report: HandleDrop) {
     if let Some(obs) = current_observer() {
         obs.on_handle_drop(task, &report);
+    }
+}
+
+pub(crate) fn work_ended(work: &TaskInfo, error: Option<&Error>) {
+    if let Some(obs) = current_observer() {
+        let outcome = match error {
+            None => Outcome::Finished,
+            Some(e) if e.is_cancelled() => Outcome::Cancelled,
+            Some(e) => Outcome::Failed(e),
+        };
+        obs.on_complete(work, outcome);
     }
 }
 

@@ -8,7 +8,8 @@
 //! - [`Promise<T>`] is the general future (Python's `concurrent.futures.Future`): the result of a
 //!   coroutine, of a function in a thread, or of one in another process. Await it, or block on it
 //!   from a plain thread with [`Promise::result`]. Executors complete it through a [`Resolver`].
-//!   A task *is* a promise: `Task<T>` dereferences to `Promise<T>` and converts into one.
+//!   A task is the promise's coroutine-only kind: `Promise::from(task)` converts it, and every
+//!   combinator takes tasks and promises alike.
 //! - Combinators: [`gather()`], [`gather_settled()`], [`gather!`], [`wait`], [`as_completed`],
 //!   [`wait_for`], [`timeout`], [`shield`], [`TaskGroup`].
 //! - [`run`] and [`Runtime`]: asyncio's `run`, on a tokio runtime.
@@ -43,9 +44,11 @@
 //! handle that is simply dropped, never awaited, leaves the task running (detached).
 //! [`shield`] awaits without linking.
 
+mod blocking;
 pub mod error;
 mod gather;
 mod group;
+mod info;
 pub mod instrument;
 pub mod promise;
 mod runtime;
@@ -59,10 +62,11 @@ mod wait;
 pub use error::{BoxError, Error, PanicError, WireError, WorkerDied};
 pub use gather::{gather, gather_settled};
 pub use group::TaskGroup;
+pub use info::{TaskId, TaskInfo, WorkKind};
 pub use promise::{Promise, Resolver, State};
 pub use runtime::{Builder, Runtime, debug_requested_by_env, register_debug, run};
 pub use shield::{Shielded, shield};
-pub use task::{Task, TaskId, TaskInfo, WorkKind, create_task, create_task_named, create_task_try};
+pub use task::{Task, TaskAwait, create_task, create_task_named, create_task_try};
 pub use time::{timeout, timeout_at, wait_for};
 pub use wait::{AsCompleted, ReturnWhen, as_completed, wait};
 

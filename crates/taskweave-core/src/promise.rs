@@ -32,9 +32,9 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+use crate::info::{TaskInfo, WorkKind};
 use crate::instrument;
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock};
-use crate::task::TaskInfo;
 
 /// The state of a [`Promise`], as in Python's `concurrent.futures`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -230,6 +230,11 @@ impl<T> Promise<T> {
     }
 
     /// The task or work this promise describes, if it was created with one.
+    ///
+    /// ```
+    /// let (p, _r) = taskweave_core::Promise::<()>::pending();
+    /// assert!(p.info().is_none());
+    /// ```
     pub fn info(&self) -> Option<&TaskInfo> {
         self.shared.info.as_ref()
     }
@@ -577,7 +582,6 @@ impl<T> std::future::IntoFuture for Promise<T> {
     fn into_future(self) -> Awaiting<T> {
         Awaiting {
             promise: Some(self),
-            task: None,
         }
     }
 }
@@ -590,28 +594,23 @@ impl<T> std::future::IntoFuture for Promise<T> {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Awaiting<T> {
     promise: Option<Promise<T>>,
-    /// For tasks: the join handle, kept here rather than in the shared state so spawning a
-    /// task takes no extra lock.
-    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl<T> Awaiting<T> {
-    pub(crate) fn for_task(promise: Promise<T>, task: tokio::task::JoinHandle<()>) -> Awaiting<T> {
-        Awaiting {
-            promise: Some(promise),
-            task: Some(task),
-        }
-    }
-
     /// Gives the promise back without cancelling it.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let (p, r) = taskweave_core::Promise::<u8>::pending();
+    /// let awaiting = std::future::IntoFuture::into_future(p);
+    /// let p = awaiting.into_promise(); // not cancelled
+    /// r.set_result(1);
+    /// assert_eq!(p.await.unwrap(), 1);
+    /// # }).unwrap();
+    /// ```
     pub fn into_promise(mut self) -> Promise<T> {
         match self.promise.take() {
-            Some(p) => {
-                if let Some(task) = self.task.take() {
-                    p.set_abort(task.abort_handle());
-                }
-                p
-            }
+            Some(p) => p,
             None => Promise::ready(Err(Error::refused("the result was already taken"))),
         }
     }
@@ -636,17 +635,7 @@ impl<T> Drop for Awaiting<T> {
     fn drop(&mut self) {
         if let Some(promise) = self.promise.take() {
             if !promise.done() {
-                let message = Some("the awaiting future was dropped".to_owned());
-                match self.task.take() {
-                    Some(task) => {
-                        if promise.note_cancel(message) {
-                            task.abort();
-                        }
-                    }
-                    None => {
-                        promise.cancel_with(message);
-                    }
-                }
+                promise.cancel_with(Some("the awaiting future was dropped".to_owned()));
                 // The awaiter is gone on purpose: what the work does now is not a leak.
                 promise.mark_supervised();
             }
@@ -758,6 +747,11 @@ impl<T> Resolver<T> {
     }
 
     /// The task or work the promise describes, if any.
+    ///
+    /// ```
+    /// let (_p, r) = taskweave_core::Promise::<()>::pending_with(taskweave_core::TaskInfo::executor("job"));
+    /// assert_eq!(r.info().unwrap().name(), "job");
+    /// ```
     pub fn info(&self) -> Option<&TaskInfo> {
         self.shared.as_ref().and_then(|s| s.info.as_ref())
     }
@@ -858,6 +852,14 @@ fn finish<'a, T>(
             inner = lock(&shared.inner);
         }
     }
+    // Executor work: the observer learns that its promise completed, also when the work never
+    // ran (cancelled while queued, refused at shutdown). Tasks report their own end.
+    let work_ended = match &shared.info {
+        Some(info) if info.kind() == WorkKind::Executor && instrument::active() => {
+            Some((info, result.as_ref().err().cloned()))
+        }
+        _ => None,
+    };
     let unretrieved =
         !inner.consumer_alive && !inner.retrieved && !inner.cancelled && result.is_err();
     let report = unretrieved.then(|| match &result {
@@ -883,6 +885,9 @@ fn finish<'a, T>(
     }
     for w in watchers {
         w.wake();
+    }
+    if let Some((info, error)) = work_ended {
+        instrument::work_ended(info, error.as_ref());
     }
     if let Some(error) = report {
         instrument::error_not_retrieved(shared.info.as_ref(), &error);

@@ -119,6 +119,11 @@ pub fn debug_requested_by_env() -> bool {
 impl Runtime {
     /// A builder with the defaults: multi-threaded, one worker per core, debug mode from the
     /// environment.
+    ///
+    /// ```
+    /// let rt = taskweave_core::Runtime::builder().build().unwrap();
+    /// assert!(!rt.debug());
+    /// ```
     pub fn builder() -> Builder {
         Builder {
             current_thread: false,
@@ -142,6 +147,11 @@ impl Runtime {
     }
 
     /// `true` when debug mode (an observer) is on for this runtime.
+    ///
+    /// ```
+    /// let rt = taskweave_core::Runtime::builder().debug(false).build().unwrap();
+    /// assert!(!rt.debug());
+    /// ```
     pub fn debug(&self) -> bool {
         self.observer.is_some()
     }
@@ -171,6 +181,9 @@ impl Runtime {
             Some(t) => self.rt.shutdown_timeout(t),
             None => drop(self.rt),
         }
+        if let Some(obs) = &self.observer {
+            obs.on_shutdown_complete();
+        }
         drop(guard);
         outcome.map_err(|payload| Error::from_panic(&*payload, Some("main".to_owned()), None))
     }
@@ -188,24 +201,47 @@ fn refuse_nested() -> Result<(), Error> {
 impl Builder {
     /// A single-threaded runtime: every task runs on the thread that calls `run` (asyncio's
     /// model).
+    ///
+    /// ```
+    /// let rt = taskweave_core::Runtime::builder().current_thread().build().unwrap();
+    /// assert_eq!(rt.run(async { 1 }).unwrap(), 1);
+    /// ```
     pub fn current_thread(mut self) -> Builder {
         self.current_thread = true;
         self
     }
 
     /// A multi-threaded runtime (the default).
+    ///
+    /// ```
+    /// let rt = taskweave_core::Runtime::builder().multi_thread().build().unwrap();
+    /// assert_eq!(rt.run(async { 1 }).unwrap(), 1);
+    /// ```
     pub fn multi_thread(mut self) -> Builder {
         self.current_thread = false;
         self
     }
 
     /// The number of worker threads of a multi-threaded runtime (default: one per core).
+    ///
+    /// ```
+    /// let rt = taskweave_core::Runtime::builder().worker_threads(2).build().unwrap();
+    /// assert_eq!(rt.run(async { 1 }).unwrap(), 1);
+    /// ```
     pub fn worker_threads(mut self, n: usize) -> Builder {
         self.worker_threads = Some(n.max(1));
         self
     }
 
     /// The name of the runtime's threads.
+    ///
+    /// ```
+    /// let rt = taskweave_core::Runtime::builder().thread_name("io").build().unwrap();
+    /// let name = rt.run(async {
+    ///     tokio::task::spawn(async { std::thread::current().name().map(str::to_owned) }).await.unwrap()
+    /// });
+    /// assert_eq!(name.unwrap().as_deref(), Some("io"));
+    /// ```
     pub fn thread_name(mut self, name: impl Into<String>) -> Builder {
         self.thread_name = Some(name.into());
         self
@@ -213,18 +249,41 @@ impl Builder {
 
     /// Switches debug mode on or off, overriding `TASKWEAVE_DEBUG`. It needs a registered debug
     /// layer ([`register_debug`]); without one, `build` says so with an error.
+    ///
+    /// ```
+    /// // Without a registered debug layer, asking for debug mode is a clear error.
+    /// let err = taskweave_core::Runtime::builder().debug(true).build().unwrap_err();
+    /// assert!(err.to_string().contains("debug"));
+    /// ```
     pub fn debug(mut self, on: bool) -> Builder {
         self.debug = Some(on);
         self
     }
 
     /// Installs `observer` for the runtime's life (debug mode with a custom observer).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// struct Quiet;
+    /// impl taskweave_core::instrument::Observer for Quiet {}
+    /// let rt = taskweave_core::Runtime::builder().observer(Arc::new(Quiet)).build().unwrap();
+    /// assert!(rt.debug());
+    /// ```
     pub fn observer(mut self, observer: Arc<dyn Observer>) -> Builder {
         self.observer = Some(observer);
         self
     }
 
     /// How long shutdown waits for blocking work before leaving it behind (default: waits).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = taskweave_core::Runtime::builder()
+    ///     .shutdown_timeout(Duration::from_secs(1))
+    ///     .build()
+    ///     .unwrap();
+    /// rt.run(async {}).unwrap();
+    /// ```
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Builder {
         self.shutdown_timeout = Some(timeout);
         self
@@ -236,7 +295,13 @@ impl Builder {
     ///
     /// [`Error::Broken`] when tokio cannot start the runtime (threads refused by the OS), or when
     /// debug mode was asked for with no debug layer registered.
+    ///
+    /// ```
+    /// let rt = taskweave_core::Runtime::builder().worker_threads(1).build();
+    /// assert!(rt.is_ok());
+    /// ```
     pub fn build(self) -> Result<Runtime, Error> {
+        crate::error::install_backtrace_hook();
         let mut tb = if self.current_thread {
             tokio::runtime::Builder::new_current_thread()
         } else {

@@ -2,170 +2,44 @@
 //! [`Task<T>`] handle.
 //!
 //! A task is a tokio task whose future is wrapped in [`TaskFuture`]. The wrapper catches a panic
-//! and turns it into [`Error::Panicked`] with the task's name and creation site, completes the
-//! task's [`Promise`], marks the thread as polling a task (for the strict blocking-wait check) and
-//! tells the instrumentation seam about each poll when debug mode is on. Dropping the wrapper
-//! before it finished (an abort or a runtime shutdown) completes the promise as cancelled.
+//! and turns it into [`Error::Panicked`] with the task's name and creation site, marks the thread
+//! as polling a task (for the strict blocking-wait check) and tells the instrumentation seam about
+//! each poll when debug mode is on.
+//!
+//! # Where a task's result lives
+//!
+//! A plain task keeps its result in tokio's own task cell, as a [`TaskOutput`], and the handle
+//! reads it through the tokio `JoinHandle`: creating and awaiting a task allocates nothing beyond
+//! what tokio allocates. A `TaskOutput` whose error was never taken reports it when tokio drops
+//! it (the handle was dropped or detached), so no error is lost. Only when a task must act as the
+//! general [`Promise`] (`Promise::from(task)`, `add_done_callback`, `wait`, task groups) does it
+//! get a promise: group tasks are spawned with one, other tasks are upgraded by a small
+//! forwarding task that moves the result across.
 
 use std::fmt;
-use std::ops::Deref;
+use std::future::IntoFuture;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use tokio::task::{JoinError, JoinHandle};
 
 use crate::error::Error;
+use crate::info::{TaskId, TaskInfo};
 use crate::instrument::{self, Observer};
-use crate::promise::{Promise, Resolver, State};
-
-/// A process-wide unique task id, increasing in creation order on each thread.
-///
-/// ```
-/// let a = taskweave_core::TaskId::next();
-/// let b = taskweave_core::TaskId::next();
-/// assert!(b.as_u64() > a.as_u64());
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TaskId(u64);
-
-impl TaskId {
-    /// Allocates the next id.
-    pub fn next() -> TaskId {
-        // Ids are handed out to each thread in blocks, so spawning on several threads does not
-        // contend on one counter. Ids stay unique; they are in creation order per thread.
-        const BLOCK: u64 = 1024;
-        static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
-        thread_local! {
-            static RANGE: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
-        }
-        RANGE.with(|range| {
-            let (mut next, mut end) = range.get();
-            if next == end {
-                next = NEXT_BLOCK.fetch_add(BLOCK, Ordering::Relaxed);
-                end = next + BLOCK;
-            }
-            range.set((next + 1, end));
-            TaskId(next)
-        })
-    }
-
-    /// The id as a number.
-    pub fn as_u64(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for TaskId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// What runs a piece of work: a coroutine, a thread-pool thread, a worker process, rayon.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum WorkKind {
-    /// A coroutine run as a task.
-    Task,
-    /// A function run by an executor (thread pool, process pool, rayon).
-    Executor,
-}
-
-/// Who a task or a piece of executor work is: id, name, kind and creation site.
-///
-/// Cheap to clone (the name is shared).
-///
-/// ```
-/// let info = taskweave_core::TaskInfo::executor("resize images");
-/// assert_eq!(info.name(), "resize images");
-/// ```
-#[derive(Clone)]
-pub struct TaskInfo {
-    id: TaskId,
-    name: Option<Arc<str>>,
-    kind: WorkKind,
-    site: &'static Location<'static>,
-}
-
-impl TaskInfo {
-    #[track_caller]
-    fn task(name: Option<Arc<str>>) -> TaskInfo {
-        TaskInfo {
-            id: TaskId::next(),
-            name,
-            kind: WorkKind::Task,
-            site: Location::caller(),
-        }
-    }
-
-    /// Describes executor work named `name`, submitted from the caller's location.
-    #[track_caller]
-    pub fn executor(name: impl Into<Arc<str>>) -> TaskInfo {
-        TaskInfo {
-            id: TaskId::next(),
-            name: Some(name.into()),
-            kind: WorkKind::Executor,
-            site: Location::caller(),
-        }
-    }
-
-    /// The id.
-    pub fn id(&self) -> TaskId {
-        self.id
-    }
-
-    /// The name given at creation, or `Task-<id>` as asyncio names unnamed tasks.
-    pub fn name(&self) -> String {
-        match &self.name {
-            Some(n) => n.to_string(),
-            None => format!("Task-{}", self.id),
-        }
-    }
-
-    /// What runs the work.
-    pub fn kind(&self) -> WorkKind {
-        self.kind
-    }
-
-    /// Where the task was created or the work submitted.
-    pub fn site(&self) -> &'static Location<'static> {
-        self.site
-    }
-}
-
-impl fmt::Debug for TaskInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TaskInfo")
-            .field("id", &self.id.0)
-            .field("name", &self.name())
-            .field("site", &format_args!("{}", self.site))
-            .finish()
-    }
-}
-
-impl fmt::Display for TaskInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "<Task name='{}' id={} created at {}>",
-            self.name(),
-            self.id,
-            self.site
-        )
-    }
-}
+use crate::promise::{Awaiting, Promise, Resolver, State};
 
 /// A handle to a coroutine running as a task: asyncio's `Task`.
 ///
-/// Awaiting it gives `Result<T, Error>`. It dereferences to [`Promise<T>`], so every query of
-/// the general future works on it (`done`, `cancelled`, `result`, `add_done_callback`, ...), and
-/// `Promise::from(task)` turns it into one for APIs that take promises.
+/// Awaiting it gives `Result<T, Error>`. It is the coroutine-only kind of the general future:
+/// `Promise::from(task)` (or [`Task::into_promise`]) turns it into a [`Promise<T>`] for APIs that
+/// take promises, and every combinator takes tasks directly.
 ///
 /// Dropping the handle does not stop the task: it keeps running, detached, as in asyncio. Debug
 /// mode reports a handle dropped while its task is still pending; call [`Task::detach`] to say
-/// that this is intended.
+/// that this is intended. An error of a task whose handle is gone is reported, never lost.
 ///
 /// # Examples
 ///
@@ -176,8 +50,20 @@ impl fmt::Display for TaskInfo {
 /// # });
 /// ```
 pub struct Task<T> {
-    promise: Promise<T>,
-    join: tokio::task::JoinHandle<()>,
+    repr: Repr<T>,
+    info: TaskInfo,
+    /// Set once a cancellation was requested, with its message.
+    cancel: OnceLock<Option<String>>,
+    detached: bool,
+}
+
+enum Repr<T> {
+    /// The result is in tokio's task cell.
+    Join(JoinHandle<TaskOutput<T>>),
+    /// The result goes to a promise (group tasks, upgraded tasks).
+    Promise(Promise<T>),
+    /// The result was taken by `result()`.
+    Taken,
 }
 
 /// Starts `future` as a task on the current runtime and returns its handle at once
@@ -194,7 +80,7 @@ pub struct Task<T> {
 /// use std::time::Duration;
 ///
 /// async fn compute() -> u32 {
-///     tokio::time::sleep(Duration::from_millis(10)).await;
+///     taskweave_core::sleep(Duration::from_millis(10)).await;
 ///     42
 /// }
 /// let task = taskweave_core::create_task(compute());
@@ -209,7 +95,7 @@ where
     F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    spawn_with(TaskInfo::task(None), future)
+    spawn(TaskInfo::task(None), future, Ok, false)
 }
 
 /// Starts `future` as a task named `name` (asyncio's `create_task(coro, name=...)`).
@@ -234,13 +120,13 @@ where
     F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    spawn_with(TaskInfo::task(Some(name.into())), future)
+    spawn(TaskInfo::task(Some(name.into())), future, Ok, false)
 }
 
 /// Starts `future`, which returns `Result<T, E>`, as a task whose own outcome is that result:
 /// awaiting it gives `Result<T, Error>` with `E` carried as [`Error::Failed`] (or passed through
 /// when `E` is already [`Error`]). Use this when the task's failure should count as a failure
-/// for [`gather()`](crate::gather()), [`wait`](crate::wait) and [`TaskGroup`](crate::TaskGroup).
+/// for [`gather`](crate::gather()), [`wait`](crate::wait) and [`TaskGroup`](crate::TaskGroup).
 ///
 /// # Panics
 ///
@@ -264,32 +150,29 @@ where
     T: Send + 'static,
     E: std::error::Error + Send + Sync + 'static,
 {
-    spawn_mapped(TaskInfo::task(None), future, |r| {
-        r.map_err(crate::error::into_error)
-    })
+    spawn(TaskInfo::task(None), future, flatten, false)
 }
 
-fn spawn_with<F>(info: TaskInfo, future: F) -> Task<F::Output>
+fn flatten<T, E>(r: Result<T, E>) -> Result<T, Error>
 where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
+    E: std::error::Error + Send + Sync + 'static,
 {
-    spawn_mapped(info, future, Ok)
+    r.map_err(crate::error::into_error)
 }
 
+/// Spawns a task that completes a promise from the start (for task groups, which need
+/// done-callbacks on every member).
 #[track_caller]
-pub(crate) fn spawn_named_try<F, T, E>(name: Option<Arc<str>>, future: F) -> Task<T>
+pub(crate) fn spawn_supervised<F, T, E>(name: Option<Arc<str>>, future: F) -> Task<T>
 where
     F: std::future::Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: std::error::Error + Send + Sync + 'static,
 {
-    spawn_mapped(TaskInfo::task(name), future, |r| {
-        r.map_err(crate::error::into_error)
-    })
+    spawn(TaskInfo::task(name), future, flatten, true)
 }
 
-fn spawn_mapped<F, T, M>(info: TaskInfo, future: F, map: M) -> Task<T>
+fn spawn<F, T, M>(info: TaskInfo, future: F, map: M, with_promise: bool) -> Task<T>
 where
     F: std::future::Future + Send + 'static,
     T: Send + 'static,
@@ -299,39 +182,86 @@ where
     if let Some(obs) = &observer {
         obs.on_spawn(&info);
     }
-    let (promise, resolver) = Promise::new_running(info);
-    let wrapped = TaskFuture {
-        future: Some(future),
-        resolver: Some(resolver),
-        map,
-        observer,
+    let (promise, sink) = if with_promise {
+        let (p, r) = Promise::new_running(info.clone());
+        (Some(p), Some(r))
+    } else {
+        (None, None)
     };
-    let join = tokio::spawn(wrapped);
-    Task { promise, join }
+    let join = tokio::spawn(TaskFuture {
+        future: Some(future),
+        sink,
+        map,
+        info: info.clone(),
+        observer,
+        finished: false,
+    });
+    let repr = match promise {
+        Some(p) => {
+            p.set_abort(join.abort_handle());
+            Repr::Promise(p)
+        }
+        None => Repr::Join(join),
+    };
+    Task {
+        repr,
+        info,
+        cancel: OnceLock::new(),
+        detached: false,
+    }
 }
 
 impl<T> Task<T> {
     /// The task's name (`Task-<id>` when unnamed).
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let t = taskweave_core::create_task_named("n", async {});
+    /// assert_eq!(t.name(), "n");
+    /// t.await.unwrap();
+    /// # }).unwrap();
+    /// ```
     pub fn name(&self) -> String {
-        self.info().name()
+        self.info.name()
     }
 
     /// The task's id.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let t = taskweave_core::create_task(async {});
+    /// assert_eq!(t.name(), format!("Task-{}", t.id()));
+    /// t.await.unwrap();
+    /// # }).unwrap();
+    /// ```
     pub fn id(&self) -> TaskId {
-        self.info().id()
+        self.info.id()
     }
 
     /// Where the task was created.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let t = taskweave_core::create_task(async {});
+    /// assert_eq!(t.site().line(), line!() - 1);
+    /// t.await.unwrap();
+    /// # }).unwrap();
+    /// ```
     pub fn site(&self) -> &'static Location<'static> {
-        self.info().site()
+        self.info.site()
     }
 
     /// The task's id, name and creation site.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let t = taskweave_core::create_task(async {});
+    /// assert_eq!(t.info().id(), t.id());
+    /// t.await.unwrap();
+    /// # }).unwrap();
+    /// ```
     pub fn info(&self) -> &TaskInfo {
-        match self.promise.info() {
-            Some(info) => info,
-            None => unreachable!("every task promise carries its TaskInfo"),
-        }
+        &self.info
     }
 
     /// Requests cancellation with a message (asyncio's `Task.cancel(msg)`).
@@ -342,7 +272,7 @@ impl<T> Task<T> {
     /// ```
     /// # taskweave_core::run(async {
     /// use std::time::Duration;
-    /// let task = taskweave_core::create_task(tokio::time::sleep(Duration::from_secs(60)));
+    /// let task = taskweave_core::create_task(taskweave_core::sleep(Duration::from_secs(60)));
     /// assert!(task.cancel("no longer needed"));
     /// let err = task.await.unwrap_err();
     /// assert_eq!(err.to_string(), "cancelled: no longer needed");
@@ -362,74 +292,397 @@ impl<T> Task<T> {
     /// # });
     /// ```
     pub fn cancel_with(&self, message: Option<String>) -> bool {
-        if self.promise.note_cancel(message) {
-            self.join.abort();
-            true
-        } else {
-            self.promise.cancelled()
+        match &self.repr {
+            Repr::Join(join) => {
+                if join.is_finished() {
+                    return false;
+                }
+                let _ = self.cancel.set(message);
+                join.abort();
+                true
+            }
+            Repr::Promise(p) => p.cancel_with(message),
+            Repr::Taken => false,
         }
     }
 
+    /// `true` once the task has finished (with a value, an error or by cancellation).
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let task = taskweave_core::create_task(async { 1 });
+    /// while !task.done() {
+    ///     tokio::task::yield_now().await;
+    /// }
+    /// assert_eq!(task.await.unwrap(), 1);
+    /// # });
+    /// ```
+    pub fn done(&self) -> bool {
+        match &self.repr {
+            Repr::Join(join) => join.is_finished(),
+            Repr::Promise(p) => p.done(),
+            Repr::Taken => true,
+        }
+    }
+
+    /// `true` when the task is done after a cancellation was requested.
+    ///
+    /// A task that finished in the same instant as the request still hands out its value when
+    /// awaited; the outcome of the await is authoritative.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let t = taskweave_core::create_task(std::future::pending::<()>());
+    /// t.cancel("stop");
+    /// while !t.done() { tokio::task::yield_now().await; }
+    /// assert!(t.cancelled());
+    /// # }).unwrap();
+    /// ```
+    pub fn cancelled(&self) -> bool {
+        match &self.repr {
+            Repr::Join(join) => self.cancel.get().is_some() && join.is_finished(),
+            Repr::Promise(p) => p.cancelled(),
+            Repr::Taken => self.cancel.get().is_some(),
+        }
+    }
+
+    /// The task's state: [`State::Running`] until it is done, then [`State::Cancelled`] or
+    /// [`State::Finished`] (with the caveat of [`Task::cancelled`]).
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// use taskweave_core::State;
+    /// let task = taskweave_core::create_task(std::future::pending::<()>());
+    /// assert_eq!(task.state(), State::Running);
+    /// task.cancel("stop");
+    /// # });
+    /// ```
+    pub fn state(&self) -> State {
+        match &self.repr {
+            Repr::Promise(p) => p.state(),
+            _ if !self.done() => State::Running,
+            _ if self.cancelled() => State::Cancelled,
+            _ => State::Finished,
+        }
+    }
+
+    /// Blocks the calling thread until the task finished, or until `timeout` passes, and returns
+    /// its result (`concurrent.futures.Future.result`).
+    ///
+    /// # Errors
+    ///
+    /// The task's error, cancellation or panic; [`Error::TimedOut`] when `timeout` passed first
+    /// (the task goes on; call again); [`Error::Refused`] when called inside a task poll (await
+    /// instead) or when the result was already taken.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = taskweave_core::Runtime::builder().build().unwrap();
+    /// let mut task = {
+    ///     let _enter = rt.handle().enter();
+    ///     taskweave_core::create_task(async { 5 })
+    /// };
+    /// assert_eq!(task.result(Some(Duration::from_secs(5))).unwrap(), 5);
+    /// ```
+    pub fn result(&mut self, timeout: Option<Duration>) -> Result<T, Error> {
+        crate::strict::check_blocking_wait("Task::result")?;
+        match &mut self.repr {
+            Repr::Promise(p) => p.result(timeout),
+            Repr::Taken => Err(Error::refused("the result was already taken")),
+            Repr::Join(join) => {
+                let deadline = timeout.map(|t| Instant::now() + t);
+                match crate::blocking::wait_until(join, deadline) {
+                    None => Err(Error::timed_out(timeout.unwrap_or_default())),
+                    Some(out) => {
+                        self.repr = Repr::Taken;
+                        from_join(out, self.cancel.get())
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds a callback that runs exactly once with the task's outcome (asyncio's
+    /// `add_done_callback`); at once if the task is already done.
+    ///
+    /// The first callback turns the task into a promise-backed one (a small forwarding task moves
+    /// the result across), so plain tasks pay nothing for callbacks they do not use.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// let mut task = taskweave_core::create_task(async { 3 });
+    /// task.add_done_callback(move |r| tx.send(*r.as_ref().unwrap()).unwrap());
+    /// assert_eq!(task.await.unwrap(), 3);
+    /// assert_eq!(rx.recv().unwrap(), 3);
+    /// # });
+    /// ```
+    pub fn add_done_callback<C>(&mut self, callback: C)
+    where
+        C: FnOnce(&Result<T, Error>) + Send + 'static,
+        T: Send + 'static,
+    {
+        self.upgrade().add_done_callback(callback);
+    }
+
     /// Lets the task run on its own: the handle is dropped without a "never awaited" report.
+    /// An error the task ends with is still reported, since nobody can retrieve it.
     ///
     /// ```
     /// # taskweave_core::run(async {
     /// taskweave_core::create_task(async { /* background work */ }).detach();
     /// # });
     /// ```
-    pub fn detach(self) {
-        self.promise.detach();
+    pub fn detach(mut self) {
+        self.detached = true;
+        if let Repr::Promise(p) = std::mem::replace(&mut self.repr, Repr::Taken) {
+            p.detach();
+        }
     }
 
-    /// A type-erased canceller for the task (task groups hold tasks of many types).
-    pub(crate) fn canceller(&self) -> crate::promise::Canceller
+    /// Turns the task into the general future type (also `Promise::from(task)`); cancelling the
+    /// promise still cancels the task.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let p: taskweave_core::Promise<u8> = taskweave_core::create_task(async { 1 }).into_promise();
+    /// assert_eq!(p.await.unwrap(), 1);
+    /// # });
+    /// ```
+    pub fn into_promise(mut self) -> Promise<T>
     where
         T: Send + 'static,
     {
-        self.promise.set_abort(self.join.abort_handle());
-        self.promise.canceller()
+        self.upgrade();
+        match std::mem::replace(&mut self.repr, Repr::Taken) {
+            Repr::Promise(p) => p,
+            _ => Promise::ready(Err(Error::refused("the result was already taken"))),
+        }
     }
 
-    /// Turns the task into the general future type (also available as `Promise::from`);
-    /// cancelling the promise still cancels the task.
-    pub fn into_promise(self) -> Promise<T> {
-        self.promise.set_abort(self.join.abort_handle());
-        self.promise
+    /// A type-erased canceller for the task (task groups hold tasks of many types).
+    pub(crate) fn canceller(&mut self) -> crate::promise::Canceller
+    where
+        T: Send + 'static,
+    {
+        self.upgrade().canceller()
+    }
+
+    /// Marks a promise-backed task as owned by a structure that reports its errors.
+    pub(crate) fn mark_supervised(&self) {
+        if let Repr::Promise(p) = &self.repr {
+            p.mark_supervised();
+        }
+    }
+
+    /// Moves the result into a promise if it is still in tokio's task cell.
+    fn upgrade(&mut self) -> &Promise<T>
+    where
+        T: Send + 'static,
+    {
+        if let Repr::Join(_) = self.repr {
+            let Repr::Join(join) = std::mem::replace(&mut self.repr, Repr::Taken) else {
+                unreachable!("checked just above")
+            };
+            let (promise, resolver) = Promise::new_running(self.info.clone());
+            promise.set_abort(join.abort_handle());
+            if let Some(message) = self.cancel.get() {
+                promise.note_cancel(message.clone());
+            }
+            forward(join, resolver);
+            self.repr = Repr::Promise(promise);
+        }
+        if !matches!(self.repr, Repr::Promise(_)) {
+            self.repr = Repr::Promise(Promise::ready(Err(Error::refused(
+                "the result was already taken",
+            ))));
+        }
+        match &self.repr {
+            Repr::Promise(p) => p,
+            _ => unreachable!("set to a promise just above"),
+        }
     }
 }
 
-impl<T> Deref for Task<T> {
-    type Target = Promise<T>;
-
-    fn deref(&self) -> &Promise<T> {
-        &self.promise
+/// Moves a task's result from its join handle into `resolver`: on the current runtime when
+/// there is one, otherwise on a short-lived thread that blocks on the handle.
+fn forward<T: Send + 'static>(join: JoinHandle<TaskOutput<T>>, resolver: Resolver<T>) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            let mut guard = ForwardGuard(Some(resolver));
+            let _detached = handle.spawn(async move {
+                let out = join.await;
+                let Some(resolver) = guard.0.take() else {
+                    return;
+                };
+                match out {
+                    Ok(mut out) => resolver.resolve(out.take()),
+                    Err(e) if e.is_cancelled() => {
+                        resolver.resolve_aborted("the task was cancelled")
+                    }
+                    Err(e) => resolver.resolve(Err(join_panic(e))),
+                }
+            });
+        }
+        Err(_) => {
+            let spawned = std::thread::Builder::new()
+                .name("taskweave-forward".into())
+                .spawn(move || {
+                    let mut join = join;
+                    match crate::blocking::wait_until(&mut join, None) {
+                        Some(Ok(mut out)) => resolver.resolve(out.take()),
+                        Some(Err(e)) if e.is_cancelled() => {
+                            resolver.resolve_aborted("the task was cancelled")
+                        }
+                        Some(Err(e)) => resolver.resolve(Err(join_panic(e))),
+                        None => resolver.resolve(Err(Error::Abandoned)),
+                    }
+                });
+            if let Err(e) = spawned {
+                // The closure (and with it the resolver) is dropped, completing the promise as
+                // abandoned; say why as well.
+                instrument::callback_panicked(None, &format!("cannot start a thread: {e}"));
+            }
+        }
     }
 }
 
-impl<T> From<Task<T>> for Promise<T> {
+/// Completes the promise as cancelled if the forwarding task is dropped before the task it
+/// forwards finished: that only happens when the runtime shuts down, which cancels both.
+struct ForwardGuard<T>(Option<Resolver<T>>);
+
+impl<T> Drop for ForwardGuard<T> {
+    fn drop(&mut self) {
+        if let Some(resolver) = self.0.take() {
+            resolver.resolve_aborted("the runtime shut down before the task finished");
+        }
+    }
+}
+
+fn join_panic(e: JoinError) -> Error {
+    match e.try_into_panic() {
+        Ok(payload) => Error::from_panic(&*payload, None, None),
+        Err(e) => Error::cancelled(Some(e.to_string())),
+    }
+}
+
+fn from_join<T>(
+    out: Result<TaskOutput<T>, JoinError>,
+    cancel: Option<&Option<String>>,
+) -> Result<T, Error> {
+    match out {
+        Ok(mut out) => out.take(),
+        Err(e) if e.is_cancelled() => Err(Error::cancelled(Some(
+            cancel
+                .and_then(|m| m.clone())
+                .unwrap_or_else(|| "the task was cancelled".to_owned()),
+        ))),
+        Err(e) => Err(join_panic(e)),
+    }
+}
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        if self.detached || !instrument::active() {
+            return;
+        }
+        let pending = match &self.repr {
+            Repr::Join(join) => !join.is_finished(),
+            Repr::Promise(_) | Repr::Taken => false,
+        };
+        if pending {
+            instrument::handle_dropped(Some(&self.info), instrument::HandleDrop::Pending);
+        }
+    }
+}
+
+impl<T: Send + 'static> From<Task<T>> for Promise<T> {
     fn from(task: Task<T>) -> Promise<T> {
         task.into_promise()
     }
 }
 
-impl<T> std::future::IntoFuture for Task<T> {
+impl<T> IntoFuture for Task<T> {
     type Output = Result<T, Error>;
-    type IntoFuture = crate::promise::Awaiting<T>;
+    type IntoFuture = TaskAwait<T>;
 
     /// Awaiting a task links its cancellation to the awaiter's, as in asyncio: if the awaiting
     /// future is dropped before the task finished, the task is cancelled. Use
     /// [`shield`](crate::shield) to keep it running.
-    fn into_future(self) -> Self::IntoFuture {
-        crate::promise::Awaiting::for_task(self.promise, self.join)
+    fn into_future(mut self) -> TaskAwait<T> {
+        self.detached = true;
+        let state = match std::mem::replace(&mut self.repr, Repr::Taken) {
+            Repr::Join(join) => AwaitState::Join(join),
+            Repr::Promise(p) => AwaitState::Promise(p.into_future()),
+            Repr::Taken => AwaitState::Done,
+        };
+        TaskAwait {
+            state,
+            cancel: self.cancel.take(),
+        }
+    }
+}
+
+/// The future that awaits a [`Task`] (what `task.await` uses).
+///
+/// Dropping it before the task finished cancels the task.
+#[must_use = "futures do nothing unless awaited"]
+pub struct TaskAwait<T> {
+    state: AwaitState<T>,
+    cancel: Option<Option<String>>,
+}
+
+enum AwaitState<T> {
+    Join(JoinHandle<TaskOutput<T>>),
+    Promise(Awaiting<T>),
+    Done,
+}
+
+impl<T> std::future::Future for TaskAwait<T> {
+    type Output = Result<T, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let out = match &mut this.state {
+            AwaitState::Join(join) => match Pin::new(join).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(out) => from_join(out, this.cancel.as_ref()),
+            },
+            AwaitState::Promise(p) => match Pin::new(p).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(out) => out,
+            },
+            AwaitState::Done => Err(Error::refused("the result was already taken")),
+        };
+        this.state = AwaitState::Done;
+        Poll::Ready(out)
+    }
+}
+
+impl<T> Drop for TaskAwait<T> {
+    fn drop(&mut self) {
+        if let AwaitState::Join(join) = &self.state {
+            // Only an await that never saw the result gets here: cancel the task, as dropping
+            // an awaiting asyncio coroutine cancels the task it awaits.
+            join.abort();
+        }
+    }
+}
+
+impl<T> fmt::Debug for TaskAwait<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskAwait").finish_non_exhaustive()
     }
 }
 
 impl<T> fmt::Debug for Task<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match self.promise.state() {
-            State::Pending | State::Running => "pending",
-            State::Cancelled => "cancelled",
-            State::Finished => "finished",
+        let state = if !self.done() {
+            "pending"
+        } else if self.cancelled() {
+            "cancelled"
+        } else {
+            "finished"
         };
         write!(
             f,
@@ -441,31 +694,61 @@ impl<T> fmt::Debug for Task<T> {
     }
 }
 
+/// A task's result as it sits in tokio's task cell until the handle takes it. If it is dropped
+/// with an error still inside, nobody took the error: report it.
+pub(crate) struct TaskOutput<T> {
+    result: Option<Result<T, Error>>,
+    /// Only set for failed tasks, to say which task failed.
+    info: Option<TaskInfo>,
+}
+
+impl<T> TaskOutput<T> {
+    fn take(&mut self) -> Result<T, Error> {
+        self.result
+            .take()
+            .unwrap_or_else(|| Err(Error::refused("the result was already taken")))
+    }
+}
+
+impl<T> Drop for TaskOutput<T> {
+    fn drop(&mut self) {
+        if let Some(Err(e)) = &self.result {
+            if !e.is_cancelled() {
+                instrument::error_not_retrieved(self.info.as_ref(), e);
+            }
+        }
+    }
+}
+
 pin_project_lite::pin_project! {
     /// The future tokio actually runs for a task: the user's future plus what taskweave adds
-    /// (panic capture, promise completion, poll instrumentation).
-    pub(crate) struct TaskFuture<F: std::future::Future, T, M> {
-        // An Option so the future can be dropped in place before the promise completes: whoever
-        // awaits the task sees its destructors as having run.
+    /// (panic capture, result delivery, poll instrumentation).
+    pub(crate) struct TaskFuture<F, T, M> {
+        // An Option so the future can be dropped in place before the result is delivered:
+        // whoever awaits the task sees its destructors as having run.
         #[pin]
         future: Option<F>,
-        // Also where the task's TaskInfo lives (in the promise's shared state), so the tokio
-        // task cell does not carry a second copy.
-        resolver: Option<Resolver<T>>,
+        // Where the result goes when the task is promise-backed; otherwise it is returned to
+        // tokio's cell.
+        sink: Option<Resolver<T>>,
         // A function item (zero-sized), so the tokio task cell does not grow for it.
         map: M,
+        info: TaskInfo,
         observer: Option<Arc<dyn Observer>>,
+        finished: bool,
     }
 
-    impl<F: std::future::Future, T, M> PinnedDrop for TaskFuture<F, T, M> {
+    impl<F, T, M> PinnedDrop for TaskFuture<F, T, M> {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
             this.future.set(None);
-            if let Some(resolver) = this.resolver.take() {
-                if let (Some(obs), Some(info)) = (this.observer.as_ref(), resolver.info()) {
-                    obs.on_complete(info, instrument::Outcome::Cancelled);
+            if !*this.finished {
+                if let Some(obs) = this.observer.as_ref() {
+                    obs.on_complete(this.info, instrument::Outcome::Cancelled);
                 }
-                resolver.resolve_aborted("the task was dropped before it finished");
+                if let Some(resolver) = this.sink.take() {
+                    resolver.resolve_aborted("the task was dropped before it finished");
+                }
             }
         }
     }
@@ -476,57 +759,60 @@ where
     F: std::future::Future,
     M: Fn(F::Output) -> Result<T, Error>,
 {
-    type Output = ();
+    type Output = TaskOutput<T>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TaskOutput<T>> {
         let mut this = self.project();
         let Some(future) = this.future.as_mut().as_pin_mut() else {
-            return Poll::Ready(());
+            return Poll::Ready(TaskOutput {
+                result: None,
+                info: None,
+            });
         };
-        let Some(resolver) = this.resolver.take() else {
-            return Poll::Ready(());
-        };
-        let info = resolver.info();
         let _polling = crate::strict::PollingTask::enter();
-        // One branch when debug mode is off: the observer is only cloned in at spawn when on.
-        let started = match (this.observer.as_ref(), info) {
-            (Some(obs), Some(info)) => {
-                obs.on_poll_start(info);
-                Some(Instant::now())
-            }
-            _ => None,
-        };
+        // One branch when debug mode is off: the observer is only captured at spawn when on.
+        let started = this.observer.as_ref().map(|obs| {
+            obs.on_poll_start(this.info);
+            Instant::now()
+        });
         let polled = catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
-        if let (Some(obs), Some(info), Some(started)) = (this.observer.as_ref(), info, started) {
+        if let (Some(obs), Some(started)) = (this.observer.as_ref(), started) {
             let ready = !matches!(polled, Ok(Poll::Pending));
-            obs.on_poll_end(info, started.elapsed(), ready);
+            obs.on_poll_end(this.info, started.elapsed(), ready);
         }
         let result = match polled {
-            Ok(Poll::Pending) => {
-                *this.resolver = Some(resolver);
-                return Poll::Pending;
-            }
-            Ok(Poll::Ready(value)) => {
-                this.future.set(None);
-                (this.map)(value)
-            }
-            Err(payload) => {
-                this.future.set(None);
-                Err(Error::from_panic(
-                    &*payload,
-                    info.map(TaskInfo::name),
-                    info.map(TaskInfo::site),
-                ))
-            }
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(value)) => (this.map)(value),
+            Err(payload) => Err(Error::from_panic(
+                &*payload,
+                Some(this.info.name()),
+                Some(this.info.site()),
+            )),
         };
-        if let (Some(obs), Some(info)) = (this.observer.as_ref(), info) {
+        this.future.set(None);
+        *this.finished = true;
+        if let Some(obs) = this.observer.as_ref() {
             let outcome = match &result {
                 Ok(_) => instrument::Outcome::Finished,
                 Err(e) => instrument::Outcome::Failed(e),
             };
-            obs.on_complete(info, outcome);
+            obs.on_complete(this.info, outcome);
         }
-        resolver.resolve(result);
-        Poll::Ready(())
+        match this.sink.take() {
+            Some(resolver) => {
+                resolver.resolve(result);
+                Poll::Ready(TaskOutput {
+                    result: None,
+                    info: None,
+                })
+            }
+            None => {
+                let info = result.is_err().then(|| this.info.clone());
+                Poll::Ready(TaskOutput {
+                    result: Some(result),
+                    info,
+                })
+            }
+        }
     }
 }

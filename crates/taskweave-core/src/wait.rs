@@ -166,16 +166,39 @@ pub struct AsCompleted<F> {
 
 impl<F: std::future::Future> AsCompleted<F> {
     /// The next outcome to complete, or `None` when all were yielded.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let mut s = taskweave_core::as_completed([taskweave_core::create_task(async { 1 })]);
+    /// assert_eq!(s.next().await.unwrap().unwrap(), 1);
+    /// assert!(s.next().await.is_none());
+    /// # }).unwrap();
+    /// ```
     pub async fn next(&mut self) -> Option<F::Output> {
-        self.set.next().await
+        // Outside the cooperative budget for the reason given in `gather`.
+        tokio::task::unconstrained(self.set.next()).await
     }
 
     /// How many outcomes are still to come.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let s = taskweave_core::as_completed([taskweave_core::create_task(async { 1 })]);
+    /// assert_eq!(s.len(), 1);
+    /// # }).unwrap();
+    /// ```
     pub fn len(&self) -> usize {
         self.set.len()
     }
 
     /// `true` when every outcome was yielded.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let s = taskweave_core::as_completed(Vec::<taskweave_core::Task<()>>::new());
+    /// assert!(s.is_empty());
+    /// # }).unwrap();
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.set.is_empty()
     }

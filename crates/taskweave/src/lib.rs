@@ -36,7 +36,7 @@
 //! | Python | taskweave |
 //! |---|---|
 //! | `asyncio.run(main())` | [`run`]`(main)` / [`Runtime::builder`]`()...build()?.run(main)` |
-//! | `asyncio.run(main(), debug=True)`, `PYTHONASYNCIODEBUG=1` | `Runtime::builder().debug(true)`, `TASKWEAVE_DEBUG=1` |
+//! | `asyncio.run(main(), debug=True)`, `PYTHONASYNCIODEBUG=1` | `#[taskweave::main(debug)]`, `Runtime::builder().debug(true)`, `TASKWEAVE_DEBUG=1` |
 //! | `asyncio.create_task(coro, name=...)` | [`create_task`]`(fut)`, [`create_task_named`]`(name, fut)` -> [`Task<T>`] |
 //! | `await task`, `task.cancel(msg)`, `done()`, `cancelled()`, `add_done_callback` | `task.await`, [`Task::cancel`], [`Promise::done`], [`Promise::cancelled`], [`Promise::add_done_callback`] |
 //! | `concurrent.futures.Future` (`result(timeout)`, `cancel()`, states) | [`Promise<T>`] ([`Promise::result`], [`Promise::cancel`], [`State`]) |
@@ -47,6 +47,10 @@
 //! | `asyncio.shield(aw)` | [`shield`] |
 //! | `asyncio.TaskGroup` | [`TaskGroup`] |
 //! | `asyncio.sleep(t)` | [`sleep`] |
+//! | `asyncio.to_thread(f)`, `loop.run_in_executor(pool, f)` | [`to_thread`]`(f)`, [`run_in_executor`]`(&pool, f)` |
+//! | `ThreadPoolExecutor(max_workers, thread_name_prefix, initializer)` | [`ThreadPoolExecutor`] (`submit`, `map`, `shutdown(wait, cancel_futures)`) |
+//! | `asyncio.run_coroutine_threadsafe(coro, loop)` | [`run_coroutine_threadsafe`]`(&handle, fut)` |
+//! | (rayon, no Python twin) | [`spawn_rayon`], [`par_map`], [`RayonExecutor`] |
 //!
 //! The general future is called [`Promise`] rather than `Future` so that it never shadows
 //! [`std::future::Future`]; the [`prelude`] follows the same rule.
@@ -54,12 +58,59 @@
 pub use taskweave_core::*;
 pub use taskweave_macros::{main, test};
 
+/// Debug mode: slow polls, never-awaited tasks, unretrieved errors, the hang watchdog, the
+/// timeline: the whole `taskweave-debug` crate.
+pub use taskweave_debug as debug;
+
+/// Sets taskweave up for this program; call it first in `main` (or use
+/// [`#[taskweave::main]`](macro@main), which does).
+///
+/// It registers debug mode, so that `Runtime::builder().debug(true)` and `TASKWEAVE_DEBUG=1`
+/// switch it on. Calling it more than once is harmless.
+///
+/// ```
+/// taskweave::init();
+/// let rt = taskweave::Runtime::builder().debug(true).build().unwrap();
+/// assert!(rt.debug());
+/// ```
+pub fn init() {
+    taskweave_debug::register();
+}
+
+/// Runs `main` to completion on a new runtime, then cancels leftover tasks and shuts down
+/// (asyncio's `run`). Unlike `taskweave_core::run`, it knows debug mode: `TASKWEAVE_DEBUG=1`
+/// switches it on.
+///
+/// # Errors
+///
+/// [`Error::Refused`] when called from inside a runtime; [`Error::Broken`] when the runtime
+/// cannot be built; [`Error::Panicked`] when `main` panics.
+///
+/// ```
+/// let out = taskweave::run(async { taskweave::create_task(async { 2 }).await });
+/// assert_eq!(out.unwrap().unwrap(), 2);
+/// ```
+pub fn run<F: std::future::Future>(main: F) -> Result<F::Output, Error> {
+    init();
+    taskweave_core::run(main)
+}
+
+/// Thread pools, `to_thread` / `run_in_executor`, the rayon bridge and sync-to-async calls: the
+/// whole `taskweave-bridge` crate.
+pub use taskweave_bridge as bridge;
+pub use taskweave_bridge::{
+    Executor, MapOptions, RayonExecutor, ThreadPoolExecutor, default_executor, par_map,
+    run_coroutine_threadsafe, run_in_executor, spawn_rayon, to_thread,
+};
+
 #[doc(hidden)]
 pub mod __private {
     //! What the `#[taskweave::main]` and `#[taskweave::test]` expansions call.
 
     /// Runs first in an attributed `main`: lets the other crates set themselves up.
-    pub fn enter_main() {}
+    pub fn enter_main() {
+        crate::init();
+    }
 
     /// Builds the runtime and runs the body; panics with the error's text on failure, as an
     /// attributed `main` or test must.
@@ -83,8 +134,10 @@ pub mod __private {
 /// assert_eq!(out.unwrap().unwrap(), 1);
 /// ```
 pub mod prelude {
+    pub use crate::run;
+    pub use taskweave_bridge::{Executor, ThreadPoolExecutor, run_in_executor, to_thread};
     pub use taskweave_core::{
         Error, Promise, ReturnWhen, Task, TaskGroup, as_completed, create_task, create_task_named,
-        gather, gather_settled, run, shield, sleep, timeout, wait, wait_for,
+        gather, gather_settled, shield, sleep, timeout, wait, wait_for,
     };
 }

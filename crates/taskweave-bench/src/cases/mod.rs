@@ -61,11 +61,11 @@ macro_rules! areas {
 areas! {
     tasks,
 
-    // threads,
+    threads,
 
     process,
 
-    // debug,
+    debug,
 }
 
 /// A measurement that runs in a fresh process: from its arguments to one line of `key=value`

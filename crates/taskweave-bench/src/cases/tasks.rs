@@ -1,13 +1,13 @@
-//! Cases of the task model (issue 2): creating and awaiting tasks, gathering many, and many
+//! Cases of the task model: creating and awaiting tasks, gathering many, and many
 //! concurrent sleepers, each beside raw tokio and Python's asyncio (`peers/tasks.py`).
 //!
 //! - `task_spawn_await` / `task_spawn_await_ct`: inside one task, `create_task(async {}).await`
 //!   in a loop, against `tokio::spawn(async {}).await` in the same loop on the same runtime (a
 //!   multi-thread runtime with 2 workers / a current-thread runtime), and against asyncio's
 //!   `await create_task(noop())`. ns per task.
-//! - `gather_100k`: create 100k trivial tasks, then `gather` them (results in input order),
-//!   against tokio's `JoinSet` and `join_all` over `JoinHandle`s (the faster one is the baseline)
-//!   and asyncio's `gather`. ns per task.
+//! - `gather_100k` / `gather_100k_ct`: create 100k trivial tasks, then `gather` them (results in
+//!   input order), against tokio's `JoinSet` and `join_all` over `JoinHandle`s (the faster one is
+//!   the baseline) and asyncio's `gather`, on either runtime. ns per task.
 //! - `sleep_gather_10k`: 10k tasks each sleeping 100 ms, gathered; wall time and (row
 //!   `sleep_gather_10k_rss`) the process's peak RSS against asyncio's, each side measured in a
 //!   fresh process of its own.
@@ -37,7 +37,11 @@ pub(crate) fn cases() -> Vec<Case> {
         },
         Case {
             name: "gather_100k",
-            run: gather_100k,
+            run: gather_100k_multi_thread,
+        },
+        Case {
+            name: "gather_100k_ct",
+            run: gather_100k_current_thread,
         },
         Case {
             name: "sleep_gather_10k",
@@ -133,13 +137,21 @@ async fn tokio_spawn_await(n: usize) -> f64 {
 
 const GATHER_N: usize = 100_000;
 
-fn gather_100k(config: &Config) -> Vec<Row> {
+fn gather_100k_multi_thread(config: &Config) -> Vec<Row> {
+    gather_100k(config, "gather_100k", Flavour::MultiThread)
+}
+
+fn gather_100k_current_thread(config: &Config) -> Vec<Row> {
+    gather_100k(config, "gather_100k_ct", Flavour::CurrentThread)
+}
+
+fn gather_100k(config: &Config, case: &str, flavour: Flavour) -> Vec<Row> {
     let (rounds, python_reps) = if config.quick {
-        (Rounds { warm_up: 1, measured: 7 }, 3)
+        (Rounds { warm_up: 1, measured: 7 }, 5)
     } else {
-        (Rounds { warm_up: 1, measured: 11 }, 5)
+        (Rounds { warm_up: 1, measured: 11 }, 7)
     };
-    let samples = runtime(Flavour::MultiThread)
+    let samples = runtime(flavour)
         .run(async move {
             let mut contenders: [AsyncContender<'_>; 3] = [
                 Box::new(|| Box::pin(ours_gather(GATHER_N))),
@@ -155,7 +167,6 @@ fn gather_100k(config: &Config) -> Vec<Row> {
     println!(
         "   tokio: JoinSet {join_set:.1} ns/task, join_all {join_all:.1} ns/task; the faster is the baseline"
     );
-    let case = "gather_100k";
     let mut rows = vec![row(case, ours, join_set.min(join_all), "tokio", "ns/task")];
     let args = [
         "gather".to_owned(),

@@ -122,3 +122,91 @@ fn task_converts_into_promise_and_result_blocks_from_plain_thread() {
     assert_eq!(waited.unwrap(), 11);
     drop(runtime);
 }
+
+#[test]
+fn result_blocks_on_a_plain_task_from_a_plain_thread() {
+    let runtime = taskweave_core::Runtime::builder()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let mut task = {
+        let _guard = runtime.handle().enter();
+        create_task(async {
+            sleep(Duration::from_millis(30)).await;
+            "ready"
+        })
+    };
+    let err = task.result(Some(Duration::from_millis(1))).unwrap_err();
+    assert!(
+        err.is_timeout(),
+        "a timeout leaves the task running: {err:?}"
+    );
+    assert_eq!(task.result(Some(Duration::from_secs(5))).unwrap(), "ready");
+    assert!(matches!(task.result(None), Err(Error::Refused { .. })));
+}
+
+#[test]
+fn done_callback_on_a_task_runs_once_with_the_outcome() {
+    rt(async {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut task = create_task(async {
+            sleep(Duration::from_millis(5)).await;
+            9
+        });
+        let tx2 = tx.clone();
+        task.add_done_callback(move |r| tx.send(*r.as_ref().unwrap()).unwrap());
+        task.add_done_callback(move |r| tx2.send(*r.as_ref().unwrap() + 1).unwrap());
+        assert_eq!(task.await.unwrap(), 9);
+        let mut got: Vec<i32> = rx.try_iter().collect();
+        got.sort();
+        assert_eq!(got, vec![9, 10]);
+    });
+}
+
+#[test]
+fn an_error_nobody_retrieves_is_reported_when_the_handle_is_gone() {
+    use std::sync::{Arc, Mutex};
+    use taskweave_core::instrument::Observer;
+
+    #[derive(Default)]
+    struct Lost(Mutex<Vec<String>>);
+    impl Observer for Lost {
+        fn on_error_not_retrieved(&self, task: Option<&taskweave_core::TaskInfo>, error: &Error) {
+            let name = task.map(|t| t.name()).unwrap_or_default();
+            self.0.lock().unwrap().push(format!("{name}: {error}"));
+        }
+    }
+    let lost = Arc::new(Lost::default());
+    let runtime = taskweave_core::Runtime::builder()
+        .worker_threads(1)
+        .observer(lost.clone())
+        .build()
+        .unwrap();
+    runtime
+        .run(async {
+            // Dropped while running, fails later.
+            drop(create_task_named("dropped-early", async {
+                sleep(Duration::from_millis(5)).await;
+                panic!("first");
+            }));
+            // Detached, fails.
+            create_task_named("detached", async { panic!("second") }).detach();
+            // Finished with an error, handle dropped without looking.
+            let done = create_task_named("finished", async { panic!("third") });
+            while !done.done() {
+                sleep(Duration::from_millis(1)).await;
+            }
+            drop(done);
+            // Awaited: retrieved, not reported.
+            let seen = create_task_named("awaited", async { panic!("fourth") });
+            assert!(seen.await.is_err());
+            sleep(Duration::from_millis(30)).await;
+        })
+        .unwrap();
+    let mut reports = lost.0.lock().unwrap().clone();
+    reports.sort();
+    assert_eq!(reports.len(), 3, "{reports:?}");
+    assert!(reports[0].starts_with("detached:") && reports[0].contains("second"));
+    assert!(reports[1].starts_with("dropped-early:") && reports[1].contains("first"));
+    assert!(reports[2].starts_with("finished:") && reports[2].contains("third"));
+}

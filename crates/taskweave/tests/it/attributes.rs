@@ -29,3 +29,11 @@ fn prelude_does_not_shadow_std_future() {
     let out = run(takes_future(async { 3u8 })).unwrap();
     assert_eq!(out, 3);
 }
+
+#[taskweave::test(debug)]
+async fn test_attribute_switches_debug_mode_on() {
+    // The attribute registered debug mode and the runtime installed its observer.
+    assert!(taskweave::instrument::active());
+    let t = taskweave::create_task(async { 1 });
+    assert_eq!(t.await.unwrap(), 1);
+}

@@ -1,0 +1,115 @@
+//! One unit of work as every executor in this crate carries it: a boxed closure that is told
+//! either to run or to give up with an error.
+//!
+//! Giving up is not the same as dropping: a job dropped unrun would complete its promise with
+//! [`Error::Abandoned`], while a job told to skip completes it with the reason (shut down,
+//! cancelled, broken), which is what the caller needs to see.
+
+use std::any::type_name;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
+
+use taskweave_core::instrument::{self, ExecutorEvent};
+use taskweave_core::{Error, Promise, TaskInfo};
+
+/// What an executor tells a job.
+pub(crate) enum Run {
+    /// Run the work now, on this thread.
+    Go,
+    /// Do not run it; complete it with this error.
+    Skip(Error),
+}
+
+/// A unit of work queued on an executor.
+pub(crate) type Job = Box<dyn FnOnce(Run) + Send + 'static>;
+
+/// Calls `f`, turning a panic into [`Error::Panicked`] that names the work and where it was
+/// submitted.
+pub(crate) fn call<F, T>(f: F, info: Option<&TaskInfo>) -> Result<T, Error>
+where
+    F: FnOnce() -> T,
+{
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        Error::panicked(
+            taskweave_core::error::panic_message(&*payload),
+            info.map(TaskInfo::name),
+            info.map(TaskInfo::site),
+            None,
+        )
+    })
+}
+
+/// Describes work of closure type `F`, submitted from the caller's location.
+#[track_caller]
+pub(crate) fn describe<F>() -> TaskInfo {
+    TaskInfo::executor(type_name::<F>())
+}
+
+/// Builds the promise and the job for running `f` on `executor`, reporting the executor events
+/// when debug mode is on.
+pub(crate) fn promise_job<F, T>(executor: &'static str, info: TaskInfo, f: F) -> (Promise<T>, Job)
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let (promise, resolver) = Promise::pending_with(info);
+    if instrument::active() {
+        if let Some(work) = resolver.info() {
+            instrument::executor_event(&ExecutorEvent::Submitted { executor, work });
+        }
+    }
+    let job: Job = Box::new(move |run| match run {
+        Run::Go => {
+            // A promise cancelled while queued is skipped (Python's set_running_or_notify_cancel).
+            if !resolver.set_running() {
+                return;
+            }
+            let result = call_observed(executor, resolver.info(), f);
+            resolver.resolve(result);
+        }
+        Run::Skip(error) => resolver.set_error(error),
+    });
+    (promise, job)
+}
+
+/// Runs `f` and reports `Started` and `Finished` around it.
+fn observed<F, T>(executor: &str, info: Option<&TaskInfo>, f: F) -> Result<T, Error>
+where
+    F: FnOnce() -> T,
+{
+    let Some(work) = info else {
+        return call(f, info);
+    };
+    let thread = std::thread::current();
+    let worker = thread.name().unwrap_or("unnamed thread");
+    instrument::executor_event(&ExecutorEvent::Started {
+        executor,
+        work,
+        worker,
+    });
+    let started = Instant::now();
+    let result = call(f, info);
+    instrument::executor_event(&ExecutorEvent::Finished {
+        executor,
+        work,
+        duration: started.elapsed(),
+        ok: result.is_ok(),
+    });
+    result
+}
+
+/// [`call`], with `Started` and `Finished` reported when debug mode is on.
+pub(crate) fn call_observed<F, T>(
+    executor: &'static str,
+    info: Option<&TaskInfo>,
+    f: F,
+) -> Result<T, Error>
+where
+    F: FnOnce() -> T,
+{
+    if instrument::active() {
+        observed(executor, info, f)
+    } else {
+        call(f, info)
+    }
+}

@@ -1,0 +1,385 @@
+//! The rayon bridge: run closures and parallel maps on a rayon pool and await them from async
+//! code ([`spawn_rayon`], [`par_map`], [`RayonExecutor`]).
+//!
+//! rayon has no futures of its own: work is handed to `rayon::spawn` (or a given pool's
+//! `spawn`), runs with its panic caught, and completes a [`Promise`]. Awaiting that promise never
+//! blocks a runtime thread.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use rayon::iter::{IntoParallelIterator, ParallelIterator};
+use taskweave_core::{Error, Promise};
+
+use crate::blocking::Runs;
+use crate::job::{self, Job, Run};
+use crate::map::{Dispatch, Map, MapOptions, MapUnordered};
+
+const EXECUTOR: &str = "RayonExecutor";
+
+/// Runs `f` on rayon's global pool and returns its promise, to be awaited.
+///
+/// # Errors
+///
+/// The promise carries [`Error::Panicked`] when `f` panics.
+///
+/// # Examples
+///
+/// ```
+/// # taskweave_core::run(async {
+/// let sum = taskweave_bridge::spawn_rayon(|| (1..=100u64).sum::<u64>()).await.unwrap();
+/// assert_eq!(sum, 5050);
+/// # });
+/// ```
+#[track_caller]
+pub fn spawn_rayon<F, T>(f: F) -> Promise<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let (promise, job) = job::promise_job(EXECUTOR, job::describe::<F>(), f);
+    rayon::spawn(move || job(Run::Go));
+    promise
+}
+
+/// Maps `f` over `items` in parallel on rayon's global pool and returns a promise of the
+/// results in input order: an awaitable `par_iter().map(f).collect()`.
+///
+/// # Errors
+///
+/// The promise carries [`Error::Panicked`] when `f` panics for any item.
+///
+/// # Examples
+///
+/// ```
+/// # taskweave_core::run(async {
+/// let squares = taskweave_bridge::par_map(vec![1u64, 2, 3], |x| x * x).await.unwrap();
+/// assert_eq!(squares, [1, 4, 9]);
+/// # });
+/// ```
+#[track_caller]
+pub fn par_map<I, F, R>(items: I, f: F) -> Promise<Vec<R>>
+where
+    I: IntoParallelIterator + Send + 'static,
+    F: Fn(I::Item) -> R + Send + Sync + 'static,
+    R: Send + 'static,
+{
+    spawn_rayon(move || items.into_par_iter().map(f).collect())
+}
+
+/// An executor that runs work on a rayon pool, the global one or one of your own.
+///
+/// Besides closures ([`spawn`](Self::spawn)) and awaitable parallel maps
+/// ([`par_map`](Self::par_map)), it offers the lazy windowed [`map`](Self::map) of the thread
+/// pool and implements [`Executor`](crate::Executor), so code generic over executors can use
+/// rayon. rayon pools cannot be stopped from outside; [`shutdown`](Self::shutdown) makes this
+/// executor refuse new work, and with `cancel_futures` skips work not yet started.
+///
+/// # Examples
+///
+/// ```
+/// # taskweave_core::run(async {
+/// use taskweave_bridge::RayonExecutor;
+///
+/// let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+/// let rayon = RayonExecutor::new(pool);
+/// assert_eq!(rayon.spawn(|| rayon::current_num_threads()).await.unwrap(), 2);
+/// assert_eq!(rayon.par_map(0..4u32, |x| x + 1).await.unwrap(), [1, 2, 3, 4]);
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct RayonExecutor {
+    shared: Arc<RayonShared>,
+}
+
+struct RayonShared {
+    pool: Option<Arc<rayon::ThreadPool>>,
+    shutdown: AtomicBool,
+    /// Bumped by `shutdown(cancel_futures = true)`: work submitted before skips its call.
+    epoch: AtomicU64,
+    unfinished: AtomicUsize,
+    idle: Mutex<()>,
+    idle_cond: Condvar,
+}
+
+impl RayonExecutor {
+    /// An executor on rayon's global pool.
+    ///
+    /// ```
+    /// let rayon = taskweave_bridge::RayonExecutor::global();
+    /// assert_eq!(rayon.spawn(|| 1).result(None).unwrap(), 1);
+    /// ```
+    pub fn global() -> RayonExecutor {
+        RayonExecutor::with_pool(None)
+    }
+
+    /// An executor on `pool`.
+    ///
+    /// ```
+    /// let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    /// let rayon = taskweave_bridge::RayonExecutor::new(pool);
+    /// assert_eq!(rayon.num_threads(), 1);
+    /// ```
+    pub fn new(pool: rayon::ThreadPool) -> RayonExecutor {
+        RayonExecutor::with_pool(Some(Arc::new(pool)))
+    }
+
+    /// An executor on a shared `pool`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let pool = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap());
+    /// let rayon = taskweave_bridge::RayonExecutor::from_arc(pool.clone());
+    /// assert_eq!(rayon.spawn(|| rayon::current_num_threads()).result(None).unwrap(), 2);
+    /// ```
+    pub fn from_arc(pool: Arc<rayon::ThreadPool>) -> RayonExecutor {
+        RayonExecutor::with_pool(Some(pool))
+    }
+
+    fn with_pool(pool: Option<Arc<rayon::ThreadPool>>) -> RayonExecutor {
+        RayonExecutor {
+            shared: Arc::new(RayonShared {
+                pool,
+                shutdown: AtomicBool::new(false),
+                epoch: AtomicU64::new(0),
+                unfinished: AtomicUsize::new(0),
+                idle: Mutex::new(()),
+                idle_cond: Condvar::new(),
+            }),
+        }
+    }
+
+    /// The number of threads of the pool.
+    ///
+    /// ```
+    /// let rayon = taskweave_bridge::RayonExecutor::global();
+    /// assert_eq!(rayon.num_threads(), rayon::current_num_threads());
+    /// ```
+    pub fn num_threads(&self) -> usize {
+        match &self.shared.pool {
+            Some(pool) => pool.current_num_threads(),
+            None => rayon::current_num_threads(),
+        }
+    }
+
+    /// Runs `f` on the pool and returns its promise.
+    ///
+    /// # Errors
+    ///
+    /// The promise carries [`Error::Panicked`] when `f` panics, [`Error::Shutdown`] after
+    /// [`shutdown`](Self::shutdown), [`Error::Cancelled`] when cancelled before it started.
+    ///
+    /// ```
+    /// let rayon = taskweave_bridge::RayonExecutor::global();
+    /// let err = rayon.spawn(|| panic!("bad pixel")).result(None).unwrap_err();
+    /// assert!(err.to_string().contains("bad pixel"));
+    /// ```
+    #[track_caller]
+    pub fn spawn<F, T>(&self, f: F) -> Promise<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (promise, job) = job::promise_job(EXECUTOR, job::describe::<F>(), f);
+        self.shared.submit(job);
+        promise
+    }
+
+    /// Maps `f` over `items` in parallel on the pool; the promise holds the results in input
+    /// order.
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn): a panic for any item fails the whole map.
+    ///
+    /// ```
+    /// let rayon = taskweave_bridge::RayonExecutor::global();
+    /// let mut lens = rayon.par_map(vec!["a", "bb"], str::len);
+    /// assert_eq!(lens.result(None).unwrap(), [1, 2]);
+    /// ```
+    #[track_caller]
+    pub fn par_map<I, F, R>(&self, items: I, f: F) -> Promise<Vec<R>>
+    where
+        I: IntoParallelIterator + Send + 'static,
+        F: Fn(I::Item) -> R + Send + Sync + 'static,
+        R: Send + 'static,
+    {
+        self.spawn(move || items.into_par_iter().map(f).collect())
+    }
+
+    /// A lazy map with a bounded window, each item one rayon job, results in input order
+    /// (see [`ThreadPoolExecutor::map`](crate::ThreadPoolExecutor::map)).
+    ///
+    /// ```
+    /// let rayon = taskweave_bridge::RayonExecutor::global();
+    /// let v: Vec<u32> = rayon.map(|x: u32| x * 3, 0..4).map(Result::unwrap).collect();
+    /// assert_eq!(v, [0, 3, 6, 9]);
+    /// ```
+    #[track_caller]
+    pub fn map<F, A, R, I>(&self, f: F, inputs: I) -> Map<R>
+    where
+        F: Fn(A) -> R + Send + Sync + 'static,
+        A: Send + 'static,
+        R: Send + 'static,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'static,
+    {
+        self.map_with(f, inputs, MapOptions::new())
+    }
+
+    /// [`map`](Self::map) with options.
+    ///
+    /// ```
+    /// use taskweave_bridge::{MapOptions, RayonExecutor};
+    /// let rayon = RayonExecutor::global();
+    /// let n = rayon.map_with(|x: u32| x, 0..10, MapOptions::new().window(4)).count();
+    /// assert_eq!(n, 10);
+    /// ```
+    #[track_caller]
+    pub fn map_with<F, A, R, I>(&self, f: F, inputs: I, options: MapOptions) -> Map<R>
+    where
+        F: Fn(A) -> R + Send + Sync + 'static,
+        A: Send + 'static,
+        R: Send + 'static,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'static,
+    {
+        Map::new(self.shared.clone(), f, inputs, options)
+    }
+
+    /// A lazy map yielding `(index, result)` in completion order.
+    ///
+    /// ```
+    /// let rayon = taskweave_bridge::RayonExecutor::global();
+    /// let mut indices: Vec<usize> = rayon.map_unordered(|x: u8| x, 0..5).map(|(i, _)| i).collect();
+    /// indices.sort();
+    /// assert_eq!(indices, [0, 1, 2, 3, 4]);
+    /// ```
+    #[track_caller]
+    pub fn map_unordered<F, A, R, I>(&self, f: F, inputs: I) -> MapUnordered<R>
+    where
+        F: Fn(A) -> R + Send + Sync + 'static,
+        A: Send + 'static,
+        R: Send + 'static,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'static,
+    {
+        MapUnordered::new(self.shared.clone(), f, inputs, MapOptions::new())
+    }
+
+    /// Refuses new work from now on ([`Error::Shutdown`]). With `cancel_futures`, work submitted
+    /// earlier that has not started is skipped with [`Error::Cancelled`]. With `wait`, returns
+    /// once all work submitted through this executor has finished (not honoured inside an async
+    /// task, where it would block the runtime). The rayon pool itself keeps running until it is
+    /// dropped.
+    ///
+    /// ```
+    /// let rayon = taskweave_bridge::RayonExecutor::global();
+    /// let mut p = rayon.spawn(|| 1);
+    /// rayon.shutdown(true, false);
+    /// assert_eq!(p.result(None).unwrap(), 1);
+    /// assert!(rayon.spawn(|| 2).result(None).is_err());
+    /// ```
+    pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        if cancel_futures {
+            self.shared.epoch.fetch_add(1, Ordering::SeqCst);
+        }
+        if wait && taskweave_core::strict::check_blocking_wait("RayonExecutor::shutdown").is_ok() {
+            let mut guard = lock(&self.shared.idle);
+            while self.shared.unfinished.load(Ordering::SeqCst) > 0 {
+                guard = match self.shared.idle_cond.wait(guard) {
+                    Ok(g) => g,
+                    Err(p) => p.into_inner(),
+                };
+            }
+        }
+    }
+}
+
+impl Default for RayonExecutor {
+    fn default() -> RayonExecutor {
+        RayonExecutor::global()
+    }
+}
+
+impl fmt::Debug for RayonExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RayonExecutor")
+            .field("global", &self.shared.pool.is_none())
+            .field("num_threads", &self.num_threads())
+            .field(
+                "unfinished",
+                &self.shared.unfinished.load(Ordering::Relaxed),
+            )
+            .finish()
+    }
+}
+
+impl RayonShared {
+    fn submit(self: &Arc<Self>, job: Job) {
+        if self.shutdown.load(Ordering::SeqCst) {
+            job(Run::Skip(Error::shutdown(
+                "cannot schedule new work after the RayonExecutor was shut down",
+            )));
+            return;
+        }
+        self.unfinished.fetch_add(1, Ordering::SeqCst);
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        let shared = self.clone();
+        let task = move || {
+            if shared.epoch.load(Ordering::SeqCst) != epoch {
+                job(Run::Skip(Error::cancelled(Some(
+                    "the RayonExecutor was shut down with cancel_futures".to_owned(),
+                ))));
+            } else {
+                job(Run::Go);
+            }
+            if shared.unfinished.fetch_sub(1, Ordering::SeqCst) == 1 {
+                // Taking the lock orders this wake-up after a waiter's check.
+                let _guard = lock(&shared.idle);
+                shared.idle_cond.notify_all();
+            }
+        };
+        match &self.pool {
+            Some(pool) => pool.spawn(task),
+            None => rayon::spawn(task),
+        }
+    }
+}
+
+impl Dispatch for RayonShared {
+    fn dispatch(self: Arc<Self>, jobs: &mut Vec<Job>) {
+        for job in jobs.drain(..) {
+            self.submit(job);
+        }
+    }
+
+    fn parallelism(&self) -> usize {
+        match &self.pool {
+            Some(pool) => pool.current_num_threads(),
+            None => rayon::current_num_threads(),
+        }
+    }
+}
+
+impl<F, T> Runs<F> for RayonExecutor
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    type Output = T;
+
+    #[track_caller]
+    fn run(&self, f: F) -> Promise<T> {
+        self.spawn(f)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
