@@ -485,6 +485,13 @@ pub(crate) fn begin_result(out: &mut Vec<u8>, id: u64, exec_nanos: u64) -> usize
     start
 }
 
+/// Patches the run time of a result frame that starts at `start`.
+pub(crate) fn set_result_nanos(out: &mut [u8], start: usize, nanos: u64) {
+    // After the length (4), the kind (1) and the call id (8).
+    let at = start + 13;
+    out[at..at + 8].copy_from_slice(&nanos.to_le_bytes());
+}
+
 /// Appends a complete "failed" frame.
 pub(crate) fn encode_failed(out: &mut Vec<u8>, id: u64, detail: &str) {
     let start = begin(out, K_FAILED);

@@ -202,7 +202,7 @@ fn serve(marker: Marker) -> i32 {
                 let start = wire::begin_result(&mut frame, id, 0);
                 tramp(func, count, payload, &mut frame);
                 let nanos = started.elapsed().as_nanos() as u64;
-                frame[start + 13..start + 21].copy_from_slice(&nanos.to_le_bytes());
+                wire::set_result_nanos(&mut frame, start, nanos);
                 if let Err(e) = wire::finish(&mut frame, start, marker.max_frame) {
                     frame.clear();
                     wire::encode_failed(&mut frame, id, &format!("result too large: {e}"));
