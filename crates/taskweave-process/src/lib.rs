@@ -1,10 +1,10 @@
 //! A process pool for taskweave: blocking and CPU-heavy functions in worker processes of the
 //! same executable, awaited as one future type.
 //!
-//! [`ProcessPool`] is Python's `ProcessPoolExecutor` for Rust. [`submit`](ProcessPool::submit)
+//! [`ProcessPoolExecutor`] is Python's `ProcessPoolExecutor` for Rust. [`submit`](ProcessPoolExecutor::submit)
 //! runs a plain `fn(A) -> R` in a worker process and returns taskweave's general future,
 //! [`Promise`](taskweave_core::Promise), which async code awaits and plain threads wait on;
-//! [`map`](ProcessPool::map) runs a function over an iterator, lazily and in order. The pool
+//! [`map`](ProcessPoolExecutor::map) runs a function over an iterator, lazily and in order. The pool
 //! implements the bridge's [`Executor`](taskweave_bridge::Executor) trait, so code generic over
 //! executors (and `run_in_executor`) takes it like a thread pool.
 //!
@@ -16,13 +16,13 @@
 //! # Example
 //!
 //! ```
-//! use taskweave_process::ProcessPool;
+//! use taskweave_process::ProcessPoolExecutor;
 //!
 //! fn intensive_computation(n: u64) -> u64 {
 //!     n * n
 //! }
 //!
-//! let pool = ProcessPool::new().unwrap();
+//! let pool = ProcessPoolExecutor::new().unwrap();
 //! let squares: Vec<u64> = pool
 //!     .map(intensive_computation, [1, 2, 3, 4, 5], 1)
 //!     .collect::<Result<_, _>>()
@@ -93,7 +93,7 @@
 //!
 //! Cancelling a queued call (or dropping the future that awaits it) removes it: it never runs.
 //! A running call is not interrupted, as in Python: `Promise::cancel` returns `false` and the
-//! worker finishes it. [`ProcessPool::kill_workers`] and [`ProcessPool::terminate_workers`] stop
+//! worker finishes it. [`ProcessPoolExecutor::kill_workers`] and [`ProcessPoolExecutor::terminate_workers`] stop
 //! running work by ending the workers.
 //!
 //! # Resources
@@ -101,7 +101,7 @@
 //! Every descriptor is close-on-exec. A worker's supervising thread reaps it, so there are no
 //! zombies. Workers die with their parent (`PR_SET_PDEATHSIG` on Linux, and they exit on end of
 //! file on their input pipe), ignore Ctrl-C (the parent decides; if it dies, they die), and
-//! [`ProcessPool::shutdown`] with `wait` returns after every worker exited and was reaped.
+//! [`ProcessPoolExecutor::shutdown`] with `wait` returns after every worker exited and was reaped.
 //! Dropping the pool is `shutdown(wait = true, cancel_futures = false)`.
 //!
 //! [`Error::Broken`]: taskweave_core::Error::Broken
@@ -122,7 +122,7 @@ mod worker;
 pub use bytes::Bytes;
 pub use job::InitResult;
 pub use map::{Map, MapProgress};
-pub use pool::{Builder, ProcessPool, Stats};
+pub use pool::{Builder as ProcessPoolBuilder, ProcessPoolExecutor, Stats};
 
 /// Turns this process into a pool worker if it was started as one, before the program does
 /// anything else; returns at once otherwise.

@@ -79,21 +79,21 @@ enum Chunk<R> {
 /// Builds chunk `seq` from the next inputs; also says how many inputs it took.
 type Source<R> = Box<dyn FnMut(u64) -> Option<(Chunk<R>, usize)> + Send>;
 
-/// The results of [`ProcessPool::map`](crate::ProcessPool::map) and
-/// [`map_unordered`](crate::ProcessPool::map_unordered): an iterator of one `Result` per input.
+/// The results of [`ProcessPoolExecutor::map`](crate::ProcessPoolExecutor::map) and
+/// [`map_unordered`](crate::ProcessPoolExecutor::map_unordered): an iterator of one `Result` per input.
 ///
 /// `next` blocks the calling thread until the next result is there (and refuses with
 /// [`Error::Refused`] inside an async task); [`next_async`](Self::next_async) awaits it instead.
 /// Dropping it cancels the chunks that have not started.
 ///
 /// ```
-/// use taskweave_process::ProcessPool;
+/// use taskweave_process::ProcessPoolExecutor;
 ///
 /// fn len(s: String) -> usize {
 ///     s.len()
 /// }
 ///
-/// let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+/// let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
 /// let words = ["a", "bb", "ccc"].map(String::from);
 /// let lens = taskweave_core::run(async move {
 ///     let mut m = pool.map(len, words, 2);
@@ -242,13 +242,13 @@ impl<R> Map<R> {
     /// reports (a counter, a log line, a progress bar).
     ///
     /// ```
-    /// use taskweave_process::ProcessPool;
+    /// use taskweave_process::ProcessPoolExecutor;
     ///
     /// fn double(x: u32) -> u32 {
     ///     2 * x
     /// }
     ///
-    /// let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    /// let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
     /// let out: Vec<u32> = pool
     ///     .map(double, 0..10, 3)
     ///     .on_progress(|p| eprintln!("{} of {} done", p.done, p.taken))

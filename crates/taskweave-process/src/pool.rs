@@ -1,4 +1,4 @@
-//! [`ProcessPool`], its [`Builder`], and the shared state its slot threads work on.
+//! [`ProcessPoolExecutor`], its [`Builder`], and the shared state its slot threads work on.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -265,7 +265,8 @@ impl Inner {
             ))));
         }
         if wait
-            && taskweave_core::strict::check_blocking_wait("ProcessPool::shutdown(wait)").is_ok()
+            && taskweave_core::strict::check_blocking_wait("ProcessPoolExecutor::shutdown(wait)")
+                .is_ok()
         {
             self.join_threads();
         }
@@ -350,32 +351,32 @@ pub struct Stats {
 /// # Examples
 ///
 /// ```
-/// use taskweave_process::ProcessPool;
+/// use taskweave_process::ProcessPoolExecutor;
 ///
 /// fn square(x: u64) -> u64 {
 ///     x * x
 /// }
 ///
-/// let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+/// let pool = ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
 /// let mut p = pool.submit(square, 7);
 /// assert_eq!(p.result(None).unwrap(), 49);
 /// let squares: Vec<u64> = pool.map(square, 1..=5, 1).map(Result::unwrap).collect();
 /// assert_eq!(squares, [1, 4, 9, 16, 25]);
 /// ```
-pub struct ProcessPool {
+pub struct ProcessPoolExecutor {
     inner: Arc<Inner>,
 }
 
-/// Configures a [`ProcessPool`].
+/// Configures a [`ProcessPoolExecutor`].
 ///
 /// ```
-/// use taskweave_process::ProcessPool;
+/// use taskweave_process::ProcessPoolExecutor;
 ///
 /// fn setup(level: u8) -> Result<(), String> {
 ///     if level > 3 { Err(format!("bad level {level}")) } else { Ok(()) }
 /// }
 ///
-/// let pool = ProcessPool::builder()
+/// let pool = ProcessPoolExecutor::builder()
 ///     .max_workers(1)
 ///     .initializer(setup, 2)
 ///     .max_tasks_per_child(100)
@@ -460,10 +461,10 @@ impl Builder {
     /// [`Error::Broken`] if threads cannot be created.
     ///
     /// ```
-    /// use taskweave_process::ProcessPool;
-    /// assert!(ProcessPool::builder().max_workers(0).build().is_err());
+    /// use taskweave_process::ProcessPoolExecutor;
+    /// assert!(ProcessPoolExecutor::builder().max_workers(0).build().is_err());
     /// ```
-    pub fn build(self) -> Result<ProcessPool, Error> {
+    pub fn build(self) -> Result<ProcessPoolExecutor, Error> {
         let max_workers = match self.max_workers {
             Some(0) => return Err(Error::refused("max_workers must be at least 1")),
             Some(n) => n,
@@ -501,7 +502,7 @@ impl Builder {
             stats: Counters::default(),
             threads: Mutex::new(Vec::new()),
         });
-        let pool = ProcessPool { inner };
+        let pool = ProcessPoolExecutor { inner };
         for slot in 0..max_workers {
             let inner = pool.inner.clone();
             let spawned = std::thread::Builder::new()
@@ -575,7 +576,7 @@ pub(crate) fn fn_ref_for<A: DeserializeOwned, R: Serialize>(
     )
 }
 
-impl ProcessPool {
+impl ProcessPoolExecutor {
     /// A pool with the default settings (one worker per available core).
     ///
     /// # Errors
@@ -583,11 +584,11 @@ impl ProcessPool {
     /// As [`Builder::build`].
     ///
     /// ```
-    /// let pool = taskweave_process::ProcessPool::new().unwrap();
+    /// let pool = taskweave_process::ProcessPoolExecutor::new().unwrap();
     /// # drop(pool);
     /// ```
-    pub fn new() -> Result<ProcessPool, Error> {
-        ProcessPool::builder().build()
+    pub fn new() -> Result<ProcessPoolExecutor, Error> {
+        ProcessPoolExecutor::builder().build()
     }
 
     /// A builder to configure a pool.
@@ -617,13 +618,13 @@ impl ProcessPool {
     /// discarded if nobody takes it. [`kill_workers`](Self::kill_workers) stops running work.
     ///
     /// ```
-    /// use taskweave_process::ProcessPool;
+    /// use taskweave_process::ProcessPoolExecutor;
     ///
     /// fn shout(s: String) -> String {
     ///     s.to_uppercase()
     /// }
     ///
-    /// let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    /// let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
     /// let got = taskweave_core::run(async move { pool.submit(shout, "hi".to_string()).await });
     /// assert_eq!(got.unwrap().unwrap(), "HI");
     /// ```
@@ -639,13 +640,13 @@ impl ProcessPool {
     /// Errors as for [`submit`](Self::submit).
     ///
     /// ```
-    /// use taskweave_process::ProcessPool;
+    /// use taskweave_process::ProcessPoolExecutor;
     ///
     /// fn blocking_function() -> u32 {
     ///     42
     /// }
     ///
-    /// let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    /// let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
     /// assert_eq!(pool.call(blocking_function).result(None).unwrap(), 42);
     /// ```
     #[track_caller]
@@ -706,13 +707,13 @@ impl ProcessPool {
     /// of 0 is taken as 1.
     ///
     /// ```
-    /// use taskweave_process::ProcessPool;
+    /// use taskweave_process::ProcessPoolExecutor;
     ///
     /// fn double(x: u32) -> u32 {
     ///     2 * x
     /// }
     ///
-    /// let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+    /// let pool = ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
     /// let out: Vec<u32> = pool.map(double, 0..1000, 100).map(Result::unwrap).collect();
     /// assert_eq!(out[999], 1998);
     /// ```
@@ -730,13 +731,13 @@ impl ProcessPool {
     /// whatever its position (items within a chunk keep their order).
     ///
     /// ```
-    /// use taskweave_process::ProcessPool;
+    /// use taskweave_process::ProcessPoolExecutor;
     ///
     /// fn double(x: u32) -> u32 {
     ///     2 * x
     /// }
     ///
-    /// let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+    /// let pool = ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
     /// let mut out: Vec<u32> = pool.map_unordered(double, 0..100, 10).map(Result::unwrap).collect();
     /// out.sort();
     /// assert_eq!(out, (0..100).map(|x| 2 * x).collect::<Vec<_>>());
@@ -761,13 +762,13 @@ impl ProcessPool {
     ///
     /// ```
     /// use taskweave_core::Error;
-    /// use taskweave_process::ProcessPool;
+    /// use taskweave_process::ProcessPoolExecutor;
     ///
     /// fn id(x: u8) -> u8 {
     ///     x
     /// }
     ///
-    /// let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    /// let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
     /// pool.shutdown(true, false);
     /// assert!(matches!(pool.submit(id, 1).result(None), Err(Error::Shutdown { .. })));
     /// ```
@@ -789,8 +790,8 @@ impl ProcessPool {
     /// catch or ignore.
     ///
     /// ```
-    /// use taskweave_process::ProcessPool;
-    /// let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    /// use taskweave_process::ProcessPoolExecutor;
+    /// let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
     /// pool.kill_workers();
     /// assert!(pool.worker_pids().is_empty());
     /// ```
@@ -823,13 +824,13 @@ impl ProcessPool {
     /// Counters of the pool's work so far, for progress reports.
     ///
     /// ```
-    /// use taskweave_process::ProcessPool;
+    /// use taskweave_process::ProcessPoolExecutor;
     ///
     /// fn one(_: ()) -> u8 {
     ///     1
     /// }
     ///
-    /// let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    /// let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
     /// pool.submit(one, ()).result(None).unwrap();
     /// let stats = pool.stats();
     /// assert_eq!((stats.submitted, stats.succeeded), (1, 1));
@@ -854,7 +855,7 @@ impl ProcessPool {
     }
 }
 
-impl Drop for ProcessPool {
+impl Drop for ProcessPoolExecutor {
     fn drop(&mut self) {
         let pending = {
             let st = self.inner.lock();
@@ -875,19 +876,46 @@ impl Drop for ProcessPool {
     }
 }
 
-impl std::fmt::Debug for ProcessPool {
+impl std::fmt::Debug for ProcessPoolExecutor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProcessPool")
+        f.debug_struct("ProcessPoolExecutor")
             .field("max_workers", &self.inner.config.max_workers)
             .field("workers", &self.worker_pids())
             .finish()
     }
 }
 
-impl taskweave_bridge::Executor for ProcessPool {
+/// `run_in_executor(&pool, f as fn() -> R)`: the seed's `loop.run_in_executor(ProcessPoolExecutor(),
+/// f)`. Only plain functions can run in another process, so `F` is a function pointer; write
+/// `f as fn() -> R`, since trait selection does not turn a function item into a pointer.
+///
+/// ```
+/// use taskweave_bridge::run_in_executor;
+/// use taskweave_process::ProcessPoolExecutor;
+///
+/// fn answer() -> u32 {
+///     42
+/// }
+///
+/// let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
+/// let got = taskweave_core::run(async {
+///     run_in_executor(&pool, answer as fn() -> u32).await
+/// });
+/// assert_eq!(got.unwrap().unwrap(), 42);
+/// ```
+impl<R: Payload> taskweave_bridge::Runs<fn() -> R> for ProcessPoolExecutor {
+    type Output = R;
+
+    #[track_caller]
+    fn run(&self, f: fn() -> R) -> Promise<R> {
+        self.call(f)
+    }
+}
+
+impl taskweave_bridge::Executor for ProcessPoolExecutor {
     #[track_caller]
     fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Promise<R> {
-        ProcessPool::submit(self, f, arg)
+        ProcessPoolExecutor::submit(self, f, arg)
     }
 
     fn map<A, R, I>(&self, f: fn(A) -> R, inputs: I) -> taskweave_bridge::MapResults<R>
@@ -897,10 +925,10 @@ impl taskweave_bridge::Executor for ProcessPool {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        Box::new(ProcessPool::map(self, f, inputs, 1))
+        Box::new(ProcessPoolExecutor::map(self, f, inputs, 1))
     }
 
     fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        ProcessPool::shutdown(self, wait, cancel_futures);
+        ProcessPoolExecutor::shutdown(self, wait, cancel_futures);
     }
 }

@@ -1,9 +1,10 @@
-//! Seed section "Blockierende Funktion im Thread": a blocking function (2 s of sleep, then 42) run through `run_in_executor` on a `ThreadPoolExecutor` and awaited; prints 42 after about two seconds while the runtime stays free.
+//! Seed section "Blockierende Funktion im Thread oder Prozess": a blocking function (2 s of sleep, then 42) run through `run_in_executor` on a `ThreadPoolExecutor`, then on a `ProcessPoolExecutor`, each awaited; prints 42 after about two seconds each while the runtime stays free.
 
 use std::time::{Duration, Instant};
 
-use taskweave::{Error, create_task, run, sleep};
-use taskweave_bridge::{ThreadPoolExecutor, run_in_executor};
+use taskweave::{
+    Error, ProcessPoolExecutor, ThreadPoolExecutor, create_task, run, run_in_executor, sleep,
+};
 
 /// The seed's blocking function: it holds its thread for two seconds, then returns 42.
 fn blocking_function() -> u64 {
@@ -35,9 +36,29 @@ async fn in_a_thread() -> Result<(), Error> {
     Ok(())
 }
 
+/// `loop.run_in_executor(ProcessPoolExecutor(), blocking_function)`: the same function in a
+/// worker process (this program started again), awaited.
+async fn in_a_process() -> Result<(), Error> {
+    let pool = ProcessPoolExecutor::new()?;
+    let start = Instant::now();
+    let result = run_in_executor(&pool, blocking_function as fn() -> u64).await?;
+    println!(
+        "process pool: {result} (from worker processes {:?})",
+        pool.worker_pids()
+    );
+    println!("process pool: took {:.2?}", start.elapsed());
+    // The workers exit in the background; nothing is left behind.
+    pool.shutdown(false, false);
+    Ok(())
+}
+
 fn main() -> Result<(), Error> {
+    // In a worker process this runs the worker loop instead (on Linux it already did, before
+    // main); first in main either way.
+    taskweave::init();
     run(async {
         in_a_thread().await?;
+        in_a_process().await?;
         Ok(())
     })?
 }

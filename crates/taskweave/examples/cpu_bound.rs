@@ -1,5 +1,5 @@
 //! CPU-bound work over processes: the same 64 heavy items computed serially in this process and
-//! then with `ProcessPool::map` on every core, with the speedup printed.
+//! then with `ProcessPoolExecutor::map` on every core, with the speedup printed.
 //!
 //! Run with `cargo run --release --example cpu_bound`.
 
@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use taskweave_core::Error;
-use taskweave_process::ProcessPool;
+use taskweave_process::ProcessPoolExecutor;
 
 /// Sum of squares below a bound that depends on the item, computed the slow way.
 fn heavy(item: u64) -> u64 {
@@ -23,7 +23,7 @@ fn main() -> Result<(), Error> {
     taskweave_process::init();
 
     let items: Vec<u64> = (0..64).collect();
-    let pool = ProcessPool::new()?;
+    let pool = ProcessPoolExecutor::new()?;
     // Warm the workers up, so the parallel time measures work rather than process start.
     pool.map(heavy, 0..pool.max_workers() as u64, 1)
         .collect::<Result<Vec<_>, _>>()?;

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use taskweave_core::Error;
-use taskweave_process::ProcessPool;
+use taskweave_process::ProcessPoolExecutor;
 
 fn intensive_computation(n: u64) -> u64 {
     std::thread::sleep(Duration::from_secs(2));
@@ -22,7 +22,7 @@ fn main() -> Result<(), Error> {
     taskweave_process::init();
 
     let started = Instant::now();
-    let pool = ProcessPool::new()?;
+    let pool = ProcessPoolExecutor::new()?;
     let results: Vec<u64> = pool
         .map(intensive_computation, [1, 2, 3, 4, 5], 1)
         .collect::<Result<_, _>>()?;

@@ -50,6 +50,8 @@
 //! | `asyncio.to_thread(f)`, `loop.run_in_executor(pool, f)` | [`to_thread`]`(f)`, [`run_in_executor`]`(&pool, f)` |
 //! | `ThreadPoolExecutor(max_workers, thread_name_prefix, initializer)` | [`ThreadPoolExecutor`] (`submit`, `map`, `shutdown(wait, cancel_futures)`) |
 //! | `asyncio.run_coroutine_threadsafe(coro, loop)` | [`run_coroutine_threadsafe`]`(&handle, fut)` |
+//! | `ProcessPoolExecutor(max_workers, initializer, max_tasks_per_child)` | [`ProcessPoolExecutor`] (`submit(f, arg)`, `map(f, inputs, chunksize)`, `map_unordered`, `shutdown`, `terminate_workers`, `kill_workers`) |
+//! | `loop.run_in_executor(ProcessPoolExecutor(), f)` | [`run_in_executor`]`(&pool, f as fn() -> R)` or `pool.call(f)` |
 //! | (rayon, no Python twin) | [`spawn_rayon`], [`par_map`], [`RayonExecutor`] |
 //!
 //! The general future is called [`Promise`] rather than `Future` so that it never shadows
@@ -65,7 +67,8 @@ pub use taskweave_debug as debug;
 /// Sets taskweave up for this program; call it first in `main` (or use
 /// [`#[taskweave::main]`](macro@main), which does).
 ///
-/// It registers debug mode, so that `Runtime::builder().debug(true)` and `TASKWEAVE_DEBUG=1`
+/// In a process started as a process-pool worker it runs the worker loop instead of returning
+/// (on Linux this already happens before `main`). Otherwise it registers debug mode, so that `Runtime::builder().debug(true)` and `TASKWEAVE_DEBUG=1`
 /// switch it on. Calling it more than once is harmless.
 ///
 /// ```
@@ -74,6 +77,7 @@ pub use taskweave_debug as debug;
 /// assert!(rt.debug());
 /// ```
 pub fn init() {
+    taskweave_process::init();
     taskweave_debug::register();
 }
 
@@ -94,6 +98,11 @@ pub fn run<F: std::future::Future>(main: F) -> Result<F::Output, Error> {
     init();
     taskweave_core::run(main)
 }
+
+/// The process pool: real worker processes, the wire format: the whole `taskweave-process`
+/// crate.
+pub use taskweave_process as process;
+pub use taskweave_process::{Bytes, ProcessPoolExecutor};
 
 /// Thread pools, `to_thread` / `run_in_executor`, the rayon bridge and sync-to-async calls: the
 /// whole `taskweave-bridge` crate.
@@ -140,4 +149,5 @@ pub mod prelude {
         Error, Promise, ReturnWhen, Task, TaskGroup, as_completed, create_task, create_task_named,
         gather, gather_settled, shield, sleep, timeout, wait, wait_for,
     };
+    pub use taskweave_process::ProcessPoolExecutor;
 }

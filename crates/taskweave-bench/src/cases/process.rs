@@ -24,7 +24,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::time::{Duration, Instant};
 
-use taskweave_process::{Bytes, ProcessPool};
+use taskweave_process::{Bytes, ProcessPoolExecutor};
 
 use super::{Case, Config, Row};
 use crate::measure::{Rounds, median, millis, rotate};
@@ -91,15 +91,15 @@ fn heavy(item: u64) -> u64 {
     total
 }
 
-fn pool() -> ProcessPool {
-    ProcessPool::builder()
+fn pool() -> ProcessPoolExecutor {
+    ProcessPoolExecutor::builder()
         .max_workers(WORKERS)
         .build()
         .unwrap_or_else(|e| panic!("cannot start the process pool: {e}"))
 }
 
 /// Starts every worker and lets the pool learn that calls are short.
-fn warm(pool: &ProcessPool) {
+fn warm(pool: &ProcessPoolExecutor) {
     for r in pool.map(square, 0..(WORKERS as u64 * 200), 1) {
         r.unwrap_or_else(|e| panic!("warm-up failed: {e}"));
     }
@@ -292,7 +292,7 @@ fn inflight(config: &Config) -> Vec<Row> {
 }
 
 /// ns per item of `map(square, 0..n, chunksize)` on `pool`, results checked.
-fn map_once(pool: &ProcessPool, n: u64, chunksize: usize) -> f64 {
+fn map_once(pool: &ProcessPoolExecutor, n: u64, chunksize: usize) -> f64 {
     let started = Instant::now();
     let mut count = 0u64;
     for (i, r) in pool.map(square, 0..n, chunksize).enumerate() {

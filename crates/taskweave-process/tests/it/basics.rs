@@ -7,13 +7,16 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use taskweave_bridge::Executor;
 use taskweave_core::Error;
-use taskweave_process::{Bytes, ProcessPool};
+use taskweave_process::{Bytes, ProcessPoolExecutor};
 
 use crate::shared;
 use crate::work::{panics, sleep_ms, square};
 
-fn pool(n: usize) -> ProcessPool {
-    ProcessPool::builder().max_workers(n).build().unwrap()
+fn pool(n: usize) -> ProcessPoolExecutor {
+    ProcessPoolExecutor::builder()
+        .max_workers(n)
+        .build()
+        .unwrap()
 }
 
 #[test]
@@ -191,7 +194,7 @@ fn large_payload_round_trips() {
 #[test]
 fn frame_limit_fails_the_call_not_the_pool() {
     let _g = shared();
-    let pool = ProcessPool::builder()
+    let pool = ProcessPoolExecutor::builder()
         .max_workers(1)
         .max_frame(1024)
         .build()
@@ -224,7 +227,7 @@ fn refuse_level(level: u32) -> Result<(), String> {
 #[test]
 fn initializer_runs_in_every_worker() {
     let _g = shared();
-    let pool = ProcessPool::builder()
+    let pool = ProcessPoolExecutor::builder()
         .max_workers(2)
         .initializer(set_level, 7)
         .build()
@@ -241,7 +244,7 @@ fn initializer_runs_in_every_worker() {
 #[test]
 fn failing_initializer_breaks_the_pool_with_its_error() {
     let _g = shared();
-    let pool = ProcessPool::builder()
+    let pool = ProcessPoolExecutor::builder()
         .max_workers(2)
         .initializer(refuse_level, 9)
         .build()

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use taskweave_core::Error;
-use taskweave_process::ProcessPool;
+use taskweave_process::ProcessPoolExecutor;
 
 use crate::work::square;
 use crate::{exclusive, shared};
@@ -29,7 +29,7 @@ fn build_id_at(elf: &[u8]) -> Option<usize> {
         .map(|i| i + header.len())
 }
 
-fn broken_reason(pool: &ProcessPool) -> String {
+fn broken_reason(pool: &ProcessPoolExecutor) -> String {
     match pool.submit(square, 2).result(Some(Duration::from_secs(30))) {
         Err(Error::Broken { reason }) => reason,
         other => panic!("expected a broken pool, got {other:?}"),
@@ -45,7 +45,7 @@ fn a_copy_of_the_same_build_is_accepted() {
         &copy,
         &std::fs::read(std::env::current_exe().unwrap()).unwrap(),
     );
-    let pool = ProcessPool::builder()
+    let pool = ProcessPoolExecutor::builder()
         .max_workers(1)
         .worker_program(&copy)
         .build()
@@ -71,7 +71,7 @@ fn a_different_build_is_refused_at_the_handshake() {
     }
     let other = temp_path("other");
     write_executable(&other, &bytes);
-    let pool = ProcessPool::builder()
+    let pool = ProcessPoolExecutor::builder()
         .max_workers(1)
         .worker_program(&other)
         .build()
@@ -98,7 +98,7 @@ const OUT_FD: &str = r#"out=$(echo "$TASKWEAVE_PROCESS_WORKER" | cut -d: -f3)"#;
 fn a_program_that_is_no_worker_is_refused() {
     let _g = exclusive();
     let silent = script("silent", "exec sleep 30");
-    let pool = ProcessPool::builder()
+    let pool = ProcessPoolExecutor::builder()
         .max_workers(1)
         .worker_program(&silent)
         .handshake_timeout(Duration::from_millis(300))
@@ -112,7 +112,7 @@ fn a_program_that_is_no_worker_is_refused() {
         "garbage",
         &format!("{OUT_FD}\nprintf '\\005\\000\\000\\000\\377abcd' >&$out\nexec sleep 30"),
     );
-    let pool = ProcessPool::builder()
+    let pool = ProcessPoolExecutor::builder()
         .max_workers(1)
         .worker_program(&garbage)
         .build()
@@ -125,7 +125,7 @@ fn a_program_that_is_no_worker_is_refused() {
         "truncated",
         &format!("{OUT_FD}\nprintf '\\100\\000\\000\\000\\012' >&$out\nexit 0"),
     );
-    let pool = ProcessPool::builder()
+    let pool = ProcessPoolExecutor::builder()
         .max_workers(1)
         .worker_program(&truncated)
         .build()
@@ -145,9 +145,15 @@ fn a_program_that_is_no_worker_is_refused() {
 fn nested_pools_start_their_own_workers() {
     let _g = shared();
     fn inner_square(x: u64) -> u64 {
-        let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+        let pool = ProcessPoolExecutor::builder()
+            .max_workers(1)
+            .build()
+            .unwrap();
         pool.submit(square, x).result(None).unwrap()
     }
-    let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .build()
+        .unwrap();
     assert_eq!(pool.submit(inner_square, 12).result(None).unwrap(), 144);
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use taskweave_core::Error;
-use taskweave_process::ProcessPool;
+use taskweave_process::ProcessPoolExecutor;
 
 use crate::work::{abort, exit3, sleep_ms, sleep_pid, square};
 use crate::{eventually, shared};
@@ -19,7 +19,10 @@ fn died(err: &Error) -> &taskweave_core::WorkerDied {
 #[test]
 fn kill_9_of_a_busy_worker_fails_only_its_task() {
     let _g = shared();
-    let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .build()
+        .unwrap();
     // Learn the worker's pid, then give it long work.
     let pid = pool.submit(sleep_pid, 0).result(None).unwrap();
     let mut busy = pool.submit(sleep_ms, 20_000);
@@ -43,7 +46,10 @@ fn kill_9_of_a_busy_worker_fails_only_its_task() {
 #[test]
 fn abort_in_the_function_is_a_worker_death_by_sigabrt() {
     let _g = shared();
-    let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .build()
+        .unwrap();
     let err = pool.submit(abort, ()).result(None).unwrap_err();
     assert_eq!(died(&err).signal, Some(libc::SIGABRT));
     assert_eq!(pool.submit(square, 3).result(None).unwrap(), 9);
@@ -52,7 +58,10 @@ fn abort_in_the_function_is_a_worker_death_by_sigabrt() {
 #[test]
 fn exit_in_the_function_is_a_worker_death_with_its_status() {
     let _g = shared();
-    let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(2)
+        .build()
+        .unwrap();
     let err = pool.submit(exit3, ()).result(None).unwrap_err();
     let d = died(&err);
     assert_eq!((d.exit_code, d.signal), (Some(3), None));
@@ -66,7 +75,10 @@ fn exit_in_the_function_is_a_worker_death_with_its_status() {
 #[test]
 fn work_queued_behind_a_dying_call_is_not_lost() {
     let _g = shared();
-    let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .build()
+        .unwrap();
     // Short calls first, so the pool pipelines several calls per worker.
     let warm: Vec<_> = (0..200).map(|x| pool.submit(square, x)).collect();
     for mut p in warm {
@@ -83,7 +95,10 @@ fn work_queued_behind_a_dying_call_is_not_lost() {
 #[test]
 fn panics_do_not_cost_a_worker() {
     let _g = shared();
-    let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .build()
+        .unwrap();
     let pid = pool.submit(sleep_pid, 0).result(None).unwrap();
     for i in 0..5 {
         let err = pool
@@ -102,7 +117,7 @@ fn exit_at_start(_: ()) {
 #[test]
 fn workers_dying_at_start_break_the_pool_instead_of_respawning_forever() {
     let _g = shared();
-    let pool = ProcessPool::builder()
+    let pool = ProcessPoolExecutor::builder()
         .max_workers(1)
         .initializer(exit_at_start, ())
         .build()

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use taskweave_core::{Error, State};
-use taskweave_process::ProcessPool;
+use taskweave_process::ProcessPoolExecutor;
 
 use crate::work::{pid, sleep_ms, sleep_pid, square};
 use crate::{children, eventually, exclusive, open_fds, shared};
@@ -12,7 +12,7 @@ use crate::{children, eventually, exclusive, open_fds, shared};
 #[test]
 fn max_tasks_per_child_replaces_the_worker_after_n_calls() {
     let _g = shared();
-    let pool = ProcessPool::builder()
+    let pool = ProcessPoolExecutor::builder()
         .max_workers(1)
         .max_tasks_per_child(3)
         .build()
@@ -31,7 +31,7 @@ fn max_tasks_per_child_replaces_the_worker_after_n_calls() {
 #[test]
 fn max_tasks_per_child_with_many_calls_in_flight() {
     let _g = shared();
-    let pool = ProcessPool::builder()
+    let pool = ProcessPoolExecutor::builder()
         .max_workers(2)
         .max_tasks_per_child(10)
         .build()
@@ -46,7 +46,10 @@ fn max_tasks_per_child_with_many_calls_in_flight() {
 #[test]
 fn cancel_removes_queued_work_and_leaves_running_work_alone() {
     let _g = shared();
-    let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .build()
+        .unwrap();
     let mut running = pool.submit(sleep_ms, 300);
     let mut queued = pool.submit(sleep_pid, 0);
     assert!(eventually(Duration::from_secs(10), || running.running()));
@@ -69,7 +72,10 @@ fn cancel_removes_queued_work_and_leaves_running_work_alone() {
 #[test]
 fn dropping_an_await_cancels_queued_work() {
     let _g = shared();
-    let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .build()
+        .unwrap();
     let out = taskweave_core::run(async {
         let long = pool.submit(sleep_ms, 200);
         let queued = pool.submit(square, 3);
@@ -91,7 +97,10 @@ fn dropping_an_await_cancels_queued_work() {
 #[test]
 fn shutdown_with_wait_finishes_pending_work() {
     let _g = shared();
-    let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(2)
+        .build()
+        .unwrap();
     let ps: Vec<_> = (0..6).map(|_| pool.submit(sleep_ms, 30)).collect();
     pool.shutdown(true, false);
     for mut p in ps {
@@ -103,7 +112,10 @@ fn shutdown_with_wait_finishes_pending_work() {
 #[test]
 fn shutdown_with_cancel_futures_cancels_the_queue() {
     let _g = shared();
-    let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .build()
+        .unwrap();
     let mut first = pool.submit(sleep_ms, 200);
     assert!(eventually(Duration::from_secs(10), || first.running()));
     let rest: Vec<_> = (0..5).map(|_| pool.submit(sleep_ms, 200)).collect();
@@ -120,7 +132,10 @@ fn shutdown_with_cancel_futures_cancels_the_queue() {
 #[test]
 fn shutdown_without_wait_returns_at_once_and_still_finishes() {
     let _g = shared();
-    let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .build()
+        .unwrap();
     let mut p = pool.submit(sleep_ms, 100);
     pool.shutdown(false, false);
     assert!(!p.done());
@@ -134,7 +149,10 @@ fn shutdown_without_wait_returns_at_once_and_still_finishes() {
 #[test]
 fn kill_workers_fails_running_work_and_leaves_no_worker() {
     let _g = shared();
-    let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(2)
+        .build()
+        .unwrap();
     let mut busy = pool.submit(sleep_ms, 20_000);
     assert!(eventually(Duration::from_secs(10), || busy.running()));
     pool.kill_workers();
@@ -149,7 +167,10 @@ fn kill_workers_fails_running_work_and_leaves_no_worker() {
 #[test]
 fn terminate_workers_sends_sigterm() {
     let _g = shared();
-    let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .build()
+        .unwrap();
     let mut busy = pool.submit(sleep_ms, 20_000);
     assert!(eventually(Duration::from_secs(10), || busy.running()));
     pool.terminate_workers();
@@ -170,7 +191,7 @@ fn after_10k_tasks_and_shutdown_no_child_and_no_descriptor_is_left() {
     );
     let fds_before = open_fds();
     {
-        let pool = ProcessPool::builder()
+        let pool = ProcessPoolExecutor::builder()
             .max_workers(2)
             .max_tasks_per_child(2500)
             .build()
@@ -196,7 +217,10 @@ fn drop_waits_and_reaps() {
     );
     let fds_before = open_fds();
     let mut p = {
-        let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+        let pool = ProcessPoolExecutor::builder()
+            .max_workers(2)
+            .build()
+            .unwrap();
         pool.submit(sleep_ms, 50)
     };
     assert_eq!(p.result(Some(Duration::ZERO)).unwrap(), 50);
@@ -207,7 +231,10 @@ fn drop_waits_and_reaps() {
 /// In a worker: starts a pool of its own, leaves it running, and reports this worker's pid and
 /// its own workers' pids.
 fn start_grandchildren(_: ()) -> (u32, Vec<u32>) {
-    let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(2)
+        .build()
+        .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while pool.worker_pids().len() < 2 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
@@ -230,7 +257,10 @@ fn gone(pid: u32) -> bool {
 #[test]
 fn workers_die_with_their_parent() {
     let _g = shared();
-    let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .build()
+        .unwrap();
     let (parent, grandchildren) = pool.submit(start_grandchildren, ()).result(None).unwrap();
     assert_eq!(grandchildren.len(), 2);
     assert!(grandchildren.iter().all(|&pid| !gone(pid)));

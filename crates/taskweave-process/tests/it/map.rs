@@ -5,13 +5,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use taskweave_core::Error;
-use taskweave_process::ProcessPool;
+use taskweave_process::ProcessPoolExecutor;
 
 use crate::shared;
 use crate::work::{sleep_ms, square};
 
-fn pool(n: usize) -> ProcessPool {
-    ProcessPool::builder().max_workers(n).build().unwrap()
+fn pool(n: usize) -> ProcessPoolExecutor {
+    ProcessPoolExecutor::builder()
+        .max_workers(n)
+        .build()
+        .unwrap()
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 use taskweave_core::Error;
-use taskweave_process::ProcessPool;
+use taskweave_process::ProcessPoolExecutor;
 
 use crate::shared;
 
@@ -76,7 +76,7 @@ proptest! {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let pool = ProcessPool::builder().max_workers(workers).build().unwrap();
+        let pool = ProcessPoolExecutor::builder().max_workers(workers).build().unwrap();
         let mut promises = Vec::new();
         for (i, &fault) in faults.iter().enumerate() {
             promises.push(pool.submit(faulty, Call { index: i as u64, fault, dir: dir.clone() }));
