@@ -72,7 +72,7 @@
 //! Each worker has two pipes (close-on-exec, 1 MiB buffers on Linux). Messages are
 //! length-prefixed frames ([`wire`]); arguments and results are postcard bytes, serialised once
 //! into the frame buffer and deserialised from the received buffer. [`Bytes`] carries large byte
-//! buffers as one block. A frame above the limit ([`Builder::max_frame`], default 1 GiB), or a
+//! buffers as one block. A frame above the limit ([`ProcessPoolBuilder::max_frame`], default 1 GiB), or a
 //! malformed or truncated one, fails the worker that sent it (its call gets [`Error::Wire`]); it
 //! never panics or hangs the pool.
 //!
