@@ -18,6 +18,7 @@ use std::time::Duration;
 use taskweave_core::{Error, Promise};
 use tokio::runtime::{Handle, Id};
 
+use crate::poison;
 use crate::pool::ThreadPoolExecutor;
 
 /// How long an idle thread of a default executor waits for work before it exits.
@@ -236,10 +237,7 @@ type Registry = HashMap<Id, Arc<ThreadPoolExecutor>>;
 
 fn registry() -> MutexGuard<'static, Registry> {
     static SLOTS: OnceLock<Mutex<Registry>> = OnceLock::new();
-    match SLOTS.get_or_init(Mutex::default).lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    }
+    poison::lock(SLOTS.get_or_init(Mutex::default))
 }
 
 /// Spawns a sentinel task on the runtime of `handle` that removes and shuts down its default

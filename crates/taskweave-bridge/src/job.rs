@@ -39,6 +39,20 @@ where
     })
 }
 
+/// The error for work submitted to `executor` after it was shut down.
+pub(crate) fn refused_after_shutdown(executor: &str) -> Error {
+    Error::shutdown(format!(
+        "cannot schedule new work after the {executor} was shut down"
+    ))
+}
+
+/// The error for queued work that `shutdown(cancel_futures = true)` on `executor` skipped.
+pub(crate) fn cancelled_by_shutdown(executor: &str) -> Error {
+    Error::cancelled(Some(format!(
+        "the {executor} was shut down with cancel_futures"
+    )))
+}
+
 /// Describes work of closure type `F`, submitted from the caller's location.
 #[track_caller]
 pub(crate) fn describe<F>() -> TaskInfo {

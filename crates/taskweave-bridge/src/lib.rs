@@ -54,6 +54,7 @@ mod blocking;
 mod executor;
 mod job;
 mod map;
+mod poison;
 mod pool;
 mod progress;
 mod rayon_bridge;

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use taskweave_core::{Error, TaskInfo};
 
 use crate::job::{self, Job, Run};
+use crate::poison;
 use crate::progress::{Progress, ProgressHook, ProgressStream};
 
 /// Where a map sends its jobs: the executor's queue.
@@ -518,7 +519,7 @@ impl<R: Send + 'static> Engine<R> {
             }
             inner.sleeping = true;
             inner = match self.timeout {
-                None => wait(self.shared.ready.wait(inner)),
+                None => poison::recover(self.shared.ready.wait(inner)),
                 Some((after, deadline)) => {
                     let now = Instant::now();
                     if now >= deadline {
@@ -526,7 +527,7 @@ impl<R: Send + 'static> Engine<R> {
                         drop(inner);
                         return Some(self.timed_out(after));
                     }
-                    wait(self.shared.ready.wait_timeout(inner, deadline - now)).0
+                    poison::recover(self.shared.ready.wait_timeout(inner, deadline - now)).0
                 }
             };
             inner.sleeping = false;
@@ -621,10 +622,7 @@ impl<R> Drop for Engine<R> {
 
 impl<R> Shared<R> {
     fn lock(&self) -> MutexGuard<'_, Inner<R>> {
-        match self.inner.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
+        poison::lock(&self.inner)
     }
 
     fn take_ready(&self, inner: &mut Inner<R>) -> Option<(usize, Result<R, Error>)> {
@@ -669,12 +667,5 @@ impl<R> Shared<R> {
         if let Some(w) = waker {
             w.wake();
         }
-    }
-}
-
-fn wait<G>(r: Result<G, std::sync::PoisonError<G>>) -> G {
-    match r {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
     }
 }

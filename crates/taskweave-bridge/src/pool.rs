@@ -32,6 +32,7 @@ use taskweave_core::{Error, Promise};
 
 use crate::job::{self, Job, Run};
 use crate::map::{Dispatch, Map, MapOptions, MapUnordered};
+use crate::poison;
 
 const EXECUTOR: &str = "ThreadPoolExecutor";
 
@@ -597,12 +598,7 @@ impl Dispatch for PoolShared {
 
 impl PoolShared {
     fn lock(&self) -> MutexGuard<'_, PoolState> {
-        // Jobs run outside the lock and catch their own panics, so a poisoned lock still guards
-        // consistent state.
-        match self.state.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
+        poison::lock(&self.state)
     }
 
     fn enqueue(self: &Arc<Self>, job: Job) -> usize {
@@ -618,9 +614,7 @@ impl PoolShared {
         let refusal = if let Some(reason) = &state.broken {
             Some(Error::broken(reason.clone()))
         } else if state.shutdown {
-            Some(Error::shutdown(
-                "cannot schedule new work after the ThreadPoolExecutor was shut down",
-            ))
+            Some(job::refused_after_shutdown(EXECUTOR))
         } else {
             None
         };
@@ -706,9 +700,7 @@ impl PoolShared {
         drop(state);
         self.work.notify_all();
         for job in cancelled {
-            job(Run::Skip(Error::cancelled(Some(
-                "the ThreadPoolExecutor was shut down with cancel_futures".to_owned(),
-            ))));
+            job(Run::Skip(job::cancelled_by_shutdown(EXECUTOR)));
         }
     }
 
@@ -822,11 +814,11 @@ fn worker(shared: Arc<PoolShared>) {
         state.sleeping += 1;
         let timed_out = match shared.keep_alive {
             None => {
-                state = wait(shared.work.wait(state));
+                state = poison::recover(shared.work.wait(state));
                 false
             }
             Some(idle) => {
-                let (s, timeout) = wait(shared.work.wait_timeout(state, idle));
+                let (s, timeout) = poison::recover(shared.work.wait_timeout(state, idle));
                 state = s;
                 timeout.timed_out()
             }
@@ -895,12 +887,5 @@ fn spin_for_work(queued: &AtomicUsize) {
             return;
         }
         thread::yield_now();
-    }
-}
-
-fn wait<G>(r: Result<G, std::sync::PoisonError<G>>) -> G {
-    match r {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
     }
 }

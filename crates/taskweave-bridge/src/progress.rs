@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
+use crate::poison::lock;
+
 /// How far a map has come: items done, and the total when known.
 ///
 /// ```
@@ -188,12 +190,5 @@ impl ProgressHook {
         if let Some(bar) = &self.bar {
             bar.finish();
         }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
     }
 }

@@ -10,11 +10,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
-use taskweave_core::{Error, Promise};
+use taskweave_core::Promise;
+// Named by the docs' links only.
+#[cfg(doc)]
+use taskweave_core::Error;
 
 use crate::blocking::Runs;
 use crate::job::{self, Job, Run};
 use crate::map::{Dispatch, Map, MapOptions, MapUnordered};
+use crate::poison::{self, lock};
 
 const EXECUTOR: &str = "RayonExecutor";
 
@@ -157,10 +161,7 @@ impl RayonExecutor {
     /// assert_eq!(rayon.num_threads(), rayon::current_num_threads());
     /// ```
     pub fn num_threads(&self) -> usize {
-        match &self.shared.pool {
-            Some(pool) => pool.current_num_threads(),
-            None => rayon::current_num_threads(),
-        }
+        self.shared.parallelism()
     }
 
     /// Runs `f` on the pool and returns its promise.
@@ -289,10 +290,7 @@ impl RayonExecutor {
         if wait && taskweave_core::strict::check_blocking_wait("RayonExecutor::shutdown").is_ok() {
             let mut guard = lock(&self.shared.idle);
             while self.shared.unfinished.load(Ordering::SeqCst) > 0 {
-                guard = match self.shared.idle_cond.wait(guard) {
-                    Ok(g) => g,
-                    Err(p) => p.into_inner(),
-                };
+                guard = poison::recover(self.shared.idle_cond.wait(guard));
             }
         }
     }
@@ -320,9 +318,7 @@ impl fmt::Debug for RayonExecutor {
 impl RayonShared {
     fn submit(self: &Arc<Self>, job: Job) {
         if self.shutdown.load(Ordering::SeqCst) {
-            job(Run::Skip(Error::shutdown(
-                "cannot schedule new work after the RayonExecutor was shut down",
-            )));
+            job(Run::Skip(job::refused_after_shutdown(EXECUTOR)));
             return;
         }
         self.unfinished.fetch_add(1, Ordering::SeqCst);
@@ -330,9 +326,7 @@ impl RayonShared {
         let shared = self.clone();
         let task = move || {
             if shared.epoch.load(Ordering::SeqCst) != epoch {
-                job(Run::Skip(Error::cancelled(Some(
-                    "the RayonExecutor was shut down with cancel_futures".to_owned(),
-                ))));
+                job(Run::Skip(job::cancelled_by_shutdown(EXECUTOR)));
             } else {
                 job(Run::Go);
             }
@@ -374,12 +368,5 @@ where
     #[track_caller]
     fn run(&self, f: F) -> Promise<T> {
         self.spawn(f)
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
     }
 }
