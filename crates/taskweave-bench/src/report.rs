@@ -4,6 +4,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
+
 use crate::cases::Row;
 use crate::goals::goal;
 
@@ -95,7 +97,8 @@ pub(crate) fn write_json(rows: &[Row]) -> Result<PathBuf, String> {
     let path = dir.join("report.json");
     // Written beside and renamed, so a reader never sees half a report.
     let partial = dir.join("report.json.tmp");
-    std::fs::write(&partial, to_json(rows))
+    let json = to_json(rows).map_err(|e| format!("cannot serialise the report: {e}"))?;
+    std::fs::write(&partial, json)
         .map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
     std::fs::rename(&partial, &path)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -115,54 +118,42 @@ fn target_dir() -> PathBuf {
     }
 }
 
-/// The report: an array of `{"case", "ours", "theirs", "baseline", "unit", "ratio"}` objects,
-/// one per line.
-fn to_json(rows: &[Row]) -> String {
-    let mut out = String::from("[\n");
-    for (i, row) in rows.iter().enumerate() {
-        let _ = write!(
-            out,
-            "  {{\"case\": {}, \"ours\": {}, \"theirs\": {}, \"baseline\": {}, \"unit\": {}, \"ratio\": {}}}",
-            json_string(&row.case),
-            json_number(row.ours, 3),
-            json_number(row.theirs, 3),
-            json_string(&row.baseline),
-            json_string(&row.unit),
-            json_number(ratio(row), 4),
-        );
-        out.push_str(if i + 1 < rows.len() { ",\n" } else { "\n" });
-    }
-    out.push_str("]\n");
-    out
+/// One object of the report, in the order its fields are written.
+#[derive(Serialize)]
+struct Entry<'a> {
+    case: &'a str,
+    ours: Option<f64>,
+    theirs: Option<f64>,
+    baseline: &'a str,
+    unit: &'a str,
+    ratio: Option<f64>,
 }
 
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// The report: an array of `{"case", "ours", "theirs", "baseline", "unit", "ratio"}` objects.
+fn to_json(rows: &[Row]) -> Result<String, serde_json::Error> {
+    let entries: Vec<Entry<'_>> = rows
+        .iter()
+        .map(|row| Entry {
+            case: &row.case,
+            ours: rounded(row.ours, 3),
+            theirs: rounded(row.theirs, 3),
+            baseline: &row.baseline,
+            unit: &row.unit,
+            ratio: rounded(ratio(row), 4),
+        })
+        .collect();
+    let mut out = serde_json::to_string_pretty(&entries)?;
+    out.push('\n');
+    Ok(out)
 }
 
-/// A JSON number rounded to `decimals`, or `null` for NaN and infinities (which JSON lacks).
-fn json_number(x: f64, decimals: i32) -> String {
+/// `x` rounded to `decimals`, or `None` (JSON's `null`) for NaN and infinities, which JSON lacks.
+fn rounded(x: f64, decimals: i32) -> Option<f64> {
     if !x.is_finite() {
-        return "null".to_owned();
+        return None;
     }
     let scale = 10f64.powi(decimals);
-    format!("{}", (x * scale).round() / scale)
+    Some((x * scale).round() / scale)
 }
 
 #[cfg(test)]
@@ -188,9 +179,21 @@ mod tests {
                 unit: "ms".to_owned(),
             },
         ];
+        let json = to_json(&rows).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(
-            to_json(&rows),
-            "[\n  {\"case\": \"a\\\"b\", \"ours\": 1.235, \"theirs\": 2, \"baseline\": \"tokio\", \"unit\": \"ns/task\", \"ratio\": 0.6173},\n  {\"case\": \"c\", \"ours\": 1, \"theirs\": 0, \"baseline\": \"python\", \"unit\": \"ms\", \"ratio\": null}\n]\n"
+            parsed,
+            serde_json::json!([
+                {"case": "a\"b", "ours": 1.235, "theirs": 2.0, "baseline": "tokio", "unit": "ns/task", "ratio": 0.6173},
+                {"case": "c", "ours": 1.0, "theirs": 0.0, "baseline": "python", "unit": "ms", "ratio": null},
+            ])
         );
+        // Readers of the file see the fields in this order.
+        let first = &json[..json.find('}').unwrap()];
+        let at: Vec<usize> = ["case", "ours", "theirs", "baseline", "unit", "ratio"]
+            .iter()
+            .map(|key| first.find(&format!("\"{key}\":")).unwrap())
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{json}");
     }
 }

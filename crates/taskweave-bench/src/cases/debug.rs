@@ -20,9 +20,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use taskweave_core::instrument::{self, Observer};
-use taskweave_core::{Runtime, Task, create_task, gather};
+use taskweave_core::instrument::Observer;
+use taskweave_core::{Runtime, create_task};
 
+use super::tasks::{ours_gather, ours_spawn_await};
 use super::{Case, Config, Row};
 use crate::measure::{AsyncContender, Rounds, median, ns_per_op, rotate_async};
 
@@ -100,26 +101,8 @@ fn spawn_await(config: &Config) -> Vec<Row> {
     } else {
         (100_000, Rounds { warm_up: 1, measured: 11 })
     };
-    let (on, off) = on_against_off(rounds, |n, obs| Box::pin(spawn_await_loop(n, obs)), n);
-    vec![row("debug_task_spawn_await", on, off, "debug_off", "ns/task")]
-}
-
-/// ns per `create_task(async {}).await`, measured inside a task. The observer is installed
-/// inside the measuring task, so only the measured tasks are observed.
-async fn spawn_await_loop(n: usize, observer: Option<Arc<dyn Observer>>) -> f64 {
-    let measuring = create_task(async move {
-        let _debug = observer.map(instrument::install);
-        let started = Instant::now();
-        for _ in 0..n {
-            if let Err(e) = create_task(async {}).await {
-                panic!("a trivial task failed: {e}");
-            }
-        }
-        ns_per_op(started.elapsed(), n)
-    });
-    measuring
-        .await
-        .unwrap_or_else(|e| panic!("the measuring task failed: {e}"))
+    let (on, off) = on_against_off(rounds, |n, obs| Box::pin(ours_spawn_await(n, obs)), n);
+    vec![Row::new("debug_task_spawn_await", on, off, "debug_off", "ns/task")]
 }
 
 const GATHER_N: usize = 100_000;
@@ -130,31 +113,8 @@ fn gather_100k(config: &Config) -> Vec<Row> {
     } else {
         Rounds { warm_up: 1, measured: 11 }
     };
-    let (on, off) = on_against_off(rounds, |n, obs| Box::pin(gather_tasks(n, obs)), GATHER_N);
-    vec![row("debug_gather_100k", on, off, "debug_off", "ns/task")]
-}
-
-/// ns per task to create `n` trivial tasks and gather their results in input order (the
-/// observer installed as in [`spawn_await_loop`]).
-async fn gather_tasks(n: usize, observer: Option<Arc<dyn Observer>>) -> f64 {
-    let measuring = create_task(async move {
-        let _debug = observer.map(instrument::install);
-        let started = Instant::now();
-        let tasks: Vec<Task<usize>> = (0..n).map(|i| create_task(async move { i })).collect();
-        let results = match gather(tasks).await {
-            Ok(results) => results,
-            Err(e) => panic!("gathering trivial tasks failed: {e}"),
-        };
-        let took = started.elapsed();
-        assert_eq!(results.len(), n, "gathered {} results of {n}", results.len());
-        if let Some((i, v)) = results.iter().enumerate().find(|(i, v)| *i != **v) {
-            panic!("result {i} is {v}: results are not in input order");
-        }
-        ns_per_op(took, n)
-    });
-    measuring
-        .await
-        .unwrap_or_else(|e| panic!("the measuring task failed: {e}"))
+    let (on, off) = on_against_off(rounds, |n, obs| Box::pin(ours_gather(n, obs)), GATHER_N);
+    vec![Row::new("debug_gather_100k", on, off, "debug_off", "ns/task")]
 }
 
 const POLLS: usize = 100_000;
@@ -174,7 +134,7 @@ fn off_poll(config: &Config) -> Vec<Row> {
             rotate_async(rounds, &mut contenders).await
         })
         .unwrap_or_else(|e| panic!("the measuring runtime failed: {e}"));
-    vec![row(
+    vec![Row::new(
         "debug_off_poll",
         median(&samples[0]),
         median(&samples[1]),
@@ -211,14 +171,4 @@ async fn tokio_yield_loop(n: usize) -> f64 {
         .await
         .unwrap_or_else(|e| panic!("the yielding tokio task failed: {e}"));
     ns_per_op(took, n)
-}
-
-fn row(case: &str, ours: f64, theirs: f64, baseline: &str, unit: &str) -> Row {
-    Row {
-        case: case.to_owned(),
-        ours,
-        theirs,
-        baseline: baseline.to_owned(),
-        unit: unit.to_owned(),
-    }
 }

@@ -42,6 +42,19 @@ pub(crate) struct Row {
     pub(crate) unit: String,
 }
 
+impl Row {
+    /// A row of `case`: `ours` against `theirs` from `baseline`, both in `unit`.
+    pub(crate) fn new(case: &str, ours: f64, theirs: f64, baseline: &str, unit: &str) -> Row {
+        Row {
+            case: case.to_owned(),
+            ours,
+            theirs,
+            baseline: baseline.to_owned(),
+            unit: unit.to_owned(),
+        }
+    }
+}
+
 /// Declares the area modules and [`all`], the cases of every area in order.
 macro_rules! areas {
     ($($area:ident,)*) => {

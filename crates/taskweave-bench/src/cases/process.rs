@@ -105,16 +105,6 @@ fn warm(pool: &ProcessPoolExecutor) {
     }
 }
 
-fn row(case: &str, ours: f64, theirs: f64, baseline: &str, unit: &str) -> Row {
-    Row {
-        case: case.to_owned(),
-        ours,
-        theirs,
-        baseline: baseline.to_owned(),
-        unit: unit.to_owned(),
-    }
-}
-
 fn args(values: &[&dyn ToString]) -> Vec<String> {
     values.iter().map(|v| v.to_string()).collect()
 }
@@ -252,9 +242,9 @@ fn rtt(config: &Config) -> Vec<Row> {
     drop(peer);
     drop(pool);
     let ours = median(&samples[0]);
-    let mut rows = vec![row("process_rtt", ours, median(&samples[1]), "pipe", "us/call")];
+    let mut rows = vec![Row::new("process_rtt", ours, median(&samples[1]), "pipe", "us/call")];
     if let Some(py) = peer::python(config, "process.py", &args(&[&"rtt", &(n / 5), &reps])) {
-        rows.push(row("process_rtt", ours, py.get("us_per_call"), "python", "us/call"));
+        rows.push(Row::new("process_rtt", ours, py.get("us_per_call"), "python", "us/call"));
     }
     rows
 }
@@ -280,7 +270,7 @@ fn inflight(config: &Config) -> Vec<Row> {
     let ours = median(&samples[0]);
     peer::python(config, "process.py", &args(&[&"inflight", &n, &reps]))
         .map(|py| {
-            vec![row(
+            vec![Row::new(
                 "process_inflight_20k",
                 ours,
                 py.get("us_per_task"),
@@ -318,7 +308,7 @@ fn map_c1(config: &Config) -> Vec<Row> {
     // Python's chunksize-1 map runs at about 10k items/s, so it maps fewer items; its rate does
     // not depend on the count.
     peer::python(config, "process.py", &args(&[&"map", &py_n, &"1", &reps]))
-        .map(|py| vec![row("process_map_c1", ours, py.get("ns_per_item"), "python", "ns/item")])
+        .map(|py| vec![Row::new("process_map_c1", ours, py.get("ns_per_item"), "python", "ns/item")])
         .unwrap_or_default()
 }
 
@@ -337,7 +327,7 @@ fn map_best(config: &Config) -> Vec<Row> {
     }
     drop(pool);
     peer::python(config, "process.py", &args(&[&"map", &n, &"100,1000", &reps]))
-        .map(|py| vec![row("process_map_best", best, py.get("ns_per_item"), "python", "ns/item")])
+        .map(|py| vec![Row::new("process_map_best", best, py.get("ns_per_item"), "python", "ns/item")])
         .unwrap_or_default()
 }
 
@@ -378,7 +368,7 @@ fn payload(config: &Config, case: &str, bytes: usize, calls: usize, reps: usize)
         (ours, 1.0, "us/call")
     };
     peer::python(config, "process.py", &args(&[&"payload", &bytes, &calls, &reps]))
-        .map(|py| vec![row(case, ours, py.get("us_per_call") / scale, "python", unit)])
+        .map(|py| vec![Row::new(case, ours, py.get("us_per_call") / scale, "python", unit)])
         .unwrap_or_default()
 }
 
@@ -411,7 +401,7 @@ fn first_result(config: &Config) -> Vec<Row> {
     let samples = rotate(rounds, &mut [&mut ours]);
     let ours = median(&samples[0]);
     peer::python(config, "process.py", &args(&[&"first_result", &rounds.measured]))
-        .map(|py| vec![row("process_first_result", ours, py.get("ms"), "python", "ms")])
+        .map(|py| vec![Row::new("process_first_result", ours, py.get("ms"), "python", "ms")])
         .unwrap_or_default()
 }
 
@@ -474,7 +464,7 @@ fn cpu_map(config: &Config) -> Vec<Row> {
     let samples = rotate(rounds, &mut [&mut serial, &mut ours, &mut ceiling]);
     drop(pool);
     let serial = median(&samples[0]);
-    vec![row(
+    vec![Row::new(
         "process_cpu_map",
         serial / median(&samples[1]),
         serial / median(&samples[2]),

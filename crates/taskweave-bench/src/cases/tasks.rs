@@ -12,9 +12,11 @@
 //!   `sleep_gather_10k_rss`) the process's peak RSS against asyncio's, each side measured in a
 //!   fresh process of its own.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
+use taskweave_core::instrument::{self, Observer};
 use taskweave_core::{Runtime, Task, create_task, gather};
 use tokio::task::JoinSet;
 
@@ -88,24 +90,28 @@ fn spawn_await(config: &Config, case: &str, flavour: Flavour) -> Vec<Row> {
     let samples = runtime(flavour)
         .run(async move {
             let mut contenders: [AsyncContender<'_>; 2] = [
-                Box::new(move || Box::pin(ours_spawn_await(n))),
+                Box::new(move || Box::pin(ours_spawn_await(n, None))),
                 Box::new(move || Box::pin(tokio_spawn_await(n))),
             ];
             rotate_async(rounds, &mut contenders).await
         })
         .unwrap_or_else(|e| panic!("the measuring runtime failed: {e}"));
     let ours = median(&samples[0]);
-    let mut rows = vec![row(case, ours, median(&samples[1]), "tokio", "ns/task")];
+    let mut rows = vec![Row::new(case, ours, median(&samples[1]), "tokio", "ns/task")];
     let args = ["spawn_await".to_owned(), n.to_string(), python_reps.to_string()];
     if let Some(python) = peer::python(config, "tasks.py", &args) {
-        rows.push(row(case, ours, python.get("ns_per_task"), "python", "ns/task"));
+        rows.push(Row::new(case, ours, python.get("ns_per_task"), "python", "ns/task"));
     }
     rows
 }
 
 /// ns per `create_task(async {}).await`, measured inside a task.
-async fn ours_spawn_await(n: usize) -> f64 {
+///
+/// With an `observer` (debug mode on), it is installed inside the measuring task, so only the
+/// measured tasks are observed.
+pub(super) async fn ours_spawn_await(n: usize, observer: Option<Arc<dyn Observer>>) -> f64 {
     let measuring = create_task(async move {
+        let _debug = observer.map(instrument::install);
         let started = Instant::now();
         for _ in 0..n {
             if let Err(e) = create_task(async {}).await {
@@ -154,7 +160,7 @@ fn gather_100k(config: &Config, case: &str, flavour: Flavour) -> Vec<Row> {
     let samples = runtime(flavour)
         .run(async move {
             let mut contenders: [AsyncContender<'_>; 3] = [
-                Box::new(|| Box::pin(ours_gather(GATHER_N))),
+                Box::new(|| Box::pin(ours_gather(GATHER_N, None))),
                 Box::new(|| Box::pin(tokio_join_set(GATHER_N))),
                 Box::new(|| Box::pin(tokio_join_all(GATHER_N))),
             ];
@@ -167,21 +173,23 @@ fn gather_100k(config: &Config, case: &str, flavour: Flavour) -> Vec<Row> {
     println!(
         "   tokio: JoinSet {join_set:.1} ns/task, join_all {join_all:.1} ns/task; the faster is the baseline"
     );
-    let mut rows = vec![row(case, ours, join_set.min(join_all), "tokio", "ns/task")];
+    let mut rows = vec![Row::new(case, ours, join_set.min(join_all), "tokio", "ns/task")];
     let args = [
         "gather".to_owned(),
         GATHER_N.to_string(),
         python_reps.to_string(),
     ];
     if let Some(python) = peer::python(config, "tasks.py", &args) {
-        rows.push(row(case, ours, python.get("ns_per_task"), "python", "ns/task"));
+        rows.push(Row::new(case, ours, python.get("ns_per_task"), "python", "ns/task"));
     }
     rows
 }
 
-/// ns per task to create `n` tasks and gather their results in input order.
-async fn ours_gather(n: usize) -> f64 {
+/// ns per task to create `n` tasks and gather their results in input order, with an
+/// `observer` installed as in [`ours_spawn_await`].
+pub(super) async fn ours_gather(n: usize, observer: Option<Arc<dyn Observer>>) -> f64 {
     let measuring = create_task(async move {
+        let _debug = observer.map(instrument::install);
         let started = Instant::now();
         let tasks: Vec<Task<usize>> = (0..n).map(|i| create_task(async move { i })).collect();
         let results = match gather(tasks).await {
@@ -293,8 +301,8 @@ fn sleep_gather_10k(config: &Config) -> Vec<Row> {
         return Vec::new();
     }
     vec![
-        row("sleep_gather_10k", ours_wall, median(&python_wall), "python", "ms"),
-        row(
+        Row::new("sleep_gather_10k", ours_wall, median(&python_wall), "python", "ms"),
+        Row::new(
             "sleep_gather_10k_rss",
             ours_rss,
             median(&python_rss),
@@ -341,14 +349,4 @@ pub(crate) fn sleep_gather_child(args: &[String]) -> Result<String, String> {
 fn peak_rss_kib_or_err() -> Result<f64, String> {
     crate::measure::peak_rss_kib()
         .ok_or_else(|| "peak RSS is read from /proc/self/status, which this system lacks".to_owned())
-}
-
-fn row(case: &str, ours: f64, theirs: f64, baseline: &str, unit: &str) -> Row {
-    Row {
-        case: case.to_owned(),
-        ours,
-        theirs,
-        baseline: baseline.to_owned(),
-        unit: unit.to_owned(),
-    }
 }

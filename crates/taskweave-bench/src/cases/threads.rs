@@ -75,10 +75,10 @@ fn to_thread_rtt(config: &Config) -> Vec<Row> {
         })
         .unwrap_or_else(|e| panic!("the measuring runtime failed: {e}"));
     let ours = median(&samples[0]);
-    let mut rows = vec![row(case, ours, median(&samples[1]), "tokio", "us/call")];
+    let mut rows = vec![Row::new(case, ours, median(&samples[1]), "tokio", "us/call")];
     let args = ["rtt".to_owned(), python_n.to_string(), python_reps.to_string()];
     if let Some(python) = peer::python(config, "threads.py", &args) {
-        rows.push(row(case, ours, python.get("us_per_call"), "python", "us/call"));
+        rows.push(Row::new(case, ours, python.get("us_per_call"), "python", "us/call"));
     }
     rows
 }
@@ -140,7 +140,7 @@ fn thread_inflight_64(config: &Config) -> Vec<Row> {
         python_reps.to_string(),
     ];
     match peer::python(config, "threads.py", &args) {
-        Some(python) => vec![row(case, ours, python.get("us_per_call"), "python", "us/call")],
+        Some(python) => vec![Row::new(case, ours, python.get("us_per_call"), "python", "us/call")],
         None => Vec::new(),
     }
 }
@@ -186,7 +186,7 @@ fn thread_map_100k(config: &Config) -> Vec<Row> {
     let ours = median(&samples[0]);
     let args = ["map".to_owned(), python_n.to_string(), python_reps.to_string()];
     match peer::python(config, "threads.py", &args) {
-        Some(python) => vec![row(case, ours, python.get("us_per_item"), "python", "us/item")],
+        Some(python) => vec![Row::new(case, ours, python.get("us_per_item"), "python", "us/item")],
         None => Vec::new(),
     }
 }
@@ -207,7 +207,7 @@ fn rayon_await_rtt(config: &Config) -> Vec<Row> {
             rotate_async(rounds, &mut contenders).await
         })
         .unwrap_or_else(|e| panic!("the measuring runtime failed: {e}"));
-    vec![row(
+    vec![Row::new(
         case,
         median(&samples[0]),
         median(&samples[1]),
@@ -240,14 +240,4 @@ async fn raw_rayon(n: usize) -> f64 {
         }
     }
     ns_per_op(started.elapsed(), n) / 1e3
-}
-
-fn row(case: &str, ours: f64, theirs: f64, baseline: &str, unit: &str) -> Row {
-    Row {
-        case: case.to_owned(),
-        ours,
-        theirs,
-        baseline: baseline.to_owned(),
-        unit: unit.to_owned(),
-    }
 }
