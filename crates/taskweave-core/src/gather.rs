@@ -7,60 +7,104 @@
 //! letting it run on would only orphan work and bury its errors. To keep every result (or every
 //! task running), use [`gather_settled()`]; to keep a task alive regardless, [`shield`](crate::shield) it.
 //!
-//! Futures are polled through one `FuturesUnordered`, so each wake-up polls only the future that
-//! was woken: gathering 100k futures costs O(n), not O(n²). The gathering loop runs outside
-//! tokio's cooperative budget: a task's join handle spends budget on every poll, and with
-//! thousands of handles the budget would run out on every pass and turn the loop quadratic.
-//! `FuturesUnordered` yields to the runtime on its own after a bounded number of polls, so the
-//! gathering task still lets others run.
+//! # How it polls
+//!
+//! The futures sit in one pinned slice (one allocation for all of them). A first pass polls each
+//! in place once, after one yield that lets freshly spawned tasks finish first: a gather of tasks
+//! that are already done costs one poll per task and nothing else. Only the futures still pending
+//! after that pass go into a `FuturesUnordered`, which wakes exactly the one that made progress,
+//! so the whole gather stays O(n). The first pass hands control back to the runtime every
+//! [`PASS_CHUNK`] polls, and everything runs outside tokio's cooperative budget: a join handle
+//! spends budget on every poll, and with thousands of handles the budget would run out on every
+//! pass and make the loop quadratic.
 
-use std::future::IntoFuture;
+use std::future::{Future, IntoFuture};
+use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
-pin_project_lite::pin_project! {
-    struct Indexed<F> {
-        index: usize,
-        #[pin]
-        future: F,
-    }
+/// How many futures the first pass polls before it lets other tasks run.
+const PASS_CHUNK: usize = 4096;
+
+/// A pinned reference to one future of the slice, so the pending ones can be driven by a
+/// `FuturesUnordered` without moving them.
+struct Slot<'a, F> {
+    index: usize,
+    future: Pin<&'a mut F>,
 }
 
-impl<F: std::future::Future> std::future::Future for Indexed<F> {
+impl<F: Future> Future for Slot<'_, F> {
     type Output = (usize, F::Output);
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let index = *this.index;
-        this.future.poll(cx).map(|out| (index, out))
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let index = self.index;
+        self.future.as_mut().poll(cx).map(|out| (index, out))
     }
 }
 
-fn indexed<I>(futures: I) -> FuturesUnordered<Indexed<<I::Item as IntoFuture>::IntoFuture>>
-where
-    I: IntoIterator,
-    I::Item: IntoFuture,
-{
-    futures
-        .into_iter()
-        .enumerate()
-        .map(|(index, f)| Indexed {
-            index,
-            future: f.into_future(),
-        })
-        .collect()
+/// Pinned references to every element of a pinned slice.
+fn pin_each<F>(slice: Pin<&mut [F]>) -> impl Iterator<Item = Pin<&mut F>> {
+    // SAFETY: the elements are never moved out of the slice: each is only reached through the
+    // pinned reference made for it below, and the slice's allocation stays pinned and alive for
+    // as long as those references live (they borrow from it).
+    let elements = unsafe { slice.get_unchecked_mut() };
+    elements.iter_mut().map(|f| {
+        // SAFETY: `f` points into the pinned slice and is not moved (see above); structural
+        // pinning of slice elements is sound because the slice never hands out `&mut F`.
+        unsafe { Pin::new_unchecked(f) }
+    })
 }
 
-/// Yields once before a large gather: tasks spawned just before are then already done when they
-/// are first polled, so each is polled once instead of twice (once to register a waker, once
-/// more when woken), which halves the polling cost of `gather(many tasks)`.
-async fn let_spawned_tasks_run(count: usize) {
-    if count > 1 {
+/// Drives `futures` until all are done or `each` breaks; `each` gets every output with its
+/// input index, in completion order.
+async fn drive<F, B>(
+    futures: Vec<F>,
+    mut each: impl FnMut(usize, F::Output) -> ControlFlow<B>,
+) -> Option<B>
+where
+    F: Future,
+{
+    let mut slots: Pin<Box<[F]>> = Box::into_pin(futures.into_boxed_slice());
+    if slots.len() > 1 {
+        // Lets tasks spawned just before finish, so the first pass finds them done.
         tokio::task::yield_now().await;
     }
+    tokio::task::unconstrained(async move {
+        let mut pins = pin_each(slots.as_mut()).enumerate();
+        let mut pending = FuturesUnordered::new();
+        let stopped = std::future::poll_fn(|cx| {
+            for _ in 0..PASS_CHUNK {
+                let Some((index, mut future)) = pins.next() else {
+                    return Poll::Ready(None);
+                };
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(out) => {
+                        if let ControlFlow::Break(b) = each(index, out) {
+                            return Poll::Ready(Some(b));
+                        }
+                    }
+                    // Pushed nodes are polled again by the set, with their own waker.
+                    Poll::Pending => pending.push(Slot { index, future }),
+                }
+            }
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
+        .await;
+        if stopped.is_some() {
+            return stopped;
+        }
+        while let Some((index, out)) = pending.next().await {
+            if let ControlFlow::Break(b) = each(index, out) {
+                return Some(b);
+            }
+        }
+        None
+    })
+    .await
 }
 
 /// Runs `futures` concurrently and returns their values in input order, or the first error
@@ -87,18 +131,21 @@ where
     I: IntoIterator,
     I::Item: IntoFuture<Output = Result<T, E>>,
 {
-    let mut set = indexed(futures);
-    let_spawned_tasks_run(set.len()).await;
-    let mut slots: Vec<Option<T>> = Vec::new();
-    slots.resize_with(set.len(), || None);
-    tokio::task::unconstrained(async {
-        while let Some((index, out)) = set.next().await {
-            slots[index] = Some(out?);
+    let futures: Vec<_> = futures.into_iter().map(IntoFuture::into_future).collect();
+    let mut values: Vec<Option<T>> = Vec::new();
+    values.resize_with(futures.len(), || None);
+    let failed = drive(futures, |index, out| match out {
+        Ok(v) => {
+            values[index] = Some(v);
+            ControlFlow::Continue(())
         }
-        Ok(())
+        Err(e) => ControlFlow::Break(e),
     })
-    .await?;
-    Ok(slots.into_iter().flatten().collect())
+    .await;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(values.into_iter().flatten().collect()),
+    }
 }
 
 /// Runs `futures` concurrently and returns every outcome in input order, errors included
@@ -123,17 +170,15 @@ where
     I: IntoIterator,
     I::Item: IntoFuture,
 {
-    let mut set = indexed(futures);
-    let_spawned_tasks_run(set.len()).await;
-    let mut slots = Vec::new();
-    slots.resize_with(set.len(), || None);
-    tokio::task::unconstrained(async {
-        while let Some((index, out)) = set.next().await {
-            slots[index] = Some(out);
-        }
+    let futures: Vec<_> = futures.into_iter().map(IntoFuture::into_future).collect();
+    let mut outcomes = Vec::new();
+    outcomes.resize_with(futures.len(), || None);
+    drive::<_, ()>(futures, |index, out| {
+        outcomes[index] = Some(out);
+        ControlFlow::Continue(())
     })
     .await;
-    slots.into_iter().flatten().collect()
+    outcomes.into_iter().flatten().collect()
 }
 
 /// Gathers futures of *different* types: `gather!(a, b, c)` gives `Result<(A, B, C), E>`, the

@@ -6,16 +6,19 @@
 //! failures. Dropping the group, or the `join` future, cancels the tasks still running, so no
 //! group task outlives its scope unobserved.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 
 use crate::error::Error;
+use crate::info::TaskId;
 use crate::promise::Canceller;
 use crate::task::{Task, spawn_supervised};
 
 #[derive(Default)]
 struct GroupState {
-    members: Vec<Canceller>,
+    /// The tasks still running, by id: finished ones leave, so a long-lived group does not grow.
+    members: HashMap<TaskId, Canceller>,
     errors: Vec<Error>,
     running: usize,
     failed: bool,
@@ -144,10 +147,11 @@ impl TaskGroup {
     fn adopt<T: Send + 'static>(&self, task: &mut Task<T>) {
         task.mark_supervised();
         let canceller = task.canceller();
+        let id = task.id();
         let already_failed = {
             let mut st = lock(&self.state);
             st.running += 1;
-            st.members.push(canceller.clone());
+            st.members.insert(id, canceller.clone());
             st.failed
         };
         if already_failed {
@@ -158,6 +162,7 @@ impl TaskGroup {
         task.add_done_callback(move |outcome| {
             let mut st = lock(&state);
             st.running -= 1;
+            st.members.remove(&id);
             let mut to_cancel = Vec::new();
             if let Err(e) = outcome {
                 let cancelled_by_group = e.is_cancelled() && st.failed;
@@ -165,7 +170,7 @@ impl TaskGroup {
                     st.errors.push(e.clone());
                     if !st.failed {
                         st.failed = true;
-                        to_cancel = st.members.clone();
+                        to_cancel = st.members.values().cloned().collect();
                     }
                 }
             }
@@ -229,7 +234,7 @@ impl TaskGroup {
     /// # }).unwrap();
     /// ```
     pub fn cancel_all(&self, message: &str) {
-        let members = lock(&self.state).members.clone();
+        let members: Vec<Canceller> = lock(&self.state).members.values().cloned().collect();
         for m in members {
             m.cancel(Some(message.to_owned()));
         }
@@ -243,7 +248,7 @@ impl Drop for TaskGroup {
             if st.running == 0 {
                 return;
             }
-            st.members.clone()
+            st.members.values().cloned().collect::<Vec<_>>()
         };
         for m in members {
             m.cancel(Some("the task group was dropped".to_owned()));
