@@ -36,17 +36,47 @@ pub struct Progress {
 
 impl Progress {
     /// Items finished so far (successfully or not).
+    ///
+    /// ```
+    /// use taskweave_bridge::{MapOptions, ThreadPoolExecutor};
+    /// let pool = ThreadPoolExecutor::new();
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// let options = MapOptions::new().on_progress(move |p| tx.send(p).unwrap());
+    /// let _: Vec<_> = pool.map_with(|x: u8| x, 0..4u8, options).collect();
+    /// let last = rx.try_iter().last().unwrap();
+    /// assert_eq!(last.done(), 4);
+    /// ```
     pub fn done(&self) -> u64 {
         self.done
     }
 
     /// How many items there are, when the input's length is known (an exact `size_hint`, or
     /// [`MapOptions::total`](crate::MapOptions::total)).
+    ///
+    /// ```
+    /// use taskweave_bridge::{MapOptions, ThreadPoolExecutor};
+    /// let pool = ThreadPoolExecutor::new();
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// let options = MapOptions::new().on_progress(move |p| tx.send(p).unwrap());
+    /// let _: Vec<_> = pool.map_with(|x: u8| x, 0..4u8, options).collect();
+    /// let last = rx.try_iter().last().unwrap();
+    /// assert_eq!(last.total(), Some(4));
+    /// ```
     pub fn total(&self) -> Option<u64> {
         self.total
     }
 
     /// `done / total` between 0 and 1, when the total is known and not zero.
+    ///
+    /// ```
+    /// use taskweave_bridge::{MapOptions, ThreadPoolExecutor};
+    /// let pool = ThreadPoolExecutor::new();
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// let options = MapOptions::new().on_progress(move |p| tx.send(p).unwrap());
+    /// let _: Vec<_> = pool.map_with(|x: u8| x, 0..4u8, options).collect();
+    /// let last = rx.try_iter().last().unwrap();
+    /// assert_eq!(last.fraction(), Some(1.0));
+    /// ```
     pub fn fraction(&self) -> Option<f64> {
         match self.total {
             Some(total) if total > 0 => Some(self.done as f64 / total as f64),
@@ -82,12 +112,38 @@ pub struct ProgressStream {
 
 impl ProgressStream {
     /// The next report, or `None` once the map has ended and the last report was seen.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// use taskweave_bridge::{MapOptions, ThreadPoolExecutor};
+    /// let pool = ThreadPoolExecutor::new();
+    /// let (options, mut progress) = MapOptions::new().progress_stream();
+    /// let mut map = pool.map_with(|x: u8| x, 0..3, options);
+    /// while map.next_async().await.is_some() {}
+    /// drop(map);
+    /// while let Some(p) = progress.next().await {
+    ///     assert!(p.done() <= 3);
+    /// }
+    /// # });
+    /// ```
     pub async fn next(&mut self) -> Option<Progress> {
         self.rx.changed().await.ok()?;
         Some(*self.rx.borrow_and_update())
     }
 
     /// The latest report, without waiting.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// use taskweave_bridge::{MapOptions, ThreadPoolExecutor};
+    /// let pool = ThreadPoolExecutor::new();
+    /// let (options, mut progress) = MapOptions::new().progress_stream();
+    /// let mut map = pool.map_with(|x: u8| x, 0..3, options);
+    /// while map.next_async().await.is_some() {}
+    /// drop(map);
+    /// assert_eq!(progress.latest().done(), 3);
+    /// # });
+    /// ```
     pub fn latest(&self) -> Progress {
         *self.rx.borrow()
     }

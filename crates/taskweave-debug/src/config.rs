@@ -53,6 +53,13 @@ static REGISTERED: OnceLock<Debug> = OnceLock::new();
 
 impl Debug {
     /// The defaults, with the timeline file taken from `TASKWEAVE_TRACE` when it is set.
+    ///
+    /// ```
+    /// let observer = taskweave_debug::Debug::new()
+    ///     .slow_poll(std::time::Duration::from_millis(50))
+    ///     .build();
+    /// assert!(observer.dump().to_string().contains("0 live task"));
+    /// ```
     pub fn new() -> Debug {
         let trace_file = std::env::var_os("TASKWEAVE_TRACE")
             .filter(|v| !v.is_empty())

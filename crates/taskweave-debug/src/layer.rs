@@ -60,6 +60,12 @@ impl Default for PrettyLayer {
 
 impl PrettyLayer {
     /// A layer printing reports on stderr.
+    ///
+    /// ```
+    /// use tracing_subscriber::layer::SubscriberExt;
+    /// let subscriber = tracing_subscriber::registry().with(taskweave_debug::PrettyLayer::new());
+    /// let _guard = tracing::subscriber::set_default(subscriber);
+    /// ```
     pub fn new() -> PrettyLayer {
         PrettyLayer {
             max_level: Level::INFO,

@@ -25,6 +25,11 @@ pub struct Bytes(pub Vec<u8>);
 
 impl Bytes {
     /// The buffer.
+    ///
+    /// ```
+    /// let b = taskweave_process::Bytes(vec![1, 2, 3]);
+    /// assert_eq!(b.into_vec(), vec![1, 2, 3]);
+    /// ```
     pub fn into_vec(self) -> Vec<u8> {
         self.0
     }

@@ -329,6 +329,23 @@ impl<R> Map<R> {
 
     /// Awaits the next result: the async form of [`Iterator::next`], which does not block the
     /// runtime thread.
+    ///
+    /// ```
+    /// use taskweave_process::ProcessPoolExecutor;
+    /// fn double(x: u32) -> u32 {
+    ///     x * 2
+    /// }
+    /// let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
+    /// let got = taskweave_core::run(async {
+    ///     let mut map = pool.map(double, 1..=3u32, 1);
+    ///     let mut out = Vec::new();
+    ///     while let Some(r) = map.next_async().await {
+    ///         out.push(r.unwrap());
+    ///     }
+    ///     out
+    /// });
+    /// assert_eq!(got.unwrap(), vec![2, 4, 6]);
+    /// ```
     pub async fn next_async(&mut self) -> Option<Result<R, Error>> {
         loop {
             if let Some(item) = self.ready_item() {

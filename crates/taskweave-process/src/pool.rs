@@ -397,6 +397,11 @@ pub struct Builder {
 
 impl Builder {
     /// How many worker processes run at once. Default: [`std::thread::available_parallelism`].
+    ///
+    /// ```
+    /// let pool = taskweave_process::ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
+    /// assert_eq!(pool.max_workers(), 2);
+    /// ```
     pub fn max_workers(mut self, n: usize) -> Builder {
         self.max_workers = Some(n);
         self
@@ -404,6 +409,20 @@ impl Builder {
 
     /// Replaces a worker by a fresh process after it ran `n` calls (a map chunk is one call).
     /// Default: workers live as long as the pool.
+    ///
+    /// ```
+    /// fn pid(_: ()) -> u32 {
+    ///     std::process::id()
+    /// }
+    /// let pool = taskweave_process::ProcessPoolExecutor::builder()
+    ///     .max_workers(1)
+    ///     .max_tasks_per_child(1)
+    ///     .build()
+    ///     .unwrap();
+    /// let first = pool.submit(pid, ()).result(None).unwrap();
+    /// let second = pool.submit(pid, ()).result(None).unwrap();
+    /// assert_ne!(first, second); // a fresh worker after each call
+    /// ```
     pub fn max_tasks_per_child(mut self, n: u64) -> Builder {
         self.max_tasks_per_child = Some(n);
         self
@@ -412,6 +431,22 @@ impl Builder {
     /// Runs `f(arg)` once in every worker before it takes work (Python's `initializer` and
     /// `initargs`). `f` returns `()` or `Result<(), E>`; an `Err` or a panic breaks the pool:
     /// its futures then fail with [`Error::Broken`] carrying the initializer's error.
+    ///
+    /// ```
+    /// fn setup(level: u8) -> Result<(), std::io::Error> {
+    ///     if level > 3 { Err(std::io::Error::other("level too high")) } else { Ok(()) }
+    /// }
+    /// fn id(x: u8) -> u8 {
+    ///     x
+    /// }
+    /// let pool = taskweave_process::ProcessPoolExecutor::builder()
+    ///     .max_workers(1)
+    ///     .initializer(setup, 9)
+    ///     .build()
+    ///     .unwrap();
+    /// let err = pool.submit(id, 1).result(None).unwrap_err();
+    /// assert!(matches!(err, taskweave_core::Error::Broken { .. }));
+    /// ```
     pub fn initializer<A: Payload, O: InitResult + 'static>(
         mut self,
         f: fn(A) -> O,
@@ -430,6 +465,19 @@ impl Builder {
 
     /// The largest frame (one call's arguments or results, serialised) either side accepts.
     /// Default: [`wire::DEFAULT_MAX_FRAME`] (1 GiB).
+    ///
+    /// ```
+    /// fn len(b: taskweave_process::Bytes) -> usize {
+    ///     b.0.len()
+    /// }
+    /// let pool = taskweave_process::ProcessPoolExecutor::builder()
+    ///     .max_workers(1)
+    ///     .max_frame(1024)
+    ///     .build()
+    ///     .unwrap();
+    /// let err = pool.submit(len, taskweave_process::Bytes(vec![0; 4096])).result(None).unwrap_err();
+    /// assert!(matches!(err, taskweave_core::Error::Wire(_)));
+    /// ```
     pub fn max_frame(mut self, bytes: usize) -> Builder {
         self.max_frame = bytes.clamp(64, u32::MAX as usize);
         self
@@ -438,12 +486,31 @@ impl Builder {
     /// Runs workers from `program` instead of this process's own image. The program must be the
     /// very same build (for example a copy of it): anything else is refused at the handshake and
     /// breaks the pool. Meant for tests and unusual deployments.
+    ///
+    /// ```
+    /// let pool = taskweave_process::ProcessPoolExecutor::builder()
+    ///     .worker_program(std::env::current_exe().unwrap())
+    ///     .max_workers(1)
+    ///     .build()
+    ///     .unwrap();
+    /// fn one(_: ()) -> u8 {
+    ///     1
+    /// }
+    /// assert_eq!(pool.submit(one, ()).result(None).unwrap(), 1);
+    /// ```
     pub fn worker_program(mut self, program: impl Into<PathBuf>) -> Builder {
         self.program = Some(program.into());
         self
     }
 
     /// How long a new worker may take to answer the handshake. Default: 30 s.
+    ///
+    /// ```
+    /// let pool = taskweave_process::ProcessPoolExecutor::builder()
+    ///     .handshake_timeout(std::time::Duration::from_secs(5))
+    ///     .build();
+    /// assert!(pool.is_ok());
+    /// ```
     pub fn handshake_timeout(mut self, timeout: Duration) -> Builder {
         self.handshake_timeout = timeout;
         self
@@ -592,6 +659,11 @@ impl ProcessPoolExecutor {
     }
 
     /// A builder to configure a pool.
+    ///
+    /// ```
+    /// let pool = taskweave_process::ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
+    /// assert_eq!(pool.max_workers(), 1);
+    /// ```
     pub fn builder() -> Builder {
         Builder {
             max_workers: None,
@@ -780,6 +852,12 @@ impl ProcessPoolExecutor {
     /// (Python 3.14's `terminate_workers`). Running calls fail with [`Error::WorkerDied`].
     /// Returns once every worker is reaped (except inside an async task, see
     /// [`shutdown`](Self::shutdown)).
+    ///
+    /// ```
+    /// let pool = taskweave_process::ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
+    /// pool.terminate_workers();
+    /// assert!(pool.worker_pids().is_empty());
+    /// ```
     pub fn terminate_workers(&self) {
         #[cfg(unix)]
         self.inner.signal_workers(libc::SIGTERM);
@@ -802,6 +880,15 @@ impl ProcessPoolExecutor {
     }
 
     /// The process ids of the workers serving right now.
+    ///
+    /// ```
+    /// fn pid(_: ()) -> u32 {
+    ///     std::process::id()
+    /// }
+    /// let pool = taskweave_process::ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
+    /// let worker = pool.submit(pid, ()).result(None).unwrap();
+    /// assert_eq!(pool.worker_pids(), vec![worker]);
+    /// ```
     pub fn worker_pids(&self) -> Vec<u32> {
         self.inner
             .lock()
@@ -812,11 +899,21 @@ impl ProcessPoolExecutor {
     }
 
     /// The number of worker processes the pool runs at most.
+    ///
+    /// ```
+    /// let pool = taskweave_process::ProcessPoolExecutor::builder().max_workers(3).build().unwrap();
+    /// assert_eq!(pool.max_workers(), 3);
+    /// ```
     pub fn max_workers(&self) -> usize {
         self.inner.config.max_workers
     }
 
     /// The error that broke the pool, if it is broken.
+    ///
+    /// ```
+    /// let pool = taskweave_process::ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
+    /// assert!(pool.broken().is_none());
+    /// ```
     pub fn broken(&self) -> Option<Error> {
         self.inner.lock().broken.clone()
     }
