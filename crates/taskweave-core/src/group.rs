@@ -222,6 +222,19 @@ impl TaskGroup {
         }
     }
 
+    /// `true` once a task of the group has failed (its siblings are being cancelled).
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let group = taskweave_core::TaskGroup::new();
+    /// assert!(!group.failed());
+    /// group.join().await.unwrap();
+    /// # }).unwrap();
+    /// ```
+    pub fn failed(&self) -> bool {
+        lock(&self.state).failed
+    }
+
     /// Cancels every task still running in the group.
     ///
     /// ```
