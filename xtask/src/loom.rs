@@ -67,7 +67,12 @@ mod tests {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap();
-            for bare in ["cfg(loom)", "cfg(not(loom))", "cfg(all(loom", "cfg(any(loom"] {
+            for bare in [
+                "cfg(loom)",
+                "cfg(not(loom))",
+                "cfg(all(loom",
+                "cfg(any(loom",
+            ] {
                 assert!(
                     !text.contains(bare),
                     "{} switches on the bare loom cfg ({bare})",

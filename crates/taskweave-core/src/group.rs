@@ -294,11 +294,7 @@ impl TaskGroup {
     /// # }).unwrap();
     /// ```
     pub fn cancel_all(&self, message: &str) {
-        let members: Vec<Canceller> = lock(&self.shared.state)
-            .members
-            .values()
-            .cloned()
-            .collect();
+        let members: Vec<Canceller> = lock(&self.shared.state).members.values().cloned().collect();
         for m in members {
             m.cancel(Some(message.to_owned()));
         }

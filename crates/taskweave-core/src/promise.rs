@@ -708,7 +708,10 @@ impl<T> Drop for Awaiting<T> {
                     // A deadline dropped this await of a task: it reports the timeout once the
                     // task has finished, which the latch (a completion watcher) tells it.
                     let (latch, waker) = crate::ending::Latch::new();
-                    if promise.poll_done(&mut Context::from_waker(&waker)).is_pending() {
+                    if promise
+                        .poll_done(&mut Context::from_waker(&waker))
+                        .is_pending()
+                    {
                         crate::ending::hand_over_future(latch.opened());
                     }
                 }

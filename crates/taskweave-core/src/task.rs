@@ -685,7 +685,8 @@ impl<T: Send + 'static> Drop for TaskAwait<T> {
             // an awaiting asyncio coroutine cancels the task it awaits.
             join.abort();
             if crate::ending::collecting() {
-                if let AwaitState::Join(join) = std::mem::replace(&mut self.state, AwaitState::Done) {
+                if let AwaitState::Join(join) = std::mem::replace(&mut self.state, AwaitState::Done)
+                {
                     // A deadline dropped this await: it reports the timeout once the task has
                     // finished. The output is dropped unread, as it would have been here.
                     crate::ending::hand_over_future(async move {

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use taskweave_core::{
-    Error, Promise, ReturnWhen, TaskGroup, create_task, create_task_try, sleep, timeout, timeout_at, wait, wait_for,
+    Error, Promise, ReturnWhen, TaskGroup, create_task, create_task_try, sleep, timeout,
+    timeout_at, wait, wait_for,
 };
 
 use crate::rt;
@@ -37,7 +38,10 @@ fn wait_for_a_task_returns_only_after_the_cancelled_task_finished() {
         sleep(Duration::from_millis(5)).await;
         let err = wait_for(task, Duration::from_millis(10)).await.unwrap_err();
         assert!(err.is_timeout(), "{err}");
-        assert!(dropped.load(Ordering::SeqCst), "the task's destructors had not run yet");
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "the task's destructors had not run yet"
+        );
     });
 }
 
@@ -45,12 +49,17 @@ fn wait_for_a_task_returns_only_after_the_cancelled_task_finished() {
 fn wait_for_a_promise_backed_task_returns_only_after_it_finished() {
     rt(async {
         let dropped = Arc::new(AtomicBool::new(false));
-        let promise: Promise<()> = create_task_try(sleeps_with_slow_drop(dropped.clone()))
-            .into_promise();
+        let promise: Promise<()> =
+            create_task_try(sleeps_with_slow_drop(dropped.clone())).into_promise();
         sleep(Duration::from_millis(5)).await;
-        let err = wait_for(promise, Duration::from_millis(10)).await.unwrap_err();
+        let err = wait_for(promise, Duration::from_millis(10))
+            .await
+            .unwrap_err();
         assert!(err.is_timeout(), "{err}");
-        assert!(dropped.load(Ordering::SeqCst), "the task's destructors had not run yet");
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "the task's destructors had not run yet"
+        );
     });
 }
 
@@ -61,7 +70,10 @@ fn timeout_around_an_await_of_a_task_waits_for_that_task_too() {
         let task = create_task_try(sleeps_with_slow_drop(dropped.clone()));
         let out = timeout(Duration::from_millis(10), async move { task.await }).await;
         assert!(out.unwrap_err().is_timeout());
-        assert!(dropped.load(Ordering::SeqCst), "the task's destructors had not run yet");
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "the task's destructors had not run yet"
+        );
     });
 }
 
@@ -71,7 +83,9 @@ fn wait_for_running_thread_work_does_not_wait_for_what_cannot_be_stopped() {
         let (promise, resolver) = Promise::<u8>::pending();
         assert!(resolver.set_running());
         let started = Instant::now();
-        let err = wait_for(promise, Duration::from_millis(10)).await.unwrap_err();
+        let err = wait_for(promise, Duration::from_millis(10))
+            .await
+            .unwrap_err();
         assert!(err.is_timeout());
         assert!(started.elapsed() < Duration::from_secs(5));
         drop(resolver);

@@ -36,7 +36,10 @@ fn a_failed_error_shows_each_cause_once_in_a_chain_walk() {
     let err = Error::failed(inner);
     assert_eq!(
         chain(&err),
-        vec!["cannot read the configuration".to_owned(), "disk full".to_owned()]
+        vec![
+            "cannot read the configuration".to_owned(),
+            "disk full".to_owned()
+        ]
     );
 
     let plain = Error::failed(std::io::Error::other("no network"));
