@@ -4,7 +4,9 @@
 //! cancels its siblings; `join` then reports every failure, not only the first, as
 //! [`Error::Group`] (Python's `ExceptionGroup`). Cancellations the group caused are not
 //! failures. Dropping the group, or the `join` future, cancels the tasks still running, so no
-//! group task outlives its scope unobserved.
+//! group task outlives its scope unobserved; when a deadline ([`timeout`](crate::timeout),
+//! [`wait_for`](crate::wait_for)) dropped it, the deadline reports its timeout only once they
+//! have all finished.
 //!
 //! Once the group has failed no member body starts: a spawn into it returns a task that is
 //! already cancelled, and a member spawned earlier that had not been polled yet checks the
@@ -312,6 +314,20 @@ impl Drop for TaskGroup {
         };
         for m in members {
             m.cancel(Some("the task group was dropped".to_owned()));
+        }
+        if crate::ending::collecting() {
+            // A deadline dropped the group (or its `join`): it reports the timeout once every
+            // member has finished, as asyncio's `TaskGroup` always waits for its children.
+            let shared = Arc::clone(&self.shared);
+            crate::ending::hand_over_future(std::future::poll_fn(move |cx| {
+                let mut st = lock(&shared.state);
+                if st.running == 0 {
+                    std::task::Poll::Ready(())
+                } else {
+                    st.waker = Some(cx.waker().clone());
+                    std::task::Poll::Pending
+                }
+            }));
         }
     }
 }

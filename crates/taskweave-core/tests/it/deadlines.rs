@@ -193,3 +193,50 @@ fn durations_too_large_for_the_clock_mean_no_deadline() {
         assert_eq!(wait_for(member, Duration::MAX).await.unwrap(), 9);
     });
 }
+
+#[test]
+fn a_deadline_around_join_waits_for_the_cancelled_members() {
+    rt(async {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let group = TaskGroup::new();
+        group.spawn(sleeps_with_slow_drop(dropped.clone()));
+        sleep(Duration::from_millis(5)).await;
+        let out = timeout(Duration::from_millis(10), group.join()).await;
+        assert!(out.unwrap_err().is_timeout());
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "the member's destructors had not run yet"
+        );
+    });
+}
+
+#[test]
+fn an_outer_deadline_takes_over_waiting_for_what_an_inner_one_cancelled() {
+    rt(async {
+        struct SlowerDrop(Arc<AtomicBool>);
+        impl Drop for SlowerDrop {
+            fn drop(&mut self) {
+                std::thread::sleep(Duration::from_millis(150));
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let dropped = Arc::new(AtomicBool::new(false));
+        let flag = dropped.clone();
+        let task = create_task(async move {
+            let _guard = SlowerDrop(flag);
+            sleep(Duration::from_secs(30)).await;
+        });
+        sleep(Duration::from_millis(5)).await;
+        // The inner deadline expires first and waits for the task; the outer one expires while
+        // it waits and must not return before the task has finished either.
+        let out = timeout(Duration::from_millis(40), async move {
+            wait_for(task, Duration::from_millis(5)).await
+        })
+        .await;
+        assert!(out.is_err(), "{out:?}");
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "the task's destructors had not run yet"
+        );
+    });
+}
