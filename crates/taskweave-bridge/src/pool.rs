@@ -19,6 +19,7 @@
 //! **Invariant:** a job is either in the queue, running on a worker, or completed with a
 //! [`Run::Skip`] error; no path drops one silently.
 
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -35,6 +36,11 @@ use crate::map::{Dispatch, Map, MapOptions, MapUnordered};
 use crate::poison;
 
 const EXECUTOR: &str = "ThreadPoolExecutor";
+
+/// The most workers a map plans for, however large `max_workers` is: more threads than this
+/// never run usefully in one process, and a map's default window (eight items per worker) stays
+/// a few megabytes at most.
+const MAX_PARALLELISM: usize = 4096;
 
 type Initializer = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
@@ -108,6 +114,10 @@ struct PoolState {
     sleeping: usize,
     /// Idle workers polling `queued` before they sleep.
     spinning: usize,
+    /// Workers whose call has returned and which are completing its promise. They look at the
+    /// queue next, so they count as idle: the caller woken by that promise may submit again
+    /// before the worker is back in its loop, and must not start a second thread for it.
+    finishing: usize,
     /// Wake-ups sent and not yet taken by a worker.
     notified: usize,
     /// Submitted jobs not finished (queued or running).
@@ -364,10 +374,16 @@ impl ThreadPoolExecutor {
     /// assert_eq!(pool.threads(), 0);
     /// ```
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        self.shared.shutdown(cancel_futures);
-        if wait
-            && taskweave_core::strict::check_blocking_wait("ThreadPoolExecutor::shutdown").is_ok()
-        {
+        let unfinished = self.shared.shutdown(cancel_futures);
+        if !wait {
+            return;
+        }
+        // Inside a task with no work left there is nothing to wait for: the idle workers leave
+        // on their own, and a wait refused there would report a correct program.
+        if unfinished == 0 && taskweave_core::strict::in_task_poll() {
+            return;
+        }
+        if taskweave_core::strict::check_blocking_wait("ThreadPoolExecutor::shutdown").is_ok() {
             self.shared.join();
         }
     }
@@ -447,7 +463,8 @@ impl Builder {
     }
 
     /// The worker threads' names are `<prefix>_<index>` (default `ThreadPool<n>`). Linux shows at
-    /// most 15 bytes of a thread name, so short prefixes read best in `top` and debuggers.
+    /// most 15 bytes of a thread name, so short prefixes read best in `top` and debuggers. A
+    /// prefix with a NUL byte is refused by [`build`](Self::build).
     ///
     /// ```
     /// let pool = taskweave_bridge::ThreadPoolExecutor::builder()
@@ -528,7 +545,10 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// [`Error::Refused`] when `max_workers` is zero.
+    /// [`Error::Refused`] when `max_workers` is zero or `thread_name_prefix` contains a NUL
+    /// byte. Every other value is valid: a `max_workers` beyond what the OS allows only means
+    /// the pool runs with the threads it could start, and a `keep_alive` too long to represent
+    /// means workers stay until shutdown.
     ///
     /// ```
     /// let err = taskweave_bridge::ThreadPoolExecutor::builder().max_workers(0).build();
@@ -537,6 +557,14 @@ impl Builder {
     pub fn build(self) -> Result<ThreadPoolExecutor, Error> {
         if self.max_workers == Some(0) {
             return Err(Error::refused("max_workers must be greater than 0"));
+        }
+        if let Some(prefix) = &self.thread_name_prefix {
+            if prefix.contains('\0') {
+                return Err(Error::refused(format!(
+                    "thread_name_prefix must not contain a NUL byte (thread names are C \
+                     strings): {prefix:?}"
+                )));
+            }
         }
         Ok(self.build_unchecked())
     }
@@ -553,6 +581,7 @@ impl Builder {
                     threads: 0,
                     sleeping: 0,
                     spinning: 0,
+                    finishing: 0,
                     notified: 0,
                     unfinished: 0,
                     next_thread: 0,
@@ -592,7 +621,8 @@ impl Dispatch for PoolShared {
     }
 
     fn parallelism(&self) -> usize {
-        self.max_workers
+        // A map sizes its window from this; a huge `max_workers` must not make it huge too.
+        self.max_workers.min(MAX_PARALLELISM)
     }
 }
 
@@ -630,8 +660,10 @@ impl PoolShared {
         let added = state.queue.len() - before;
         state.unfinished += added;
         self.queued.store(state.queue.len(), Ordering::Relaxed);
-        // Spinning workers pick up work without a wake-up; wake sleepers for the rest.
-        let mut needed = state.queue.len().saturating_sub(state.spinning).min(added);
+        // Spinning and finishing workers pick up work without a wake-up; wake sleepers for the
+        // rest. A finishing worker submitting from a done-callback is not free to take it.
+        let available = state.spinning + state.finishing - usize::from(self.finishing_here());
+        let mut needed = state.queue.len().saturating_sub(available).min(added);
         let mut wake = 0;
         while needed > 0 && state.sleeping > state.notified {
             state.notified += 1;
@@ -686,7 +718,8 @@ impl PoolShared {
         }
     }
 
-    fn shutdown(&self, cancel_futures: bool) {
+    /// Marks the pool shut down; returns how many jobs are unfinished after the cancellation.
+    fn shutdown(&self, cancel_futures: bool) -> usize {
         let mut state = self.lock();
         state.shutdown = true;
         let cancelled: Vec<Job> = if cancel_futures {
@@ -697,11 +730,13 @@ impl PoolShared {
         } else {
             Vec::new()
         };
+        let unfinished = state.unfinished;
         drop(state);
         self.work.notify_all();
         for job in cancelled {
             job(Run::Skip(job::cancelled_by_shutdown(EXECUTOR)));
         }
+        unfinished
     }
 
     /// Joins every worker thread except the calling one.
@@ -751,6 +786,7 @@ struct Exit<'a> {
 
 impl Drop for Exit<'_> {
     fn drop(&mut self) {
+        WORKER.with(|w| w.borrow_mut().take());
         let mut state = self.shared.lock();
         state.threads -= 1;
         if state.shutdown {
@@ -762,17 +798,94 @@ impl Drop for Exit<'_> {
     }
 }
 
+thread_local! {
+    /// The pool this thread works for, so the job it runs can count itself finished.
+    static WORKER: RefCell<Option<Arc<PoolShared>>> = const { RefCell::new(None) };
+    /// Where this worker is with the job it runs.
+    static CALL: Cell<Call> = const { Cell::new(Call::Idle) };
+}
+
+/// A pool worker's progress through one job, kept in [`CALL`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Call {
+    /// No job, or one that never claimed its end (a map item, a skipped promise).
+    Idle,
+    /// The worker has handed the job over and not yet heard from it.
+    Armed,
+    /// The job's call is running; a job run inline inside it cannot claim the worker again.
+    Claimed,
+    /// The call has returned and the worker counts in `finishing`.
+    Finishing,
+}
+
+/// The end of one call on a pool worker: dropping it, before the promise is completed, counts
+/// the call finished and the worker idle (see `PoolState::finishing`).
+pub(crate) struct CallEnd(());
+
+impl CallEnd {
+    /// Claims the end of the job this pool worker was just handed; `None` elsewhere (a rayon
+    /// thread, a nested job, a submitting thread completing a skipped job).
+    pub(crate) fn claim() -> Option<CallEnd> {
+        CALL.with(|c| {
+            (c.get() == Call::Armed).then(|| {
+                c.set(Call::Claimed);
+                CallEnd(())
+            })
+        })
+    }
+}
+
+impl Drop for CallEnd {
+    fn drop(&mut self) {
+        CALL.with(|c| c.set(Call::Finishing));
+        WORKER.with(|w| {
+            if let Some(shared) = &*w.borrow() {
+                let mut state = shared.lock();
+                state.unfinished -= 1;
+                state.finishing += 1;
+            }
+        });
+    }
+}
+
+impl PoolShared {
+    /// `true` on a worker of this pool that is completing a promise (running its callbacks).
+    fn finishing_here(self: &Arc<Self>) -> bool {
+        CALL.with(Cell::get) == Call::Finishing
+            && WORKER.with(|w| w.borrow().as_ref().is_some_and(|p| Arc::ptr_eq(p, self)))
+    }
+}
+
+/// Runs one job on a worker and accounts for it, whether or not it claimed its end early.
+fn run_job(shared: &PoolShared, job: Job) -> MutexGuard<'_, PoolState> {
+    CALL.with(|c| c.set(Call::Armed));
+    // The job catches the work's panics; this catches what escapes anyway (an observer hook,
+    // a drop of user data), so the worker lives on. Its resolver, dropped while unwinding, has
+    // completed the promise with `Error::Abandoned`.
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| job(Run::Go))) {
+        taskweave_core::error::drop_panic_payload(payload);
+    }
+    let counted = CALL.with(|c| c.replace(Call::Idle)) == Call::Finishing;
+    let mut state = shared.lock();
+    if counted {
+        state.finishing -= 1;
+    } else {
+        state.unfinished -= 1;
+    }
+    state
+}
+
 fn worker(shared: Arc<PoolShared>) {
+    WORKER.with(|w| *w.borrow_mut() = Some(shared.clone()));
     let _exit = Exit {
         shared: &shared,
         me: thread::current().id(),
     };
     if let Some(init) = &shared.initializer {
         let outcome = catch_unwind(AssertUnwindSafe(|| init())).unwrap_or_else(|payload| {
-            Err(format!(
-                "panicked: {}",
-                taskweave_core::error::panic_message(&*payload)
-            ))
+            let message = taskweave_core::error::panic_message(&*payload);
+            taskweave_core::error::drop_panic_payload(payload);
+            Err(format!("panicked: {message}"))
         });
         if let Err(e) = outcome {
             let reason =
@@ -786,9 +899,7 @@ fn worker(shared: Arc<PoolShared>) {
         if let Some(job) = state.queue.pop_front() {
             shared.queued.store(state.queue.len(), Ordering::Relaxed);
             drop(state);
-            job(Run::Go);
-            state = shared.lock();
-            state.unfinished -= 1;
+            state = run_job(&shared, job);
             continue;
         }
         if state.shutdown || state.broken.is_some() {
