@@ -44,6 +44,16 @@ where
     })
 }
 
+/// Runs `job` on an executor's thread. The job catches the work's panics; this catches what
+/// escapes anyway (an observer hook, a drop of user data), so the thread lives on: a pool worker
+/// takes its next job, a rayon thread does not abort the process. The job's resolver, dropped
+/// while unwinding, has completed its promise with [`Error::Abandoned`].
+pub(crate) fn run_contained(job: Job) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| job(Run::Go))) {
+        taskweave_core::error::drop_panic_payload(payload);
+    }
+}
+
 /// The error for work submitted to `executor` after it was shut down.
 pub(crate) fn refused_after_shutdown(executor: &str) -> Error {
     Error::shutdown(format!(

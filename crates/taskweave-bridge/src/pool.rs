@@ -16,6 +16,11 @@
 //! `to_thread`: a lone call is waited for briefly, before the awaiting task parks its runtime
 //! thread, and only while such waits keep paying off.
 //!
+//! A worker whose call has returned counts as idle (`finishing`) before it completes the
+//! promise, since completing it may wake a caller who submits again at once: that submit must
+//! find the worker idle, not start a second thread. The job tells the worker through a
+//! thread-local ([`CallEnd`]); jobs that never claim it (map items) are counted when they return.
+//!
 //! **Invariant:** a job is either in the queue, running on a worker, or completed with a
 //! [`Run::Skip`] error; no path drops one silently.
 
@@ -47,9 +52,27 @@ type Initializer = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 /// A pool of threads that runs closures and hands back their [`Promise`]s: Python's
 /// `concurrent.futures.ThreadPoolExecutor`.
 ///
-/// Threads start as work arrives, up to `max_workers`. A panic in a submitted closure becomes an
-/// [`Error::Panicked`] on its promise and the worker thread lives on. Dropping the pool shuts it
-/// down and waits for submitted work, like leaving Python's `with ThreadPoolExecutor() as pool:`.
+/// Threads start as work arrives, up to `max_workers`, and only when no worker is idle: calls
+/// made one after another (`submit(..).result()` in a loop, sequential awaits) all run on one
+/// thread. A panic in a submitted closure becomes an [`Error::Panicked`] on its promise and the
+/// worker thread lives on, also when the panic's payload panics again as it is dropped. Dropping
+/// the pool shuts it down and waits for submitted work, like leaving Python's
+/// `with ThreadPoolExecutor() as pool:`.
+///
+/// Work runs inside the submitter's current `tracing` span, so its events carry the caller's
+/// context.
+///
+/// # Differences from Python
+///
+/// - The submitter's span follows the work for `submit` and `run_in_executor` too; Python copies
+///   contextvars only for `asyncio.to_thread`.
+/// - Done-callbacks run on the worker that completed the promise, as in Python, but that worker
+///   already counts as idle while they run: a call another thread submits meanwhile waits for
+///   them rather than starting a new thread (a call the callback submits itself does start
+///   one). Keep callbacks short.
+/// - Dropped (or shut down with `wait`) inside an async task when no work is left, the pool does
+///   not join its idle threads, which leave on their own, instead of blocking the runtime
+///   thread on the join.
 ///
 /// From async code, await the promises ([`run_in_executor`](crate::run_in_executor) is the
 /// asyncio-style spelling); from plain threads, block on them with [`Promise::result`].
@@ -197,9 +220,10 @@ impl ThreadPoolExecutor {
 
     /// Runs `f` on a worker thread and returns its promise at once.
     ///
-    /// The promise ends with `f`'s value, or with an error: [`Error::Panicked`] if `f` panicked
-    /// (the worker survives), [`Error::Shutdown`] if the pool was shut down, [`Error::Broken`]
-    /// if an initializer failed, [`Error::Cancelled`] if it was cancelled while queued.
+    /// `f` runs inside the caller's current `tracing` span. The promise ends with `f`'s value,
+    /// or with an error: [`Error::Panicked`] if `f` panicked (the worker survives),
+    /// [`Error::Shutdown`] if the pool was shut down, [`Error::Broken`] if an initializer failed,
+    /// [`Error::Cancelled`] if it was cancelled while queued.
     ///
     /// # Examples
     ///
@@ -359,8 +383,11 @@ impl ThreadPoolExecutor {
     /// otherwise. With `wait`, the call returns once every worker thread has exited.
     ///
     /// A blocking wait inside an async task would stall the runtime, so there `wait` is not
-    /// honoured: the pool shuts down, its threads finish on their own, and debug mode reports
-    /// the refused wait. Use [`shutdown_async`](Self::shutdown_async) in async code. Called
+    /// honoured: the pool shuts down and its threads finish on their own. When work is still
+    /// queued or running, debug mode reports the refused wait; when none is, there was nothing
+    /// to wait for and nothing is reported (so dropping a pool whose work is done, or after
+    /// `shutdown_async(..).await`, is silent). Use [`shutdown_async`](Self::shutdown_async) in
+    /// async code. Called
     /// again, it does the same (idempotent); called from one of the pool's own threads, it does
     /// not wait for that thread.
     ///
@@ -859,12 +886,7 @@ impl PoolShared {
 /// Runs one job on a worker and accounts for it, whether or not it claimed its end early.
 fn run_job(shared: &PoolShared, job: Job) -> MutexGuard<'_, PoolState> {
     CALL.with(|c| c.set(Call::Armed));
-    // The job catches the work's panics; this catches what escapes anyway (an observer hook,
-    // a drop of user data), so the worker lives on. Its resolver, dropped while unwinding, has
-    // completed the promise with `Error::Abandoned`.
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| job(Run::Go))) {
-        taskweave_core::error::drop_panic_payload(payload);
-    }
+    job::run_contained(job);
     let counted = CALL.with(|c| c.replace(Call::Idle)) == Call::Finishing;
     let mut state = shared.lock();
     if counted {
