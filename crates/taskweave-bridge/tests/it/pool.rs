@@ -365,10 +365,30 @@ fn extreme_builder_arguments_work() {
 #[test]
 fn a_map_timeout_too_far_to_represent_means_no_deadline() {
     let pool = ThreadPoolExecutor::new();
-    let options = taskweave_bridge::MapOptions::new().timeout(Duration::MAX);
-    let got: Vec<u32> = pool
-        .map_with(|x: u32| x + 1, 0..3, options)
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(got, [1, 2, 3]);
+    // Duration::MAX overflows any clock; 10^12 s (31,000 years) is far but representable.
+    for far in [Duration::MAX, Duration::from_secs(1_000_000_000_000)] {
+        let options = taskweave_bridge::MapOptions::new().timeout(far);
+        let got: Vec<u32> = pool
+            .map_with(|x: u32| x + 1, 0..3, options)
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(got, [1, 2, 3]);
+    }
+    taskweave_core::run(async {
+        let pool = ThreadPoolExecutor::new();
+        for far in [Duration::MAX, Duration::from_secs(1_000_000_000_000)] {
+            let options = taskweave_bridge::MapOptions::new().timeout(far);
+            let mut map = pool.map_with(|x: u32| x * 2, 0..3, options);
+            let mut got = Vec::new();
+            while let Some(r) = tokio::time::timeout(Duration::from_secs(10), map.next_async())
+                .await
+                .unwrap()
+            {
+                got.push(r.unwrap());
+            }
+            assert_eq!(got, [0, 2, 4]);
+        }
+        pool.shutdown_async(false).await;
+    })
+    .unwrap();
 }
