@@ -387,9 +387,8 @@ impl ThreadPoolExecutor {
     /// queued or running, debug mode reports the refused wait; when none is, there was nothing
     /// to wait for and nothing is reported (so dropping a pool whose work is done, or after
     /// `shutdown_async(..).await`, is silent). Use [`shutdown_async`](Self::shutdown_async) in
-    /// async code. Called
-    /// again, it does the same (idempotent); called from one of the pool's own threads, it does
-    /// not wait for that thread.
+    /// async code. Called again, it does the same (idempotent); called from one of the pool's
+    /// own threads, it does not wait for that thread.
     ///
     /// # Examples
     ///
