@@ -38,6 +38,12 @@ use crate::poison;
 /// Iterating blocks the thread; inside an async task the first item is [`Error::Refused`]
 /// (use [`next_async`](Map::next_async) there).
 ///
+/// # Differences from Python
+///
+/// `Executor.map` submits every input at once (before Python 3.14's `buffersize`) and raises the
+/// first error when its result is reached; this map is lazy with a bounded window, and hands
+/// each item's error over as that item, so the items after it still come.
+///
 /// # Examples
 ///
 /// ```
@@ -56,6 +62,11 @@ pub struct Map<R> {
 ///
 /// Like [`Map`] otherwise: blocking iterator, async stream, window, chunksize, timeout,
 /// cancellation on drop.
+///
+/// # Differences from Python
+///
+/// concurrent.futures has no unordered map; this is `as_completed` over the submitted calls,
+/// with the input index attached so a result can be matched to its input.
 ///
 /// ```
 /// # taskweave_core::run(async {

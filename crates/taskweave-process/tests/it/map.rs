@@ -205,7 +205,7 @@ fn the_process_map_is_the_shared_map_with_its_options() {
         let timed_out = pool
             .map_with(
                 sleep_ms,
-                [2_000u64],
+                [400u64],
                 MapOptions::new().timeout(Duration::from_millis(50)),
             )
             .collect_async()
