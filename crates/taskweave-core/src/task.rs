@@ -812,11 +812,14 @@ where
         let result = match polled {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(value)) => (this.map)(value),
-            Err(payload) => Err(Error::from_panic(
-                &*payload,
-                Some(this.info.name()),
-                Some(this.info.site()),
-            )),
+            Err(payload) => {
+                let error =
+                    Error::from_panic(&*payload, Some(this.info.name()), Some(this.info.site()));
+                // The payload is user data whose own `Drop` may panic; that must not unwind out
+                // of the task (tokio would report it as a second, anonymous panic).
+                crate::error::drop_panic_payload(payload);
+                Err(error)
+            }
         };
         this.future.set(None);
         *this.finished = true;
