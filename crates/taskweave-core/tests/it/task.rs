@@ -149,7 +149,7 @@ fn result_blocks_on_a_plain_task_from_a_plain_thread() {
 fn done_callback_on_a_task_runs_once_with_the_outcome() {
     rt(async {
         let (tx, rx) = std::sync::mpsc::channel();
-        let mut task = create_task(async {
+        let task = create_task(async {
             sleep(Duration::from_millis(5)).await;
             9
         });
