@@ -898,5 +898,10 @@ fn run_callback<T>(cb: Callback<T>, result: &Result<T, Error>, info: Option<&Tas
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| cb(result))) {
         let message = crate::error::panic_message(&*payload);
         instrument::callback_panicked(info, &message);
+        // A payload whose own `Drop` panics must not unwind through the completion: the second
+        // payload is leaked, since dropping it could panic once more.
+        if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            std::mem::forget(again);
+        }
     }
 }

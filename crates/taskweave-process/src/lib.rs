@@ -110,19 +110,22 @@
 //! [`Error::Wire`]: taskweave_core::Error::Wire
 
 mod bytes;
+mod claims;
 mod image;
 mod job;
 mod map;
 mod pool;
+mod sigpipe;
 mod slot;
 mod spawn;
+mod unwind;
 pub mod wire;
 mod worker;
 
 pub use bytes::Bytes;
 pub use job::InitResult;
 pub use map::{Map, MapProgress};
-pub use pool::{Builder as ProcessPoolBuilder, ProcessPoolExecutor, Stats};
+pub use pool::{Builder as ProcessPoolBuilder, CallOptions, ProcessPoolExecutor, Stats};
 
 /// Turns this process into a pool worker if it was started as one, before the program does
 /// anything else; returns at once otherwise.

@@ -6,6 +6,7 @@ use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Poll, Waker};
+use std::time::Duration;
 
 use taskweave_bridge::Payload;
 use taskweave_core::Error;
@@ -119,6 +120,7 @@ pub struct Map<R> {
     early: HashMap<u64, Vec<Result<R, Error>>>,
     progress: Option<ProgressHook>,
     done: MapProgress,
+    timeout: Option<Duration>,
 }
 
 type ProgressHook = Box<dyn FnMut(MapProgress) + Send>;
@@ -158,9 +160,13 @@ impl<R: Payload> Map<R> {
             let pool = pool.clone();
             let inbox = inbox.clone();
             let cancelled = cancelled.clone();
+            let mut inputs_taken: u64 = 0;
             Box::new(move |seq| {
+                let first_input = inputs_taken;
                 let id = pool.next_id();
-                let mut frame = Vec::with_capacity(wire::CALL_HEADER + 16 * chunksize);
+                // A guess for small items; a huge chunk size must not reserve its claim up front.
+                let guess = 16usize.saturating_mul(chunksize).min(64 * 1024);
+                let mut frame = Vec::with_capacity(wire::CALL_HEADER + guess);
                 let start = fref.map(|fref| wire::begin_call(&mut frame, id, fref, 0));
                 let mut holes = Vec::new();
                 let (mut total, mut sent) = (0usize, 0u32);
@@ -173,8 +179,8 @@ impl<R: Payload> Map<R> {
                         )),
                         Some(_) => postcard::to_io(&item, &mut frame).err().map(|e| {
                             Error::wire(
-                                format!("input {} of {what}", seq as usize * chunksize + total),
-                                e.to_string(),
+                                format!("input {} of {what}", first_input + total as u64),
+                                wire::serialise_failure(&item, &e),
                             )
                         }),
                     };
@@ -190,6 +196,7 @@ impl<R: Payload> Map<R> {
                 if total == 0 {
                     return None;
                 }
+                inputs_taken += total as u64;
                 let start = match start {
                     Some(start) if sent > 0 => start,
                     _ => {
@@ -215,6 +222,8 @@ impl<R: Payload> Map<R> {
                         inbox: inbox.clone(),
                         cancelled: cancelled.clone(),
                     }),
+                    position: 0,
+                    timeout: None,
                 });
                 Some((job, total))
             })
@@ -233,6 +242,7 @@ impl<R: Payload> Map<R> {
             early: HashMap::new(),
             progress: None,
             done: MapProgress::default(),
+            timeout: None,
         }
     }
 }
@@ -264,6 +274,30 @@ impl<R> Map<R> {
         self
     }
 
+    /// The longest one chunk (one call) may run in a worker; past it the worker is ended and
+    /// the chunk's items fail with [`Error::TimedOut`] (see
+    /// [`CallOptions::timeout`](crate::CallOptions::timeout)). Set it before the first result is
+    /// taken; a zero timeout fails every item with [`Error::Refused`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskweave_process::ProcessPoolExecutor;
+    ///
+    /// fn nap(ms: u64) -> u64 {
+    ///     std::thread::sleep(Duration::from_millis(ms));
+    ///     ms
+    /// }
+    ///
+    /// let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
+    /// let out: Vec<_> = pool.map(nap, [1, 60_000, 2], 1).timeout(Duration::from_millis(300)).collect();
+    /// assert!(out[1].as_ref().unwrap_err().is_timeout());
+    /// assert_eq!(*out[2].as_ref().unwrap(), 2);
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Map<R> {
+        self.timeout = Some(timeout);
+        self
+    }
+
     fn report(&mut self, item: &Result<R, Error>) {
         self.done.done += 1;
         if item.is_err() {
@@ -289,7 +323,16 @@ impl<R> Map<R> {
                     self.next_seq += 1;
                     self.in_flight += 1;
                     match chunk {
-                        Chunk::Job(job) => self.pool.enqueue(job),
+                        Chunk::Job(job) if self.timeout.is_some_and(|t| t.is_zero()) => {
+                            let e = crate::pool::zero_timeout();
+                            drop(job);
+                            let results = (0..taken).map(|_| Err(e.clone())).collect();
+                            self.inbox.push(self.next_seq - 1, results);
+                        }
+                        Chunk::Job(mut job) => {
+                            job.timeout = self.timeout;
+                            self.pool.enqueue(job)
+                        }
                         Chunk::Done(seq, results) => self.inbox.push(seq, results),
                     }
                 }
