@@ -7,6 +7,9 @@
 //! swap wins decides, so a call is either run by that worker or sent elsewhere, never both, and
 //! the pool needs no answer from the worker (which may be stopped, dead or corrupt) to know.
 //!
+//! After a worker has written a call's reply it marks the word `REPLIED`: a reply the pool
+//! has not parsed long after it was written means the reply stream lost its framing.
+//!
 //! Word 0 counts the call frames the worker has read, so the pool never reuses a ring word the
 //! worker has yet to reach. A call's word is its position among the calls sent to this worker
 //! (both sides count call frames), modulo the ring size.
@@ -21,6 +24,8 @@ pub(crate) const RING: u64 = 1024;
 const SENT: u64 = 1;
 const STARTED: u64 = 2;
 const REVOKED: u64 = 3;
+/// The worker has written the call's whole reply to its pipe.
+const REPLIED: u64 = 0;
 
 /// What the worker found in a call's word.
 #[derive(Debug, PartialEq, Eq)]
@@ -132,6 +137,16 @@ impl Claims {
             Ok(_) => true,
             Err(now) => now == id << 2 | REVOKED,
         }
+    }
+
+    /// Whether the worker has written the whole reply of call `id`.
+    pub(crate) fn replied(&self, position: u64, id: u64) -> bool {
+        self.slot(position).load(Ordering::SeqCst) == id << 2 | REPLIED
+    }
+
+    /// Worker side: the reply of call `id` is written.
+    pub(crate) fn mark_replied(&self, position: u64, id: u64) {
+        self.slot(position).store(id << 2 | REPLIED, Ordering::SeqCst);
     }
 
     /// Worker side: claims call `id`, the `position`-th call frame read.

@@ -65,6 +65,13 @@ pub(crate) struct SlotState {
     pub(crate) front_since: Option<Instant>,
     /// The call whose timeout ended the worker.
     pub(crate) timed_out: Option<u64>,
+    /// The reader is inside a frame read (not delivering a result).
+    pub(crate) reading: Arc<std::sync::atomic::AtomicBool>,
+    /// The oldest call in flight whose reply the worker has written, and since when that is
+    /// known.
+    pub(crate) replied_seen: Option<(u64, Instant)>,
+    /// The worker was ended because its reply stream lost its framing.
+    pub(crate) lost_framing: bool,
 }
 
 pub(crate) struct State {
@@ -282,12 +289,17 @@ impl Inner {
             return Ok(());
         }
         let frame = job.frame.clone();
+        let watched = job.timeout.is_some();
         let s = &mut st.slots[slot];
         job.position = s.sent;
         claims.sent(job.position, job.id);
         s.sent += 1;
         s.front_since = Some(Instant::now());
         s.in_flight.push_back(job);
+        if watched {
+            // The slot's feeder keeps the call's deadline.
+            self.notify(&st);
+        }
         drop(st);
         // A failed write means the worker died; its reader settles the call. The submitting
         // thread's SIGPIPE disposition is the program's, so the write keeps the signal away.

@@ -49,6 +49,15 @@ const STALL_MIN: Duration = Duration::from_millis(50);
 /// How often a held worker is looked at to see whether it has caught up.
 const STALL_POLL: Duration = Duration::from_millis(5);
 
+/// How often a worker with calls in flight is looked at for a reply that was written but
+/// never parsed, and how long such a reply may stay unparsed while the reader waits for bytes:
+/// past it the reply stream has lost its framing (a lying length prefix swallowed the reply).
+const FRAMING_POLL: Duration = Duration::from_millis(100);
+const FRAMING_GRACE: Duration = Duration::from_millis(1000);
+
+/// How often a feeder with nothing to watch looks at its worker anyway.
+const IDLE_LOOK: Duration = Duration::from_millis(500);
+
 /// A worker that passed the handshake.
 struct Worker {
     child: Child,
@@ -411,9 +420,12 @@ fn run(inner: &Arc<Inner>, slot: usize, worker: Worker) {
         s.held = false;
         s.front_since = None;
         s.timed_out = None;
+        s.replied_seen = None;
+        s.lost_framing = false;
         s.claims = Some(claims.clone());
         s.writer = Some(Arc::new(Mutex::new(to_worker)));
     }
+    let reading = inner.lock().slots[slot].reading.clone();
     let mut broken_reply: Option<Error> = None;
     std::thread::scope(|scope| {
         let feeder = std::thread::Builder::new()
@@ -423,7 +435,7 @@ fn run(inner: &Arc<Inner>, slot: usize, worker: Worker) {
             // Whatever happens while reading, the feeder must be told to stop, or the scope
             // would wait for it forever.
             match catch_unwind(AssertUnwindSafe(|| {
-                read_replies(inner, slot, &mut from_worker, pid, &claims)
+                read_replies(inner, slot, &mut from_worker, pid, &claims, &reading)
             })) {
                 Ok(outcome) => outcome,
                 Err(payload) => {
@@ -458,6 +470,8 @@ fn run(inner: &Arc<Inner>, slot: usize, worker: Worker) {
         s.held = false;
         s.front_since = None;
         let timed_out = s.timed_out.take();
+        let lost_framing = std::mem::take(&mut s.lost_framing);
+        s.replied_seen = None;
         let mut ran = Vec::new();
         let mut never = VecDeque::new();
         for job in std::mem::take(&mut s.in_flight) {
@@ -476,6 +490,12 @@ fn run(inner: &Arc<Inner>, slot: usize, worker: Worker) {
             Vec::new()
         };
         inner.notify(&st);
+        if lost_framing && broken_reply.is_none() {
+            broken_reply = Some(Error::wire(
+                format!("reply from worker pid {pid}"),
+                "the reply stream lost its framing (a reply was written but never arrived whole)",
+            ));
+        }
         (ran, unsent, timed_out)
     };
     let status = reap(&mut child);
@@ -514,12 +534,16 @@ fn read_replies(
     reader: &mut BufReader<File>,
     pid: u32,
     claims: &Claims,
+    reading: &std::sync::atomic::AtomicBool,
 ) -> Option<Error> {
     let max = inner.config.max_frame;
     let mut body = Vec::new();
     loop {
         wire::trim(&mut body);
-        match wire::read_frame_into(reader, max, &mut body) {
+        reading.store(true, Ordering::Relaxed);
+        let read = wire::read_frame_into(reader, max, &mut body);
+        reading.store(false, Ordering::Relaxed);
+        match read {
             Ok(true) => {}
             Ok(false) => return None,
             Err(e) => return Some(rewrap(e, pid)),
@@ -640,10 +664,10 @@ fn feed(inner: &Inner, slot: usize) {
                     st.slots[slot].writer = None;
                     return;
                 }
-                st = match wake {
-                    Some(at) => inner.wait_until(st, at),
-                    None => inner.wait(st),
-                };
+                // Calls written directly by submitting threads do not wake this thread, so it
+                // also looks again now and then on its own.
+                let at = wake.unwrap_or_else(|| Instant::now() + IDLE_LOOK);
+                st = inner.wait_until(st, at);
             }
         };
         drop(skipped);
@@ -673,6 +697,10 @@ fn watch(inner: &Inner, st: &mut State, slot: usize, claims: &Claims) -> Option<
         return wake;
     };
     let earliest = |wake: Option<Instant>, at: Instant| Some(wake.map_or(at, |w| w.min(at)));
+    if lost_framing(s, claims, now) {
+        return None;
+    }
+    wake = earliest(wake, now + FRAMING_POLL);
     if let Some(deadline) = overdue_at(s) {
         if now < deadline {
             wake = earliest(wake, deadline);
@@ -695,6 +723,40 @@ fn watch(inner: &Inner, st: &mut State, slot: usize, claims: &Claims) -> Option<
         }
     }
     wake
+}
+
+/// Ends the worker if the oldest call's reply was written long ago and the reader is still
+/// waiting for bytes: the stream lost its framing, and the reader would wait forever.
+fn lost_framing(s: &mut crate::pool::SlotState, claims: &Claims, now: Instant) -> bool {
+    let Some(front) = s.in_flight.front() else {
+        return false;
+    };
+    if !claims.replied(front.position, front.id) || !s.reading.load(Ordering::Relaxed) {
+        s.replied_seen = None;
+        return false;
+    }
+    match s.replied_seen {
+        Some((id, at)) if id == front.id => {
+            if now.saturating_duration_since(at) < FRAMING_GRACE || s.lost_framing {
+                return false;
+            }
+        }
+        _ => {
+            s.replied_seen = Some((front.id, now));
+            return false;
+        }
+    }
+    let Some(pid) = s.pid else {
+        return false;
+    };
+    s.lost_framing = true;
+    #[cfg(unix)]
+    // SAFETY: the pid is read under the pool lock, and a slot clears it under that lock before
+    // it reaps the process, so it is our live (or unreaped) child.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGKILL);
+    }
+    true
 }
 
 /// When the running call's timeout expires, if it has one.

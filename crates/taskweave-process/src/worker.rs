@@ -215,6 +215,7 @@ fn serve(marker: Marker) -> i32 {
                 return fatal(&mut out, &format!("call {id} is not the one the pool sent here"));
             }
         }
+        let claimed_at = position;
         position += 1;
         frame.clear();
         match resolve(func, secret) {
@@ -240,6 +241,7 @@ fn serve(marker: Marker) -> i32 {
         if !send(&mut out, &frame) {
             return 0;
         }
+        claims.mark_replied(claimed_at, id);
         wire::trim(&mut frame);
         wire::trim(&mut body);
     }
