@@ -146,7 +146,8 @@ impl Claims {
 
     /// Worker side: the reply of call `id` is written.
     pub(crate) fn mark_replied(&self, position: u64, id: u64) {
-        self.slot(position).store(id << 2 | REPLIED, Ordering::SeqCst);
+        self.slot(position)
+            .store(id << 2 | REPLIED, Ordering::SeqCst);
     }
 
     /// Worker side: claims call `id`, the `position`-th call frame read.

@@ -272,10 +272,9 @@ impl Inner {
         let Some(slot) = idle else {
             return Err((st, job));
         };
-        let (Some(pipe), Some(claims)) = (
-            st.slots[slot].writer.clone(),
-            st.slots[slot].claims.clone(),
-        ) else {
+        let (Some(pipe), Some(claims)) =
+            (st.slots[slot].writer.clone(), st.slots[slot].claims.clone())
+        else {
             return Err((st, job));
         };
         let Ok(mut file) = pipe.try_lock() else {
@@ -338,9 +337,12 @@ impl Inner {
         };
         for job in cancelled {
             self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
-            crate::unwind::settle(job.sink, Reply::Failed(Error::cancelled(Some(
-                "the process pool was shut down with cancel_futures".into(),
-            ))));
+            crate::unwind::settle(
+                job.sink,
+                Reply::Failed(Error::cancelled(Some(
+                    "the process pool was shut down with cancel_futures".into(),
+                ))),
+            );
         }
         if wait
             && taskweave_core::strict::check_blocking_wait("ProcessPoolExecutor::shutdown(wait)")
@@ -620,7 +622,9 @@ impl Builder {
             None => Err(outside_image()),
             Some(fref) => postcard::to_stdvec(&arg)
                 .map(|payload| (fref, payload))
-                .map_err(|e| Error::wire("initializer argument", wire::serialise_failure(&arg, &e))),
+                .map_err(|e| {
+                    Error::wire("initializer argument", wire::serialise_failure(&arg, &e))
+                }),
         };
         self.initializer = Some(made);
         self

@@ -16,8 +16,8 @@
 //! was removed from the slot under the lock, so signalling pids read under the lock never hits a
 //! recycled pid.
 
-use std::fs::File;
 use std::collections::VecDeque;
+use std::fs::File;
 use std::io::{BufReader, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::{Child, ExitStatus};
@@ -233,7 +233,9 @@ fn readable_within(file: &File, timeout: Duration) -> bool {
         // A timeout too long to add to the clock (Duration::MAX) is no deadline at all.
         let deadline = Instant::now().checked_add(timeout);
         loop {
-            let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()));
+            let left = deadline.map_or(Duration::MAX, |d| {
+                d.saturating_duration_since(Instant::now())
+            });
             let mut pfd = libc::pollfd {
                 fd: file.as_raw_fd(),
                 events: libc::POLLIN,
@@ -501,10 +503,15 @@ fn run(inner: &Arc<Inner>, slot: usize, worker: Worker) {
     let status = reap(&mut child);
     let broken = inner.lock().broken.clone();
     for job in unsent {
-        let never = format!("{} never started (its worker pid {pid} ended first)", job.what);
+        let never = format!(
+            "{} never started (its worker pid {pid} ended first)",
+            job.what
+        );
         let error = match &broken {
             Some(Error::Broken { reason }) => Error::broken(format!("{reason}; {never}")),
-            _ => Error::cancelled(Some(format!("the process pool's workers were stopped; {never}"))),
+            _ => Error::cancelled(Some(format!(
+                "the process pool's workers were stopped; {never}"
+            ))),
         };
         inner.stats.failed.fetch_add(1, Ordering::Relaxed);
         settle(job.sink, Reply::Failed(error));

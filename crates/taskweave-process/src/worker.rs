@@ -81,7 +81,10 @@ fn prepare(marker: &Marker) -> Option<(File, File, Option<File>)> {
         // (it may shut the pool down gracefully), and a dead parent takes workers with it.
         libc::signal(libc::SIGINT, libc::SIG_IGN);
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-        for fd in [marker.input, marker.output].into_iter().chain(marker.claims) {
+        for fd in [marker.input, marker.output]
+            .into_iter()
+            .chain(marker.claims)
+        {
             libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
         }
         Some((
@@ -202,7 +205,10 @@ fn serve(marker: Marker) -> i32 {
             Err(e) => return fatal(&mut out, &e.to_string()),
         };
         let Some(claims) = &claims else {
-            return fatal(&mut out, "a call arrived but the pool shared no claims ring");
+            return fatal(
+                &mut out,
+                "a call arrived but the pool shared no claims ring",
+            );
         };
         match claims.claim(position, id) {
             Claim::Run => {}
@@ -212,7 +218,10 @@ fn serve(marker: Marker) -> i32 {
                 continue;
             }
             Claim::Mismatch => {
-                return fatal(&mut out, &format!("call {id} is not the one the pool sent here"));
+                return fatal(
+                    &mut out,
+                    &format!("call {id} is not the one the pool sent here"),
+                );
             }
         }
         let claimed_at = position;

@@ -171,9 +171,15 @@ fn every_builder_argument_is_validated_with_a_clear_error() {
         "max_tasks_per_child",
     );
     refused(ProcessPoolExecutor::builder().max_workers(0), "max_workers");
-    refused(ProcessPoolExecutor::builder().max_workers(1 << 40), "max_workers");
+    refused(
+        ProcessPoolExecutor::builder().max_workers(1 << 40),
+        "max_workers",
+    );
     refused(ProcessPoolExecutor::builder().max_frame(3), "max_frame");
-    refused(ProcessPoolExecutor::builder().max_frame(usize::MAX), "max_frame");
+    refused(
+        ProcessPoolExecutor::builder().max_frame(usize::MAX),
+        "max_frame",
+    );
     refused(
         ProcessPoolExecutor::builder().handshake_timeout(Duration::ZERO),
         "handshake_timeout",

@@ -14,7 +14,11 @@ use crate::work::{record, square};
 /// The worker's reply pipe: its only write-only pipe above the standard descriptors.
 fn reply_pipe() -> i32 {
     for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
-        let Some(fd) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+        let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
             continue;
         };
         let is_pipe = std::fs::read_link(entry.path())
@@ -62,9 +66,13 @@ fn nothing_lost_or_run_twice(corrupt: fn(u64) -> u64) {
         .build()
         .unwrap();
     let log = crate::temp_file("record");
-    let before: Vec<_> = (0..60u64).map(|x| pool.submit(record, (log.clone(), x))).collect();
+    let before: Vec<_> = (0..60u64)
+        .map(|x| pool.submit(record, (log.clone(), x)))
+        .collect();
     let mut bad = pool.submit(corrupt, 1000);
-    let after: Vec<_> = (60..150u64).map(|x| pool.submit(record, (log.clone(), x))).collect();
+    let after: Vec<_> = (60..150u64)
+        .map(|x| pool.submit(record, (log.clone(), x)))
+        .collect();
     let err = bad.result(Some(Duration::from_secs(15))).unwrap_err();
     assert!(matches!(err, Error::Wire(_)), "{err}");
     let mut ok = Vec::new();
@@ -89,8 +97,15 @@ fn nothing_lost_or_run_twice(corrupt: fn(u64) -> u64) {
     assert!(ok.iter().all(|x| runs.contains_key(x)));
     // The other worker kept serving throughout.
     assert!(ok.len() >= 50, "only {} of 150 calls came back", ok.len());
-    assert_eq!(pool.submit(square, 12).result(Some(Duration::from_secs(10))).unwrap(), 144);
-    crate::within(Duration::from_secs(10), "dropping the pool", move || drop(pool));
+    assert_eq!(
+        pool.submit(square, 12)
+            .result(Some(Duration::from_secs(10)))
+            .unwrap(),
+        144
+    );
+    crate::within(Duration::from_secs(10), "dropping the pool", move || {
+        drop(pool)
+    });
 }
 
 #[test]

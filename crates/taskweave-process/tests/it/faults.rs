@@ -28,10 +28,9 @@ fn kill_9_of_a_busy_worker_fails_only_its_task() {
     let marker = crate::temp_file("busy");
     let mut busy = pool.submit(crate::work::mark_then_sleep, (marker.clone(), 20_000));
     let mut queued = pool.submit(square, 9);
-    assert!(eventually(Duration::from_secs(10), || std::path::Path::new(
-        &marker
-    )
-    .exists()));
+    assert!(eventually(Duration::from_secs(10), || {
+        std::path::Path::new(&marker).exists()
+    }));
     // SAFETY: signalling our own worker process, which is alive (it holds `busy`).
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
     let err = busy.result(Some(Duration::from_secs(10))).unwrap_err();
@@ -181,16 +180,22 @@ fn a_result_whose_deserialize_panics_fails_only_its_future() {
         .unwrap_err();
     assert!(err.is_panic(), "{err}");
     assert!(err.to_string().contains("bomb 13"), "{err}");
-    let pool = crate::within(Duration::from_secs(10), "a map after the panic", move || {
-        let out: Vec<_> = pool.map(make_bomb, [1, 13, 2], 1).collect();
-        assert_eq!(out[0].as_ref().unwrap().0, 1);
-        assert!(out[1].as_ref().unwrap_err().is_panic());
-        assert_eq!(out[2].as_ref().unwrap().0, 2);
-        let squares: Vec<u64> = pool.map(square, 0..50, 4).map(Result::unwrap).collect();
-        assert_eq!(squares[49], 49 * 49);
-        pool
+    let pool = crate::within(
+        Duration::from_secs(10),
+        "a map after the panic",
+        move || {
+            let out: Vec<_> = pool.map(make_bomb, [1, 13, 2], 1).collect();
+            assert_eq!(out[0].as_ref().unwrap().0, 1);
+            assert!(out[1].as_ref().unwrap_err().is_panic());
+            assert_eq!(out[2].as_ref().unwrap().0, 2);
+            let squares: Vec<u64> = pool.map(square, 0..50, 4).map(Result::unwrap).collect();
+            assert_eq!(squares[49], 49 * 49);
+            pool
+        },
+    );
+    crate::within(Duration::from_secs(10), "dropping the pool", move || {
+        drop(pool)
     });
-    crate::within(Duration::from_secs(10), "dropping the pool", move || drop(pool));
 }
 
 #[test]
@@ -203,13 +208,19 @@ fn a_done_callback_panic_whose_payload_panics_on_drop_fails_nothing_else() {
     let mut p = pool.submit(square, 6);
     p.add_done_callback(|_| std::panic::panic_any(PanicsOnDrop));
     assert_eq!(p.result(Some(Duration::from_secs(10))).unwrap(), 36);
-    let pool = crate::within(Duration::from_secs(10), "calls after the callback", move || {
-        assert_eq!(pool.submit(square, 7).result(None).unwrap(), 49);
-        let squares: Vec<u64> = pool.map(square, 0..20, 1).map(Result::unwrap).collect();
-        assert_eq!(squares[19], 361);
-        pool
+    let pool = crate::within(
+        Duration::from_secs(10),
+        "calls after the callback",
+        move || {
+            assert_eq!(pool.submit(square, 7).result(None).unwrap(), 49);
+            let squares: Vec<u64> = pool.map(square, 0..20, 1).map(Result::unwrap).collect();
+            assert_eq!(squares[19], 361);
+            pool
+        },
+    );
+    crate::within(Duration::from_secs(10), "dropping the pool", move || {
+        drop(pool)
     });
-    crate::within(Duration::from_secs(10), "dropping the pool", move || drop(pool));
 }
 
 #[test]

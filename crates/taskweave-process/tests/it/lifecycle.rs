@@ -155,10 +155,9 @@ fn kill_workers_fails_running_work_and_leaves_no_worker() {
         .unwrap();
     let marker = crate::temp_file("kill");
     let mut busy = pool.submit(crate::work::mark_then_sleep, (marker.clone(), 20_000));
-    assert!(eventually(Duration::from_secs(10), || std::path::Path::new(
-        &marker
-    )
-    .exists()));
+    assert!(eventually(Duration::from_secs(10), || {
+        std::path::Path::new(&marker).exists()
+    }));
     pool.kill_workers();
     let err = busy.result(Some(Duration::ZERO)).unwrap_err();
     assert!(
@@ -177,10 +176,9 @@ fn terminate_workers_sends_sigterm() {
         .unwrap();
     let marker = crate::temp_file("terminate");
     let mut busy = pool.submit(crate::work::mark_then_sleep, (marker.clone(), 20_000));
-    assert!(eventually(Duration::from_secs(10), || std::path::Path::new(
-        &marker
-    )
-    .exists()));
+    assert!(eventually(Duration::from_secs(10), || {
+        std::path::Path::new(&marker).exists()
+    }));
     pool.terminate_workers();
     let err = busy.result(Some(Duration::ZERO)).unwrap_err();
     assert!(

@@ -34,7 +34,11 @@ fn writes_to_killed_workers() {
         let deadline = Instant::now() + Duration::from_millis(50);
         while Instant::now() < deadline {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            if stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')) {
+            if stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+            {
                 break;
             }
         }
@@ -72,6 +76,10 @@ fn sigpipe_at_its_default_never_kills_the_pool_process() {
         std::thread::sleep(Duration::from_millis(10));
     };
     use std::os::unix::process::ExitStatusExt;
-    assert_ne!(status.signal(), Some(libc::SIGPIPE), "SIGPIPE killed the process");
+    assert_ne!(
+        status.signal(),
+        Some(libc::SIGPIPE),
+        "SIGPIPE killed the process"
+    );
     assert!(status.success(), "{status}");
 }

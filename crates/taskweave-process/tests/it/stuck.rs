@@ -19,7 +19,10 @@ fn warm_pool() -> (ProcessPoolExecutor, Vec<u32>) {
     for mut p in warm {
         p.result(Some(Duration::from_secs(10))).unwrap();
     }
-    assert!(eventually(Duration::from_secs(10), || pool.worker_pids().len() == 2));
+    assert!(eventually(Duration::from_secs(10), || pool
+        .worker_pids()
+        .len()
+        == 2));
     let pids = pool.worker_pids();
     (pool, pids)
 }
@@ -43,7 +46,11 @@ fn calls_queued_behind_an_endless_call_run_on_another_worker() {
     assert!(!endless.done());
     // The worker that runs the endless call gets nothing new.
     let pids: Vec<u32> = (0..20)
-        .map(|_| pool.submit(sleep_pid, 0).result(Some(Duration::from_secs(5))).unwrap())
+        .map(|_| {
+            pool.submit(sleep_pid, 0)
+                .result(Some(Duration::from_secs(5)))
+                .unwrap()
+        })
         .collect();
     assert!(pids.windows(2).all(|w| w[0] == w[1]), "{pids:?}");
     pool.kill_workers();
@@ -65,7 +72,12 @@ fn calls_sent_to_a_stopped_worker_run_on_another_worker() {
     // SAFETY: as above.
     assert_eq!(unsafe { libc::kill(pids[0] as i32, libc::SIGCONT) }, 0);
     for x in 0..50u64 {
-        assert_eq!(pool.submit(square, x).result(Some(Duration::from_secs(5))).unwrap(), x * x);
+        assert_eq!(
+            pool.submit(square, x)
+                .result(Some(Duration::from_secs(5)))
+                .unwrap(),
+            x * x
+        );
     }
 }
 
@@ -86,7 +98,10 @@ fn a_call_timeout_ends_the_worker_and_fails_with_timed_out() {
     assert!(matches!(err, Error::TimedOut { .. }), "{err}");
     assert!(started.elapsed() < Duration::from_secs(5));
     // A fresh worker replaced the one that was ended.
-    let new_pid = pool.submit(sleep_pid, 0).result(Some(Duration::from_secs(10))).unwrap();
+    let new_pid = pool
+        .submit(sleep_pid, 0)
+        .result(Some(Duration::from_secs(10)))
+        .unwrap();
     assert_ne!(new_pid, pid);
     // A call within its timeout is untouched, and an endless limit is no limit.
     let ok = CallOptions::new().timeout(Duration::from_secs(30));
@@ -110,16 +125,20 @@ fn a_timeout_also_ends_a_stopped_worker() {
     let marker = crate::temp_file("stopped");
     let options = CallOptions::new().timeout(Duration::from_millis(300));
     let mut p = pool.submit_with(mark_then_sleep, (marker.clone(), 2_000), options);
-    assert!(eventually(Duration::from_secs(10), || std::path::Path::new(
-        &marker
-    )
-    .exists()));
+    assert!(eventually(Duration::from_secs(10), || {
+        std::path::Path::new(&marker).exists()
+    }));
     let pid = pool.worker_pids()[0];
     // SAFETY: signalling our own live worker process.
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGSTOP) }, 0);
     let err = p.result(Some(Duration::from_secs(10))).unwrap_err();
     assert!(err.is_timeout(), "{err}");
-    assert_eq!(pool.submit(square, 3).result(Some(Duration::from_secs(10))).unwrap(), 9);
+    assert_eq!(
+        pool.submit(square, 3)
+            .result(Some(Duration::from_secs(10)))
+            .unwrap(),
+        9
+    );
 }
 
 #[test]
@@ -137,7 +156,10 @@ fn a_map_timeout_fails_only_the_overdue_chunk() {
     for (i, r) in out.iter().enumerate().filter(|(i, _)| *i != 1) {
         assert_eq!(*r.as_ref().unwrap(), 5, "item {i}");
     }
-    let zero: Vec<_> = pool.map(square, [1, 2], 1).timeout(Duration::ZERO).collect();
+    let zero: Vec<_> = pool
+        .map(square, [1, 2], 1)
+        .timeout(Duration::ZERO)
+        .collect();
     assert!(zero.iter().all(|r| matches!(r, Err(Error::Refused { .. }))));
 }
 
@@ -151,10 +173,9 @@ fn shutdown_within_kills_the_workers_after_the_deadline() {
     let marker = crate::temp_file("shutdown");
     let mut endless = pool.submit(mark_then_sleep, (marker.clone(), 60_000));
     let mut queued = pool.submit(square, 2);
-    assert!(eventually(Duration::from_secs(10), || std::path::Path::new(
-        &marker
-    )
-    .exists()));
+    assert!(eventually(Duration::from_secs(10), || {
+        std::path::Path::new(&marker).exists()
+    }));
     let started = Instant::now();
     assert!(!pool.shutdown_within(Duration::from_millis(300)));
     assert!(started.elapsed() < Duration::from_secs(5));

@@ -147,7 +147,9 @@ fn memory_follows_the_bytes_that_arrived_not_the_claimed_length() {
     // A whole large frame still arrives whole.
     let mut frame = (3_000_000u32).to_le_bytes().to_vec();
     frame.extend((0..3_000_000u32).map(|i| i as u8));
-    let got = wire::read_frame(&mut &frame[..], DEFAULT_MAX_FRAME).unwrap().unwrap();
+    let got = wire::read_frame(&mut &frame[..], DEFAULT_MAX_FRAME)
+        .unwrap()
+        .unwrap();
     assert_eq!(got.len(), 3_000_000);
     assert_eq!(got[2_999_999], (2_999_999u32) as u8);
 }
