@@ -300,9 +300,14 @@ impl Inner {
             self.notify(&st);
         }
         drop(st);
-        // A failed write means the worker died; its reader settles the call. The submitting
-        // thread's SIGPIPE disposition is the program's, so the write keeps the signal away.
-        let _ = crate::sigpipe::write_all(&mut file, &frame);
+        // The submitting thread's SIGPIPE disposition is the program's, so the write keeps the
+        // signal away.
+        let written = crate::sigpipe::write_all(&mut file, &frame);
+        drop(file);
+        if written.is_err() {
+            // The worker cannot take calls: it is ended, and its reader settles the call.
+            self.end_worker(slot, &pipe);
+        }
         Ok(())
     }
 
@@ -397,6 +402,24 @@ impl Inner {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .extend(own);
+        }
+    }
+
+    /// Kills the worker of `slot` if it is still the one behind `pipe`, after a write to it
+    /// failed.
+    pub(crate) fn end_worker(&self, slot: usize, pipe: &Arc<Mutex<std::fs::File>>) {
+        let st = self.lock();
+        let s = &st.slots[slot];
+        let same = s.writer.as_ref().is_some_and(|w| Arc::ptr_eq(w, pipe));
+        if let (true, Some(pid)) = (same, s.pid) {
+            #[cfg(unix)]
+            // SAFETY: the pid is read under the pool lock, and a slot clears it under that lock
+            // before it reaps the process, so it is our live (or unreaped) child.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGKILL);
+            }
+            #[cfg(not(unix))]
+            let _ = pid;
         }
     }
 

@@ -681,7 +681,9 @@ fn feed(inner: &Inner, slot: usize) {
         let written = write_frames(&mut file, &frames, &mut out);
         drop(file);
         if written.is_err() {
-            // The worker is gone; its reader sees the end of file and settles the work.
+            // The worker cannot take calls any more (it closed its input, or is dying): end it,
+            // so its reader sees the end of file and settles the work.
+            inner.end_worker(slot, &pipe);
             return;
         }
     }

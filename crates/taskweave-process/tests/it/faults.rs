@@ -290,26 +290,31 @@ fn a_kill_storm_on_starting_workers_does_not_break_the_pool() {
         .max_tasks_per_child(1)
         .build()
         .unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let killer = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (during, kills) = std::thread::scope(|scope| {
+        let killer = scope.spawn(|| {
+            // Only workers that are starting: a worker is listed by the pool once it is ready.
             let mut kills = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let ready = pool.worker_pids();
                 for pid in crate::children() {
-                    // SAFETY: signalling a child of this process; nothing else forks now.
-                    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-                    kills += 1;
+                    if !ready.contains(&pid) {
+                        // SAFETY: signalling a child of this process; nothing else forks now.
+                        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                        kills += 1;
+                    }
                 }
-                std::thread::sleep(Duration::from_micros(500));
+                std::thread::sleep(Duration::from_micros(200));
             }
             kills
-        })
-    };
-    let during: Vec<_> = (0..40).map(|x| pool.submit(square, x)).collect();
-    std::thread::sleep(Duration::from_millis(1500));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    assert!(killer.join().unwrap() > 3);
+        });
+        let during: Vec<_> = (0..40).map(|x| pool.submit(square, x)).collect();
+        std::thread::sleep(Duration::from_millis(1500));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (during, killer.join().unwrap())
+    });
+    assert!(pool.broken().is_none(), "{:?}", pool.broken());
+    assert!(kills >= 3, "only {kills} starting workers were killed");
     for mut p in during {
         match p.result(Some(Duration::from_secs(20))) {
             Ok(_) | Err(Error::WorkerDied(_)) => {}
