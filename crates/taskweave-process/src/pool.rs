@@ -532,7 +532,10 @@ pub struct Stats {
 /// lazily and in order. Submitting never blocks, so it is fine on runtime threads.
 ///
 /// Dropping the pool shuts it down and waits for the queued work (Python's `with` block); call
-/// [`shutdown`](Self::shutdown) for other choices.
+/// [`shutdown`](Self::shutdown), [`shutdown_async`](Self::shutdown_async) or
+/// [`shutdown_within`](Self::shutdown_within) for other choices. Inside async code a pool
+/// whose work is all done is dropped without waiting: its workers exit and are reaped in the
+/// background.
 ///
 /// # Examples
 ///

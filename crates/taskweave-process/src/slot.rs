@@ -4,12 +4,19 @@
 //! # Protocol between the threads
 //!
 //! All shared state sits in the pool's one mutex ([`State`]). A call moves from the pool queue to
-//! the slot's `in_flight` list (under the lock) before its frame is written, so a reply can never
-//! arrive for a call the reader does not know. The worker runs calls in order and writes each
-//! reply before it reads the next call, so when its pipe reaches end of file every reply it wrote
-//! has been read: the first call still in flight is the one it was running (it fails with
-//! [`Error::WorkerDied`]), and the calls behind it never started and go back to the front of the
-//! queue. Nothing is lost and nothing runs twice.
+//! the slot's `in_flight` list (under the lock), and its claim word is marked sent, before its
+//! frame is written, so a reply can never arrive for a call the reader does not know. The worker
+//! runs calls in order and writes each reply before it reads the next call, so replies arrive in
+//! `in_flight` order.
+//!
+//! When the worker ends (it died, was killed for a timeout or a corrupt reply stream, or
+//! retired), the claim words say which calls in flight it started: those fail, the others are
+//! taken back (a swap the worker can no longer win) and go to the front of the queue. The
+//! feeder thread also watches the oldest call in flight: past its timeout it kills the worker;
+//! past a multiple of the usual run time it takes back the calls behind it and holds the worker
+//! (no new calls) until it has caught up; and a reply the worker finished writing that the reader
+//! still waits for means the stream lost its framing, so the worker is killed. Nothing is lost
+//! and nothing runs twice.
 //!
 //! The supervising thread is also the one that forks the worker and reaps it: the death signal a
 //! worker arms is tied to the thread that created it, and a worker is reaped only after its pid
