@@ -54,7 +54,7 @@ const BYTES: usize = ((RING + 1) * 8) as usize;
 impl Claims {
     /// A fresh, zeroed ring in an anonymous shared file, for a new worker.
     pub(crate) fn create() -> io::Result<Claims> {
-        let file = anonymous_file()?;
+        let file = crate::spawn::above_stdio(anonymous_file()?)?;
         file.set_len(BYTES as u64)?;
         Claims::map(file)
     }
@@ -117,7 +117,8 @@ impl Claims {
     /// Whether a call may be sent at `position` without reusing a word the worker has not
     /// reached yet.
     pub(crate) fn has_room(&self, position: u64) -> bool {
-        position - self.consumed() < RING
+        // A count above what was sent is nonsense from the worker; it fails on its own later.
+        position.saturating_sub(self.consumed()) < RING
     }
 
     /// Marks call `id` at `position` as sent; before its frame is written.

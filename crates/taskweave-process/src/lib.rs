@@ -97,7 +97,7 @@
 //! - A reply stream that loses its framing (a length prefix that lies, random bytes): the worker
 //!   is ended, the calls it started fail with [`Error::Wire`], the ones it never started run
 //!   elsewhere. A reply that the worker finished writing but that never arrives whole (a lying
-//!   length would make the reader wait for ever) is noticed within about a second.
+//!   length would make the reader wait for ever) is noticed within a few seconds.
 //! - An argument that cannot be serialised, or a result that cannot be serialised or
 //!   deserialised: [`Error::Wire`] for that future (or that map item) only, naming the type and
 //!   the reason its `Serialize` gave. A result whose `Deserialize` panics, or a done-callback

@@ -60,7 +60,7 @@ const STALL_POLL: Duration = Duration::from_millis(5);
 /// never parsed, and how long such a reply may stay unparsed while the reader waits for bytes:
 /// past it the reply stream has lost its framing (a lying length prefix swallowed the reply).
 const FRAMING_POLL: Duration = Duration::from_millis(100);
-const FRAMING_GRACE: Duration = Duration::from_millis(1000);
+const FRAMING_GRACE: Duration = Duration::from_secs(2);
 
 /// How often a feeder with nothing to watch looks at its worker anyway.
 const IDLE_LOOK: Duration = Duration::from_millis(500);

@@ -71,7 +71,7 @@ fn pipe() -> io::Result<(File, File)> {
 
 /// Moves a descriptor above the standard three, so the child's stdio set-up cannot clobber it.
 #[cfg(unix)]
-fn above_stdio(file: File) -> io::Result<File> {
+pub(crate) fn above_stdio(file: File) -> io::Result<File> {
     use std::os::fd::{AsRawFd, FromRawFd};
     if file.as_raw_fd() > 2 {
         return Ok(file);
@@ -154,6 +154,11 @@ pub(crate) fn spawn_worker(
         to_worker,
         from_worker,
     })
+}
+
+#[cfg(not(unix))]
+pub(crate) fn above_stdio(file: File) -> io::Result<File> {
+    Ok(file)
 }
 
 #[cfg(not(unix))]
