@@ -9,14 +9,11 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use taskweave_core::{Error, Resolver, TaskInfo};
-
-use crate::map::Inbox;
 
 const OK: u8 = 0;
 const PANICKED: u8 = 1;
@@ -115,7 +112,7 @@ fn run_items<A: DeserializeOwned, R: Serialize>(
         if let Err(payload) = ran {
             out.truncate(mark);
             let (message, backtrace) = take_panic(&*payload);
-            crate::unwind::drop_payload(payload);
+            taskweave_core::error::drop_panic_payload(payload);
             out.push(PANICKED);
             let _ = postcard::to_io(&(message, backtrace), &mut *out);
         }
@@ -158,7 +155,7 @@ pub(crate) fn run_init<A: DeserializeOwned, O: InitResult>(
         Ok(o) => o,
         Err(payload) => {
             let (message, backtrace) = take_panic(&*payload);
-            crate::unwind::drop_payload(payload);
+            taskweave_core::error::drop_panic_payload(payload);
             Err(format!("initializer panicked: {message}\n{backtrace}"))
         }
     }
@@ -166,7 +163,11 @@ pub(crate) fn run_init<A: DeserializeOwned, O: InitResult>(
 
 /// Decodes the next outcome of a reply; a panic in `R`'s `Deserialize` fails this outcome (and,
 /// since the rest of the reply cannot be framed any more, the ones after it).
-fn next_outcome<R: DeserializeOwned>(rest: &mut &[u8], what: &str, pid: u32) -> Result<R, Error> {
+pub(crate) fn next_outcome<R: DeserializeOwned>(
+    rest: &mut &[u8],
+    what: &str,
+    pid: u32,
+) -> Result<R, Error> {
     let mut cursor = *rest;
     match crate::unwind::catch(|| decode_outcome::<R>(&mut cursor, what, pid)) {
         Ok(outcome) => {
@@ -298,58 +299,5 @@ impl<R: DeserializeOwned + Send + 'static> Sink for PromiseSink<R> {
 
     fn info(&self) -> Option<&TaskInfo> {
         self.resolver.info()
-    }
-}
-
-/// The sink of one chunk of a map: sends its results, in order, to the map's inbox.
-pub(crate) struct ChunkSink<R> {
-    pub(crate) seq: u64,
-    /// How many inputs the chunk covers (sent ones plus `holes`).
-    pub(crate) total: usize,
-    /// Inputs that could not be serialised: their position in the chunk and their error.
-    pub(crate) holes: Vec<(usize, Error)>,
-    pub(crate) what: Arc<str>,
-    pub(crate) inbox: Arc<Inbox<R>>,
-    pub(crate) cancelled: Arc<AtomicBool>,
-}
-
-impl<R: DeserializeOwned + Send + 'static> Sink for ChunkSink<R> {
-    fn start(&mut self) -> bool {
-        !self.cancelled.load(Ordering::Relaxed)
-    }
-
-    fn finish(self: Box<Self>, reply: Reply<'_>) {
-        let mut results = Vec::with_capacity(self.total);
-        let mut poisoned: Option<Error> = None;
-        let mut holes = self.holes.into_iter().peekable();
-        let (mut payload, pid, failed) = match reply {
-            Reply::Outcomes { payload, pid } => (payload, pid, None),
-            Reply::Failed(e) => (&[][..], 0, Some(e)),
-        };
-        for i in 0..self.total {
-            if holes.peek().is_some_and(|(at, _)| *at == i) {
-                if let Some((_, e)) = holes.next() {
-                    results.push(Err(e));
-                }
-                continue;
-            }
-            results.push(match (&failed, &poisoned) {
-                (Some(e), _) | (None, Some(e)) => Err(e.clone()),
-                (None, None) => {
-                    let outcome = next_outcome(&mut payload, &self.what, pid);
-                    if let Err(e @ Error::Panicked(_)) = &outcome {
-                        if payload.is_empty() {
-                            poisoned = Some(e.clone());
-                        }
-                    }
-                    outcome
-                }
-            });
-        }
-        self.inbox.push(self.seq, results);
-    }
-
-    fn info(&self) -> Option<&TaskInfo> {
-        None
     }
 }

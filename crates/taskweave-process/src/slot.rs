@@ -123,7 +123,7 @@ pub(crate) fn slot_main(inner: Arc<Inner>, slot: usize) {
             "a process pool thread failed: {}",
             taskweave_core::error::panic_message(&*payload)
         ));
-        crate::unwind::drop_payload(payload);
+        taskweave_core::error::drop_panic_payload(payload);
         inner.break_pool(error);
     }
     inner.slot_thread_ended(slot);
@@ -150,7 +150,7 @@ fn serve_slot(inner: &Arc<Inner>, slot: usize) {
                         "a process pool thread failed: {}",
                         taskweave_core::error::panic_message(&*payload)
                     ));
-                    crate::unwind::drop_payload(payload);
+                    taskweave_core::error::drop_panic_payload(payload);
                     let stranded: Vec<Job> = {
                         let mut st = inner.lock();
                         st.slots[slot].pid = None;
@@ -449,7 +449,7 @@ fn run(inner: &Arc<Inner>, slot: usize, worker: Worker) {
                 Ok(outcome) => outcome,
                 Err(payload) => {
                     let message = taskweave_core::error::panic_message(&*payload);
-                    crate::unwind::drop_payload(payload);
+                    taskweave_core::error::drop_panic_payload(payload);
                     Some(Error::broken(format!(
                         "reading the replies of worker pid {pid} failed: {message}"
                     )))

@@ -5,24 +5,15 @@
 //! promise's done-callbacks run. A panic escaping there would leave a slot busy forever, so every
 //! completion goes through [`settle`].
 
-use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::job::{Reply, Sink};
-
-/// Drops a panic payload; if its `Drop` panics too, that second payload is leaked, since
-/// dropping it could panic again and nothing may unwind from here.
-pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
-    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-        std::mem::forget(again);
-    }
-}
 
 /// Runs `f`, turning a panic into `Err(message)`; the payload is dropped safely.
 pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
         let message = taskweave_core::error::panic_message(&*payload);
-        drop_payload(payload);
+        taskweave_core::error::drop_panic_payload(payload);
         message
     })
 }

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use taskweave_bridge::Executor;
 use taskweave_core::Error;
+use taskweave_executor::Executor;
 use taskweave_process::{Bytes, ProcessPoolExecutor};
 
 use crate::shared;
@@ -202,7 +202,7 @@ fn an_unserialisable_value_names_its_type_and_its_reason() {
         .unwrap_err();
     assert!(says_why(&res), "{res}");
     let item = pool
-        .map(take_unserialisable, [Unserialisable], 1)
+        .map(take_unserialisable, [Unserialisable])
         .next()
         .unwrap()
         .unwrap_err();

@@ -204,14 +204,19 @@ fn extreme_but_valid_arguments_work() {
             .unwrap(),
         9
     );
+    // A chunk size and a window far beyond the input reserve nothing up front.
+    let huge = taskweave_process::MapOptions::new()
+        .chunksize(1 << 40)
+        .window(1 << 40);
     let out: Vec<u64> = pool
-        .map(square, 0..10, 1 << 40)
+        .map_with(square, 0..10, huge)
         .map(Result::unwrap)
         .collect();
     assert_eq!(out[9], 81);
+    let huge = taskweave_process::MapOptions::new().chunksize(usize::MAX);
     let out: Vec<u64> = pool
-        .map_unordered(square, 0..10, usize::MAX)
-        .map(Result::unwrap)
+        .map_unordered_with(square, 0..10, huge)
+        .map(|(_, r)| r.unwrap())
         .collect();
     assert_eq!(out.len(), 10);
 }

@@ -184,11 +184,18 @@ fn a_result_whose_deserialize_panics_fails_only_its_future() {
         Duration::from_secs(10),
         "a map after the panic",
         move || {
-            let out: Vec<_> = pool.map(make_bomb, [1, 13, 2], 1).collect();
+            let out: Vec<_> = pool.map(make_bomb, [1, 13, 2]).collect();
             assert_eq!(out[0].as_ref().unwrap().0, 1);
             assert!(out[1].as_ref().unwrap_err().is_panic());
             assert_eq!(out[2].as_ref().unwrap().0, 2);
-            let squares: Vec<u64> = pool.map(square, 0..50, 4).map(Result::unwrap).collect();
+            let squares: Vec<u64> = pool
+                .map_with(
+                    square,
+                    0..50,
+                    taskweave_process::MapOptions::new().chunksize(4),
+                )
+                .map(Result::unwrap)
+                .collect();
             assert_eq!(squares[49], 49 * 49);
             pool
         },
@@ -213,7 +220,7 @@ fn a_done_callback_panic_whose_payload_panics_on_drop_fails_nothing_else() {
         "calls after the callback",
         move || {
             assert_eq!(pool.submit(square, 7).result(None).unwrap(), 49);
-            let squares: Vec<u64> = pool.map(square, 0..20, 1).map(Result::unwrap).collect();
+            let squares: Vec<u64> = pool.map(square, 0..20).map(Result::unwrap).collect();
             assert_eq!(squares[19], 361);
             pool
         },

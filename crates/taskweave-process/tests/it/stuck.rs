@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use taskweave_core::Error;
-use taskweave_process::{CallOptions, ProcessPoolExecutor};
+use taskweave_process::{CallOptions, MapOptions, ProcessPoolExecutor};
 
 use crate::work::{mark_then_sleep, sleep_ms, sleep_pid, square};
 use crate::{eventually, shared};
@@ -148,19 +148,24 @@ fn a_map_timeout_fails_only_the_overdue_chunk() {
         .max_workers(2)
         .build()
         .unwrap();
+    let calls = CallOptions::new().timeout(Duration::from_millis(300));
+    let items = [5, 60_000, 5, 5, 5, 5];
     let out: Vec<_> = pool
-        .map(sleep_ms, [5, 60_000, 5, 5, 5, 5], 1)
-        .timeout(Duration::from_millis(300))
+        .map_with_calls(sleep_ms, items, MapOptions::new(), calls)
         .collect();
     assert!(out[1].as_ref().unwrap_err().is_timeout(), "{:?}", out[1]);
     for (i, r) in out.iter().enumerate().filter(|(i, _)| *i != 1) {
         assert_eq!(*r.as_ref().unwrap(), 5, "item {i}");
     }
-    let zero: Vec<_> = pool
-        .map(square, [1, 2], 1)
-        .timeout(Duration::ZERO)
+    let zero = CallOptions::new().timeout(Duration::ZERO);
+    let refused: Vec<_> = pool
+        .map_with_calls(square, [1, 2], MapOptions::new(), zero)
         .collect();
-    assert!(zero.iter().all(|r| matches!(r, Err(Error::Refused { .. }))));
+    assert!(
+        refused
+            .iter()
+            .all(|r| matches!(r, Err(Error::Refused { .. })))
+    );
 }
 
 #[test]
