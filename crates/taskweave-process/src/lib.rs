@@ -94,8 +94,8 @@
 //! - A worker stuck in a long call, or stopped (`SIGSTOP`): once its call has run far longer
 //!   than the pool's usual call, the calls queued behind it are taken back and run on other
 //!   workers, and it gets no new ones until it is done. With a timeout
-//!   ([`CallOptions::timeout`], [`Map::timeout`]) an overdue call ends its worker and fails
-//!   with [`Error::TimedOut`]; a fresh worker takes its place.
+//!   ([`CallOptions::timeout`], for `submit_with` and `map_with_calls`) an overdue call ends
+//!   its worker and fails with [`Error::TimedOut`]; a fresh worker takes its place.
 //! - A reply stream that loses its framing (a length prefix that lies, random bytes): the worker
 //!   is ended, the calls it started fail with [`Error::Wire`], the ones it never started run
 //!   elsewhere. A reply that the worker finished writing but that never arrives whole (a lying
