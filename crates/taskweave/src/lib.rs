@@ -99,6 +99,32 @@ pub fn run<F: std::future::Future>(main: F) -> Result<F::Output, Error> {
     taskweave_core::run(main)
 }
 
+/// [`run`] for a `main` that returns `Result<T, E>`: one flat `Result`, `run`'s own errors
+/// converted into `E` (see `taskweave_core::run_try`).
+///
+/// # Errors
+///
+/// The error `main` returned, or one of [`run`]'s errors converted into `E`.
+///
+/// ```
+/// fn main() -> Result<(), taskweave::Error> {
+///     taskweave::run_try(async {
+///         let n = taskweave::create_task(async { 2 }).await?;
+///         assert_eq!(n, 2);
+///         Ok(())
+///     })
+/// }
+/// # main().unwrap();
+/// ```
+pub fn run_try<F, T, E>(main: F) -> Result<T, E>
+where
+    F: std::future::Future<Output = Result<T, E>>,
+    E: From<Error>,
+{
+    init();
+    taskweave_core::run_try(main)
+}
+
 /// The process pool: real worker processes, the wire format: the whole `taskweave-process`
 /// crate.
 pub use taskweave_process as process;
@@ -143,7 +169,7 @@ pub mod __private {
 /// assert_eq!(out.unwrap().unwrap(), 1);
 /// ```
 pub mod prelude {
-    pub use crate::run;
+    pub use crate::{run, run_try};
     pub use taskweave_bridge::{Executor, ThreadPoolExecutor, run_in_executor, to_thread};
     pub use taskweave_core::{
         Error, Promise, ReturnWhen, Task, TaskGroup, as_completed, create_task, create_task_named,

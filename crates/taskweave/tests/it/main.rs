@@ -1,3 +1,5 @@
-//! Tests of the facade: the attributes and the prelude.
+//! Tests of the facade: the attributes, the prelude, Ctrl-C.
 
 mod attributes;
+#[cfg(target_os = "linux")]
+mod interrupt;
