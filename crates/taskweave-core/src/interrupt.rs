@@ -308,7 +308,11 @@ mod imp {
             #[cfg(any(target_os = "linux", target_os = "android"))]
             // SAFETY: returns the calling thread's errno slot; no preconditions.
             return Some(unsafe { libc::__errno_location() });
-            #[cfg(any(target_vendor = "apple", target_os = "freebsd", target_os = "dragonfly"))]
+            #[cfg(any(
+                target_vendor = "apple",
+                target_os = "freebsd",
+                target_os = "dragonfly"
+            ))]
             // SAFETY: returns the calling thread's errno slot; no preconditions.
             return Some(unsafe { libc::__error() });
             None

@@ -496,8 +496,7 @@ impl Builder {
     }
 }
 
-const NO_LAYER_HINT: &str =
-    "depend on the `taskweave` facade or call taskweave_debug::register() before building the runtime";
+const NO_LAYER_HINT: &str = "depend on the `taskweave` facade or call taskweave_debug::register() before building the runtime";
 
 fn warn_env_without_layer() {
     static WARNED: std::sync::Once = std::sync::Once::new();

@@ -2,6 +2,7 @@
 
 mod cancel;
 mod combinators;
+mod gather_values;
 mod group;
 mod promise;
 mod properties;

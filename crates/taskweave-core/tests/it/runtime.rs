@@ -119,9 +119,14 @@ fn taskweave_debug_without_a_layer_warns_once_and_runs() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("1 passed"), "the child ran its test:\n{stdout}");
+    assert!(
+        stdout.contains("1 passed"),
+        "the child ran its test:\n{stdout}"
+    );
     assert_eq!(
-        stderr.matches("TASKWEAVE_DEBUG is set but no debug layer").count(),
+        stderr
+            .matches("TASKWEAVE_DEBUG is set but no debug layer")
+            .count(),
         1,
         "one warning for four runtimes:\n{stderr}"
     );

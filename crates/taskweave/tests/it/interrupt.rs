@@ -185,7 +185,10 @@ impl Running {
                 }
                 Err(_) => {
                     let _ = self.child.kill();
-                    panic!("no line {prefix:?} from the child; it wrote {:?}", self.seen);
+                    panic!(
+                        "no line {prefix:?} from the child; it wrote {:?}",
+                        self.seen
+                    );
                 }
             }
         }
@@ -254,7 +257,10 @@ fn interrupt_cleans_up_and_exits_130(test: &str) {
     child.ctrl_c();
     let (status, out) = child.exit(Duration::from_secs(30));
     assert_eq!(status.code(), Some(130), "{status:?}; wrote {out:?}");
-    assert!(out.iter().any(|l| l.contains("clean-up ran")), "wrote {out:?}");
+    assert!(
+        out.iter().any(|l| l.contains("clean-up ran")),
+        "wrote {out:?}"
+    );
     // The pool was dropped with the main future, which joined its workers before the exit.
     let still: Vec<u32> = workers.into_iter().filter(|&pid| !gone(pid)).collect();
     assert!(still.is_empty(), "workers left alive: {still:?}");
@@ -287,7 +293,10 @@ fn a_second_ctrl_c_exits_at_once_while_cleanup_is_stuck() {
     let (status, out) = child.exit(Duration::from_secs(20));
     assert_eq!(status.code(), Some(130), "{status:?}; wrote {out:?}");
     assert!(sent.elapsed() < Duration::from_secs(20));
-    assert!(!out.iter().any(|l| l.contains("clean-up finished")), "wrote {out:?}");
+    assert!(
+        !out.iter().any(|l| l.contains("clean-up finished")),
+        "wrote {out:?}"
+    );
 }
 
 #[test]
@@ -300,7 +309,10 @@ fn return_error_hands_back_interrupted_and_restores_sigint() {
     child.ctrl_c();
     let (status, out) = child.exit(Duration::from_secs(20));
     assert_eq!(status.signal(), Some(2), "{status:?}; wrote {out:?}");
-    assert!(out.iter().any(|l| l.contains("clean-up ran")), "wrote {out:?}");
+    assert!(
+        out.iter().any(|l| l.contains("clean-up ran")),
+        "wrote {out:?}"
+    );
 }
 
 #[test]
@@ -311,5 +323,8 @@ fn off_installs_no_handler() {
     child.ctrl_c();
     let (status, out) = child.exit(Duration::from_secs(20));
     assert_eq!(status.signal(), Some(2), "{status:?}; wrote {out:?}");
-    assert!(!out.iter().any(|l| l.contains("clean-up ran")), "wrote {out:?}");
+    assert!(
+        !out.iter().any(|l| l.contains("clean-up ran")),
+        "wrote {out:?}"
+    );
 }
