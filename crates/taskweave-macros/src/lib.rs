@@ -22,6 +22,11 @@ use proc_macro::{Delimiter, Group, Span, TokenStream, TokenTree};
 /// Options: `#[taskweave::main(debug)]`, `#[taskweave::main(current_thread)]`,
 /// `#[taskweave::main(worker_threads = 4)]`, combinable with commas.
 ///
+/// Ctrl-C behaves as under `run`: the first SIGINT cancels the body (its destructors run, the
+/// leftover tasks are cancelled, pools it owns shut down) and the program exits with status 130;
+/// a second one exits at once. A program that handles SIGINT itself builds its runtime with
+/// `Runtime::builder().on_interrupt(OnInterrupt::Off)` instead of using the attribute.
+///
 /// # Panics
 ///
 /// The generated `main` panics, with the error's text, if the runtime cannot be built or the body
