@@ -150,6 +150,13 @@ mod imp {
             }
         }
 
+        /// `true` once a SIGINT reached the process while this run watched. Set by the handler
+        /// itself, so it is already true when the main future ends because of that same
+        /// Ctrl-C (process-pool workers in the terminal's process group get it too, and die).
+        pub(crate) fn received(&self) -> bool {
+            self.id.is_some() && HITS.load(Ordering::SeqCst) > 0
+        }
+
         /// Completes when this run got its Ctrl-C; never, when it does not watch.
         pub(crate) async fn interrupted(&self) {
             match &self.id {
@@ -342,6 +349,10 @@ mod imp {
     impl Watch {
         pub(crate) fn start(_: OnInterrupt) -> Watch {
             Watch
+        }
+
+        pub(crate) fn received(&self) -> bool {
+            false
         }
 
         pub(crate) async fn interrupted(&self) {

@@ -251,7 +251,9 @@ impl Runtime {
                 .await
             })
         }));
-        let interrupted = matches!(outcome, Ok(None));
+        // A main that ended during the Ctrl-C (say, with an error because the terminal's
+        // SIGINT also ended its pool's workers) was interrupted all the same.
+        let interrupted = matches!(outcome, Ok(None)) || watch.received();
         {
             let _in_runtime = self.rt.enter();
             // A panic in a destructor has been printed by the panic hook; the run's outcome
@@ -273,9 +275,9 @@ impl Runtime {
             exit_interrupted();
         }
         match outcome {
-            Ok(Some(out)) => Ok(out),
-            Ok(None) => Err(Error::Interrupted),
             Err(payload) => Err(Error::from_panic(&*payload, Some("main".to_owned()), None)),
+            Ok(Some(out)) if !interrupted => Ok(out),
+            Ok(_) => Err(Error::Interrupted),
         }
     }
 

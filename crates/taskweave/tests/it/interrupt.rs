@@ -79,6 +79,21 @@ fn child_map_in_attributed_main() {
     assert_eq!(attributed_main().unwrap(), vec![0, 1, 4, 9, 16, 25]);
 }
 
+#[test]
+fn child_main_ends_while_ctrl_c_is_pending() {
+    let out = taskweave::run(async {
+        let _guard = Marker("clean-up ran");
+        println!("ready");
+        if waiting() {
+            // Blocks inside the poll: the Ctrl-C arrives meanwhile, and the future then ends
+            // without another await, as a main that was just finishing does.
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        5
+    });
+    assert_eq!(out.unwrap(), 5);
+}
+
 /// A clean-up that hangs (for a minute) when waiting for Ctrl-C.
 struct StuckCleanUp;
 
@@ -140,8 +155,12 @@ struct Running {
 }
 
 fn start(test: &str) -> Running {
+    use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().expect("the test binary's path");
     let mut child = Command::new(exe)
+        // Its own process group, as a terminal gives a program: Ctrl-C at a terminal goes to
+        // the whole group, the pool's workers included.
+        .process_group(0)
         .args([
             &format!("interrupt::{test}"),
             "--exact",
@@ -194,9 +213,19 @@ impl Running {
         }
     }
 
+    /// SIGINT to the child alone.
     fn ctrl_c(&self) {
+        self.kill_int(&self.child.id().to_string());
+    }
+
+    /// SIGINT to the child's process group: what Ctrl-C at a terminal does.
+    fn ctrl_c_at_the_terminal(&self) {
+        self.kill_int(&format!("-{}", self.child.id()));
+    }
+
+    fn kill_int(&self, target: &str) {
         let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
+            .args(["-INT", "--", target])
             .status()
             .expect("kill runs");
         assert!(status.success());
@@ -249,12 +278,16 @@ fn worker_pids(line: &str) -> Vec<u32> {
 }
 
 /// SIGINT while a process-pool map runs: clean-up ran, the workers are gone, status 130.
-fn interrupt_cleans_up_and_exits_130(test: &str) {
+fn interrupt_cleans_up_and_exits_130(test: &str, at_the_terminal: bool) {
     let mut child = start(test);
     let workers = worker_pids(&child.line("workers"));
     assert!(workers.iter().all(|&pid| !gone(pid)));
     child.line("ready");
-    child.ctrl_c();
+    if at_the_terminal {
+        child.ctrl_c_at_the_terminal();
+    } else {
+        child.ctrl_c();
+    }
     let (status, out) = child.exit(Duration::from_secs(30));
     assert_eq!(status.code(), Some(130), "{status:?}; wrote {out:?}");
     assert!(
@@ -268,17 +301,22 @@ fn interrupt_cleans_up_and_exits_130(test: &str) {
 
 #[test]
 fn ctrl_c_cancels_run_cleans_up_and_exits_130() {
-    interrupt_cleans_up_and_exits_130("child_map_in_run");
+    interrupt_cleans_up_and_exits_130("child_map_in_run", false);
+}
+
+#[test]
+fn ctrl_c_at_the_terminal_also_reaching_the_workers_still_exits_130() {
+    interrupt_cleans_up_and_exits_130("child_map_in_run", true);
 }
 
 #[test]
 fn ctrl_c_cancels_runtime_run_cleans_up_and_exits_130() {
-    interrupt_cleans_up_and_exits_130("child_map_in_runtime_run");
+    interrupt_cleans_up_and_exits_130("child_map_in_runtime_run", false);
 }
 
 #[test]
 fn ctrl_c_cancels_an_attributed_main_cleans_up_and_exits_130() {
-    interrupt_cleans_up_and_exits_130("child_map_in_attributed_main");
+    interrupt_cleans_up_and_exits_130("child_map_in_attributed_main", false);
 }
 
 #[test]
@@ -325,6 +363,19 @@ fn off_installs_no_handler() {
     assert_eq!(status.signal(), Some(2), "{status:?}; wrote {out:?}");
     assert!(
         !out.iter().any(|l| l.contains("clean-up ran")),
+        "wrote {out:?}"
+    );
+}
+
+#[test]
+fn a_main_that_ends_while_ctrl_c_is_pending_still_exits_130() {
+    let mut child = start("child_main_ends_while_ctrl_c_is_pending");
+    child.line("ready");
+    child.ctrl_c();
+    let (status, out) = child.exit(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(130), "{status:?}; wrote {out:?}");
+    assert!(
+        out.iter().any(|l| l.contains("clean-up ran")),
         "wrote {out:?}"
     );
 }
