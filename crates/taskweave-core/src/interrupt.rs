@@ -94,10 +94,6 @@ mod imp {
         next_id: u64,
     }
 
-    // SAFETY: `libc::sigaction` holds plain integers, a signal set and a function pointer, no
-    // pointer to memory; it is only read and written under the mutex.
-    unsafe impl Send for Shared {}
-
     static SHARED: Mutex<Shared> = Mutex::new(Shared {
         watching: 0,
         previous: None,
@@ -118,23 +114,29 @@ mod imp {
     /// run, restores the previous SIGINT disposition.
     pub(crate) struct Watch {
         id: Option<(u64, Arc<Flag>)>,
+        /// `HITS` when this run began watching: a Ctrl-C from before is not this run's.
+        hits_before: usize,
     }
 
     impl Watch {
         pub(crate) fn start(policy: OnInterrupt) -> Watch {
+            let off = Watch {
+                id: None,
+                hits_before: 0,
+            };
             if policy == OnInterrupt::Off {
-                return Watch { id: None };
+                return off;
             }
             if let Err(e) = watcher() {
                 warn_once(e);
-                return Watch { id: None };
+                return off;
             }
             let mut sh = shared();
             if sh.watching == 0 {
                 match install() {
                     Some(previous) => sh.previous = Some(previous),
                     // SIGINT is ignored or handled by the program: leave it alone.
-                    None => return Watch { id: None },
+                    None => return off,
                 }
             }
             sh.watching += 1;
@@ -147,14 +149,16 @@ mod imp {
             sh.runs.push((id, flag.clone()));
             Watch {
                 id: Some((id, flag)),
+                hits_before: HITS.load(Ordering::SeqCst),
             }
         }
 
         /// `true` once a SIGINT reached the process while this run watched. Set by the handler
-        /// itself, so it is already true when the main future ends because of that same
-        /// Ctrl-C (process-pool workers in the terminal's process group get it too, and die).
+        /// itself, so it is already true when the main future ends at the moment of the Ctrl-C,
+        /// before the watcher's wake-up arrives (a main blocked inside its poll when the signal
+        /// came, which then returns without awaiting again).
         pub(crate) fn received(&self) -> bool {
-            self.id.is_some() && HITS.load(Ordering::SeqCst) > 0
+            self.id.is_some() && HITS.load(Ordering::SeqCst) > self.hits_before
         }
 
         /// Completes when this run got its Ctrl-C; never, when it does not watch.
