@@ -149,9 +149,13 @@ where
 /// the module docs for what happens to the others); futures returning a plain value give the
 /// `Vec` of values ([`GatherOutput`] says which is which).
 ///
-/// The futures are polled inside the gather, on the task that awaits it. To spread CPU work
-/// over the runtime's threads, start each as a task first (`gather(xs.map(|x|
-/// create_task(compute(x))))`), which is what asyncio does with coroutines.
+/// # Differences from Python
+///
+/// asyncio wraps each coroutine in a task; here the futures are polled inside the gather, on
+/// the task that awaits it, which costs no spawn. They still wait concurrently, but CPU work in
+/// them shares one thread: start each as a task first (`gather(xs.map(|x|
+/// create_task(compute(x))))`) to spread it over the runtime's threads. The first error cancels
+/// the others (see the module docs), where asyncio lets them run on.
 ///
 /// # Errors
 ///
