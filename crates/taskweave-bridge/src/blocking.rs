@@ -98,8 +98,14 @@ impl<F, E: Runs<F> + ?Sized> Runs<F> for &E {
 /// Runs `f` on `executor` and returns its promise, to be awaited (asyncio's
 /// `loop.run_in_executor(executor, f)`).
 ///
-/// The work starts at once, whether or not the promise is awaited. Dropping the await before
-/// the work started cancels it; running work finishes (threads cannot be interrupted).
+/// The work starts at once, whether or not the promise is awaited, inside the caller's current
+/// `tracing` span (for an instrumented task, the task's span). Dropping the await before the
+/// work started cancels it; running work finishes (threads cannot be interrupted).
+///
+/// # Differences from Python
+///
+/// `loop.run_in_executor` does not copy contextvars; this carries the caller's span to the
+/// work, as `to_thread` does.
 ///
 /// # Errors
 ///
@@ -133,8 +139,10 @@ where
 /// Runs `f` on the current runtime's default executor and returns its promise, to be awaited
 /// (asyncio's `to_thread`).
 ///
-/// The work starts at once. Use it for blocking calls (file I/O, a blocking client, a slow
-/// computation) that would otherwise hold a runtime thread.
+/// The work starts at once, inside the caller's current `tracing` span, as Python runs it in
+/// a copy of the caller's contextvars. Use it for blocking calls (file I/O, a blocking client,
+/// a slow computation) that would otherwise hold a runtime thread. Calls awaited one after
+/// another reuse one idle thread.
 ///
 /// # Errors
 ///

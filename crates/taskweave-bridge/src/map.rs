@@ -470,7 +470,10 @@ impl<R: Send + 'static> Engine<R> {
             window,
             exhausted: false,
             finished: false,
-            timeout: options.timeout.map(|t| (t, Instant::now() + t)),
+            // A deadline too far to represent is no deadline.
+            timeout: options
+                .timeout
+                .and_then(|t| Some((t, Instant::now().checked_add(t)?))),
             sleep: None,
         }
     }

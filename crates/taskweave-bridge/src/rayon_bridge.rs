@@ -22,7 +22,8 @@ use crate::poison::{self, lock};
 
 const EXECUTOR: &str = "RayonExecutor";
 
-/// Runs `f` on rayon's global pool and returns its promise, to be awaited.
+/// Runs `f` on rayon's global pool and returns its promise, to be awaited. `f` runs inside the
+/// caller's current `tracing` span.
 ///
 /// # Errors
 ///
@@ -43,12 +44,15 @@ where
     T: Send + 'static,
 {
     let (promise, job) = job::promise_job(EXECUTOR, job::describe::<F>(), f);
-    rayon::spawn(move || job(Run::Go));
+    rayon::spawn(move || job::run_contained(job));
     promise
 }
 
 /// Maps `f` over `items` in parallel on rayon's global pool and returns a promise of the
 /// results in input order: an awaitable `par_iter().map(f).collect()`.
+///
+/// The caller's `tracing` span is entered on the rayon thread that starts the parallel
+/// iterator; items other rayon threads steal run outside it (rayon does not carry it).
 ///
 /// # Errors
 ///
@@ -164,7 +168,8 @@ impl RayonExecutor {
         self.shared.parallelism()
     }
 
-    /// Runs `f` on the pool and returns its promise.
+    /// Runs `f` on the pool, inside the caller's current `tracing` span, and returns its
+    /// promise.
     ///
     /// # Errors
     ///
@@ -328,7 +333,7 @@ impl RayonShared {
             if shared.epoch.load(Ordering::SeqCst) != epoch {
                 job(Run::Skip(job::cancelled_by_shutdown(EXECUTOR)));
             } else {
-                job(Run::Go);
+                job::run_contained(job);
             }
             if shared.unfinished.fetch_sub(1, Ordering::SeqCst) == 1 {
                 // Taking the lock orders this wake-up after a waiter's check.
