@@ -147,6 +147,16 @@ fn child_off_leaves_sigint_alone() {
     assert_eq!(out.len(), 6);
 }
 
+#[taskweave::main(worker_threads = 2, on_interrupt = off)]
+async fn attributed_main_leaving_ctrl_c_alone() -> Result<Vec<u64>, Error> {
+    pool_map().await
+}
+
+#[test]
+fn child_attribute_off_leaves_sigint_alone() {
+    assert_eq!(attributed_main_leaving_ctrl_c_alone().unwrap().len(), 6);
+}
+
 /// A child test running with its stdout read line by line.
 struct Running {
     child: Child,
@@ -355,8 +365,17 @@ fn return_error_hands_back_interrupted_and_restores_sigint() {
 
 #[test]
 fn off_installs_no_handler() {
+    default_sigint_ends("child_off_leaves_sigint_alone");
+}
+
+#[test]
+fn the_attributes_off_installs_no_handler() {
+    default_sigint_ends("child_attribute_off_leaves_sigint_alone");
+}
+
+fn default_sigint_ends(test: &str) {
     use std::os::unix::process::ExitStatusExt;
-    let mut child = start("child_off_leaves_sigint_alone");
+    let mut child = start(test);
     child.line("ready");
     child.ctrl_c();
     let (status, out) = child.exit(Duration::from_secs(20));
