@@ -2,6 +2,8 @@
 
 mod cancel;
 mod combinators;
+mod deadlines;
+mod errors;
 mod gather_values;
 mod group;
 mod promise;

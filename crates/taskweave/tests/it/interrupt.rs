@@ -43,7 +43,7 @@ async fn pool_map() -> Result<Vec<u64>, Error> {
     } else {
         Box::new(0..6)
     };
-    let mut map = pool.map(slow_square, inputs, 1);
+    let mut map = pool.map(slow_square, inputs);
     let mut out = Vec::new();
     while let Some(r) = map.next_async().await {
         out.push(r?);
