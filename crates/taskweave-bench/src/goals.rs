@@ -111,7 +111,10 @@ mod tests {
     #[test]
     fn costs_have_ceilings_and_speedups_floors() {
         assert_eq!(goal("gather_100k", "tokio"), Some(Goal::AtMost(1.2)));
-        assert_eq!(goal("process_cpu_map", "ceiling"), Some(Goal::AtLeast(0.97)));
+        assert_eq!(
+            goal("process_cpu_map", "ceiling"),
+            Some(Goal::AtLeast(0.97))
+        );
         assert_eq!(goal("gather_100k", "nobody"), None);
         assert!(Goal::AtMost(1.2).met(1.2) && !Goal::AtMost(1.2).met(1.21));
         assert!(Goal::AtLeast(0.97).met(0.98) && !Goal::AtLeast(0.97).met(0.9));

@@ -30,7 +30,9 @@ pub(crate) fn spread(samples: &[f64]) -> f64 {
     let mid = median(samples);
     let (lo, hi) = samples
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        });
     (hi - lo) / mid
 }
 

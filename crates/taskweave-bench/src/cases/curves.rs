@@ -19,7 +19,7 @@
 //!   100k (it submits every item up front, so 10M would not fit in memory). us per item, and
 //!   (rows `..._rss`) the process's peak RSS.
 //!
-//! `--quick` keeps the small sizes (gather 1k, 10k; in flight 10k, 100k; process 1k, 10k; thread
+//! `--quick` keeps the small sizes (gather 1k, 10k, 100k; in flight 10k, 100k; process 1k, 10k; thread
 //! map 1k, 100k); a growth row then spans the sizes measured.
 
 use std::sync::Arc;
@@ -110,7 +110,7 @@ fn runtime() -> Runtime {
 
 fn gather_curve(config: &Config) -> Vec<Row> {
     let (sizes, rounds): (&[usize], _) = if config.quick {
-        (&[1_000, 10_000], Rounds { warm_up: 1, measured: 7 })
+        (&[1_000, 10_000, 100_000], Rounds { warm_up: 1, measured: 7 })
     } else {
         (
             &[1_000, 10_000, 100_000, 1_000_000],

@@ -407,8 +407,9 @@ fn first_result(config: &Config) -> Vec<Row> {
         .unwrap_or_default()
 }
 
-/// Runs `items` split over `procs` forked children; returns when all have exited.
-fn bare_processes(items: u64, procs: u64) {
+/// Runs `items` split over `procs` forked children; returns when all have exited, with the CPU
+/// time (user and system) they used in all, in seconds.
+fn bare_processes(items: u64, procs: u64) -> f64 {
     let mut pids = Vec::new();
     for p in 0..procs {
         // SAFETY: the child only computes (no allocation, no locks) and calls `_exit`.
@@ -427,11 +428,17 @@ fn bare_processes(items: u64, procs: u64) {
         }
         pids.push(pid);
     }
+    let mut cpu = 0.0;
     for pid in pids {
         let mut status = 0;
-        // SAFETY: reaping our own child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
+        // SAFETY: an all-zero `rusage` is a valid value of this plain C struct.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: reaping our own child, into a `rusage` we own.
+        unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+        cpu += seconds(usage.ru_utime) + seconds(usage.ru_stime);
     }
+    cpu
 }
 
 fn cpu_map(config: &Config) -> Vec<Row> {
@@ -448,10 +455,13 @@ fn cpu_map(config: &Config) -> Vec<Row> {
     warm(&pool);
     // The serial reference is the ceiling's own work in one bare process instead of WORKERS:
     // the same code, the same items, started the same way, so the only difference is the split.
+    let mut serial_cpu = Vec::new();
     let mut serial = || {
         let started = Instant::now();
-        bare_processes(ITEMS, 1);
-        started.elapsed().as_secs_f64()
+        let cpu = bare_processes(ITEMS, 1);
+        let wall = started.elapsed().as_secs_f64();
+        serial_cpu.push(cpu / wall);
+        wall
     };
     let mut ours = || {
         let started = Instant::now();
@@ -469,14 +479,18 @@ fn cpu_map(config: &Config) -> Vec<Row> {
     };
     let samples = rotate(rounds, &mut [&mut serial, &mut ours, &mut split]);
     drop(pool);
+    // How much of a core the serial run got: near 1 on a quiet machine; well below, other work
+    // was running and every ratio of this row is noise.
+    let share = median(&serial_cpu[rounds.warm_up..]);
     // Speedups are taken round by round, each against the serial time of its own round, so a
     // slow stretch of the machine moves both sides of a ratio together.
     let (speedups, ceilings, capped) = per_round_speedups(&samples[0], &samples[1], &samples[2], bound);
     let (speedup, ceiling) = (median(&speedups), median(&ceilings));
     println!(
         "   {cores} cores, {WORKERS} workers: ceiling {ceiling:.2}x (at most {bound:.0}x), pool {speedup:.2}x; \
-         serial {:.0} ms; spread of rounds: serial {:.0}%, pool {:.0}%, bare split {:.0}%",
+         serial {:.0} ms using {:.0}% of a core; spread of rounds: serial {:.0}%, pool {:.0}%, bare split {:.0}%",
         median(&samples[0]) * 1e3,
+        share * 100.0,
         spread(&samples[0]) * 100.0,
         spread(&samples[1]) * 100.0,
         spread(&samples[2]) * 100.0,
