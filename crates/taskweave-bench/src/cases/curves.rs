@@ -19,8 +19,8 @@
 //!   100k (it submits every item up front, so 10M would not fit in memory). us per item, and
 //!   (rows `..._rss`) the process's peak RSS.
 //!
-//! `--quick` keeps the small sizes (gather 1k, 10k, 100k; in flight 10k, 100k; process 1k, 10k; thread
-//! map 1k, 100k); a growth row then spans the sizes measured.
+//! `--quick` keeps the small sizes (gather 1k, 10k, 100k; in flight 10k, 100k; process 1k, 10k;
+//! thread map 1k, 100k) and runs Python at 1k only; a growth row then spans the sizes measured.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -109,19 +109,24 @@ fn runtime() -> Runtime {
 }
 
 fn gather_curve(config: &Config) -> Vec<Row> {
-    let (sizes, rounds): (&[usize], _) = if config.quick {
-        (&[1_000, 10_000, 100_000], Rounds { warm_up: 1, measured: 7 })
+    let (sizes, rounds, floor): (&[usize], _, _) = if config.quick {
+        (
+            &[1_000, 10_000, 100_000],
+            Rounds { warm_up: 1, measured: 5 },
+            50_000,
+        )
     } else {
         (
             &[1_000, 10_000, 100_000, 1_000_000],
             Rounds { warm_up: 1, measured: 7 },
+            100_000,
         )
     };
     let mut rows = Vec::new();
     let mut ours_points = Vec::new();
     let mut tokio_points = Vec::new();
     for &n in sizes {
-        let reps = repeats(n, 100_000);
+        let reps = repeats(n, floor);
         let samples = runtime()
             .run(async move {
                 let mut contenders: [AsyncContender<'_>; 2] = [
@@ -302,16 +307,15 @@ fn square(x: u64) -> u64 {
     x * x
 }
 
-/// Sizes up to this one have a Python baseline in `curve_process_in_flight`.
-const PROCESS_PYTHON_MAX: usize = 10_000;
-
 fn process_in_flight_curve(config: &Config) -> Vec<Row> {
-    let (sizes, rounds, python_reps): (&[usize], _, _) = if config.quick {
-        (&[1_000, 10_000], Rounds { warm_up: 1, measured: 3 }, 2)
+    // Python's pool takes 130 us or more per task: in quick mode it runs at 1k only.
+    let (sizes, rounds, python_max, python_reps): (&[usize], _, _, _) = if config.quick {
+        (&[1_000, 10_000], Rounds { warm_up: 1, measured: 3 }, 1_000, 3)
     } else {
         (
             &[1_000, 10_000, 100_000],
             Rounds { warm_up: 1, measured: 5 },
+            10_000,
             3,
         )
     };
@@ -344,7 +348,7 @@ fn process_in_flight_curve(config: &Config) -> Vec<Row> {
             spread(&samples[0]) * 100.0
         );
         points.push((n, ours));
-        if n > PROCESS_PYTHON_MAX {
+        if n > python_max {
             continue;
         }
         let args = ["inflight".to_owned(), n.to_string(), python_reps.to_string()];
@@ -357,15 +361,14 @@ fn process_in_flight_curve(config: &Config) -> Vec<Row> {
     rows
 }
 
-/// Sizes up to this one have a Python baseline in `curve_thread_map`.
-const THREAD_MAP_PYTHON_MAX: usize = 100_000;
-
 fn thread_map_curve(config: &Config) -> Vec<Row> {
-    let (sizes, measured, python_reps): (&[usize], usize, usize) = if config.quick {
-        (&[1_000, 100_000], 5, 1)
-    } else {
-        (&[1_000, 100_000, 10_000_000], 5, 3)
-    };
+    // Python's map takes 20 us or more per item: in quick mode it runs at 1k only.
+    let (sizes, measured, python_max, python_reps): (&[usize], usize, usize, usize) =
+        if config.quick {
+            (&[1_000, 100_000], 5, 1_000, 3)
+        } else {
+            (&[1_000, 100_000, 10_000_000], 5, 100_000, 3)
+        };
     let mut rows = Vec::new();
     let mut cost = Vec::new();
     let mut rss = Vec::new();
@@ -379,7 +382,7 @@ fn thread_map_curve(config: &Config) -> Vec<Row> {
         );
         cost.push((n, us));
         rss.push((n, kib));
-        if n > THREAD_MAP_PYTHON_MAX {
+        if n > python_max {
             continue;
         }
         let args = ["map".to_owned(), n.to_string(), python_reps.to_string()];
