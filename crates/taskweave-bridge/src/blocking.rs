@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use taskweave_core::{Error, Promise};
+use taskweave_executor::Runs;
 use tokio::runtime::{Handle, Id};
 
 use crate::poison;
@@ -28,42 +29,6 @@ use crate::pool::ThreadPoolExecutor;
 /// ```
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 
-/// Something that can run the callable `F` and hand back its promise: what
-/// [`run_in_executor`] accepts.
-///
-/// [`ThreadPoolExecutor`] and [`RayonExecutor`](crate::RayonExecutor) run any
-/// `FnOnce() -> T + Send + 'static`; other executors (a process pool) may accept narrower
-/// callables.
-///
-/// # Examples
-///
-/// ```
-/// use taskweave_bridge::{Runs, ThreadPoolExecutor};
-///
-/// fn run_twice<E: Runs<fn() -> u32, Output = u32>>(executor: &E) -> u32 {
-///     fn one() -> u32 { 1 }
-///     let mut a = executor.run(one as fn() -> u32);
-///     let mut b = executor.run(one as fn() -> u32);
-///     a.result(None).unwrap() + b.result(None).unwrap()
-/// }
-/// assert_eq!(run_twice(&ThreadPoolExecutor::new()), 2);
-/// ```
-pub trait Runs<F> {
-    /// What `F` returns.
-    type Output;
-
-    /// Starts `f` and returns its promise at once.
-    ///
-    /// Errors travel in the promise, as for [`ThreadPoolExecutor::submit`].
-    ///
-    /// ```
-    /// use taskweave_bridge::{Runs, ThreadPoolExecutor};
-    /// let pool = ThreadPoolExecutor::new();
-    /// assert_eq!(pool.run(|| "ran").result(None).unwrap(), "ran");
-    /// ```
-    fn run(&self, f: F) -> Promise<Self::Output>;
-}
-
 impl<F, T> Runs<F> for ThreadPoolExecutor
 where
     F: FnOnce() -> T + Send + 'static,
@@ -74,24 +39,6 @@ where
     #[track_caller]
     fn run(&self, f: F) -> Promise<T> {
         self.submit_awaited(f)
-    }
-}
-
-impl<F, E: Runs<F> + ?Sized> Runs<F> for Arc<E> {
-    type Output = E::Output;
-
-    #[track_caller]
-    fn run(&self, f: F) -> Promise<E::Output> {
-        (**self).run(f)
-    }
-}
-
-impl<F, E: Runs<F> + ?Sized> Runs<F> for &E {
-    type Output = E::Output;
-
-    #[track_caller]
-    fn run(&self, f: F) -> Promise<E::Output> {
-        (**self).run(f)
     }
 }
 

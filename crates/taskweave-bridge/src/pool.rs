@@ -35,9 +35,10 @@ use std::time::{Duration, Instant};
 
 use taskweave_core::instrument::{self, ExecutorEvent};
 use taskweave_core::{Error, Promise};
+use taskweave_executor::{Map, MapOptions, MapUnordered};
 
 use crate::job::{self, Job, Run};
-use crate::map::{Dispatch, Map, MapOptions, MapUnordered};
+use crate::map::{ClosureMap, JobQueue};
 use crate::poison;
 
 const EXECUTOR: &str = "ThreadPoolExecutor";
@@ -300,7 +301,7 @@ impl ThreadPoolExecutor {
         self.map_with(f, inputs, MapOptions::new())
     }
 
-    /// [`map`](Self::map) with options: window, timeout, progress reporting.
+    /// [`map`](Self::map) with options: window, chunksize, timeout, progress reporting.
     ///
     /// # Examples
     ///
@@ -322,7 +323,7 @@ impl ThreadPoolExecutor {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        Map::new(self.dispatcher(), f, inputs, options)
+        Map::new(ClosureMap::new(self.shared.clone(), f), inputs, options)
     }
 
     /// Like [`map`](Self::map), but yields `(index, result)` in completion order, so a slow item
@@ -373,7 +374,7 @@ impl ThreadPoolExecutor {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        MapUnordered::new(self.dispatcher(), f, inputs, options)
+        MapUnordered::new(ClosureMap::new(self.shared.clone(), f), inputs, options)
     }
 
     /// Stops accepting work (Python's `shutdown(wait, cancel_futures)`).
@@ -432,10 +433,6 @@ impl ThreadPoolExecutor {
         let shared = self.shared.clone();
         // Joining is blocking; tokio's blocking pool is the place for it.
         let _ = tokio::task::spawn_blocking(move || shared.join()).await;
-    }
-
-    pub(crate) fn dispatcher(&self) -> Arc<dyn Dispatch> {
-        self.shared.clone()
     }
 }
 
@@ -641,8 +638,8 @@ impl fmt::Debug for Builder {
     }
 }
 
-impl Dispatch for PoolShared {
-    fn dispatch(self: Arc<Self>, jobs: &mut Vec<Job>) {
+impl JobQueue for PoolShared {
+    fn push_jobs(self: Arc<Self>, jobs: &mut Vec<Job>) {
         self.enqueue_from(jobs.drain(..));
     }
 

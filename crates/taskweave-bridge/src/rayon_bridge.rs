@@ -11,13 +11,13 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
 use taskweave_core::Promise;
+use taskweave_executor::{Map, MapOptions, MapUnordered, Runs};
 // Named by the docs' links only.
 #[cfg(doc)]
 use taskweave_core::Error;
 
-use crate::blocking::Runs;
 use crate::job::{self, Job, Run};
-use crate::map::{Dispatch, Map, MapOptions, MapUnordered};
+use crate::map::{ClosureMap, JobQueue};
 use crate::poison::{self, lock};
 
 const EXECUTOR: &str = "RayonExecutor";
@@ -251,7 +251,7 @@ impl RayonExecutor {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        Map::new(self.shared.clone(), f, inputs, options)
+        Map::new(ClosureMap::new(self.shared.clone(), f), inputs, options)
     }
 
     /// A lazy map yielding `(index, result)` in completion order.
@@ -271,7 +271,32 @@ impl RayonExecutor {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        MapUnordered::new(self.shared.clone(), f, inputs, MapOptions::new())
+        self.map_unordered_with(f, inputs, MapOptions::new())
+    }
+
+    /// [`map_unordered`](Self::map_unordered) with options.
+    ///
+    /// ```
+    /// use taskweave_bridge::{MapOptions, RayonExecutor};
+    /// let rayon = RayonExecutor::global();
+    /// let n = rayon.map_unordered_with(|x: u32| x, 0..10, MapOptions::new().chunksize(3)).count();
+    /// assert_eq!(n, 10);
+    /// ```
+    #[track_caller]
+    pub fn map_unordered_with<F, A, R, I>(
+        &self,
+        f: F,
+        inputs: I,
+        options: MapOptions,
+    ) -> MapUnordered<R>
+    where
+        F: Fn(A) -> R + Send + Sync + 'static,
+        A: Send + 'static,
+        R: Send + 'static,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'static,
+    {
+        MapUnordered::new(ClosureMap::new(self.shared.clone(), f), inputs, options)
     }
 
     /// Refuses new work from now on ([`Error::Shutdown`]). With `cancel_futures`, work submitted
@@ -348,8 +373,8 @@ impl RayonShared {
     }
 }
 
-impl Dispatch for RayonShared {
-    fn dispatch(self: Arc<Self>, jobs: &mut Vec<Job>) {
+impl JobQueue for RayonShared {
+    fn push_jobs(self: Arc<Self>, jobs: &mut Vec<Job>) {
         for job in jobs.drain(..) {
             self.submit(job);
         }
