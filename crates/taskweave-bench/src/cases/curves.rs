@@ -323,7 +323,7 @@ fn process_in_flight_curve(config: &Config) -> Vec<Row> {
         .max_workers(2)
         .build()
         .unwrap_or_else(|e| panic!("cannot start the process pool: {e}"));
-    for r in pool.map(square, 0..400, 1) {
+    for r in pool.map(square, 0..400) {
         r.unwrap_or_else(|e| panic!("warm-up failed: {e}"));
     }
     let mut rows = Vec::new();
