@@ -19,6 +19,9 @@
 //!   100k (it submits every item up front, so 10M would not fit in memory). us per item, and
 //!   (rows `..._rss`) the process's peak RSS.
 //!
+//! A size without a baseline of its own (Python above its largest size) is a row against the
+//! curve's smallest size instead, so every size measured is in the report.
+//!
 //! `--quick` keeps the small sizes (gather 1k, 10k, 100k; in flight 10k, 100k; process 1k, 10k;
 //! thread map 1k, 100k) and runs Python at 1k only; a growth row then spans the sizes measured.
 
@@ -91,6 +94,13 @@ pub(crate) fn growth_row(curve: &str, points: &[(usize, f64)], unit: &str) -> Op
         &size_label(first_n),
         unit,
     ))
+}
+
+/// For a size without a baseline of its own: the row of the last point of `points` against the
+/// first (the curve's smallest size), so that every size measured is in the report.
+fn against_smallest(case: &str, points: &[(usize, f64)], unit: &str) -> Option<Row> {
+    let (&(first_n, first), &(_, last)) = (points.first()?, points.last()?);
+    Some(Row::new(case, last, first, &size_label(first_n), unit))
 }
 
 /// How many times to repeat a measurement of `n` items so that one sample covers at least
@@ -349,6 +359,7 @@ fn process_in_flight_curve(config: &Config) -> Vec<Row> {
         );
         points.push((n, ours));
         if n > python_max {
+            rows.extend(against_smallest(&case, &points, "us/task"));
             continue;
         }
         let args = ["inflight".to_owned(), n.to_string(), python_reps.to_string()];
@@ -383,6 +394,8 @@ fn thread_map_curve(config: &Config) -> Vec<Row> {
         cost.push((n, us));
         rss.push((n, kib));
         if n > python_max {
+            rows.extend(against_smallest(&case, &cost, "us/item"));
+            rows.extend(against_smallest(&format!("{case}_rss"), &rss, "KiB"));
             continue;
         }
         let args = ["map".to_owned(), n.to_string(), python_reps.to_string()];
@@ -455,7 +468,7 @@ pub(crate) fn thread_map_child(args: &[String]) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{growth_row, repeats, size_label};
+    use super::{against_smallest, growth_row, repeats, size_label};
 
     #[test]
     fn sizes_are_labelled_as_in_row_names() {
@@ -475,6 +488,15 @@ mod tests {
         assert_eq!((row.ours, row.theirs), (3.0, 2.0));
         assert!(growth_row("curve_x", &[(1_000, 2.0)], "ns").is_none());
         assert!(growth_row("curve_x", &[], "ns").is_none());
+    }
+
+    #[test]
+    fn a_size_without_a_baseline_is_set_against_the_smallest() {
+        let row = against_smallest("curve_x_10m", &[(1_000, 2.0), (10_000_000, 2.2)], "us")
+            .expect("a point makes a row");
+        assert_eq!((row.case.as_str(), row.baseline.as_str()), ("curve_x_10m", "1k"));
+        assert_eq!((row.ours, row.theirs), (2.2, 2.0));
+        assert!(against_smallest("curve_x", &[], "us").is_none());
     }
 
     #[test]
