@@ -497,6 +497,12 @@ fn cpu_map(config: &Config) -> Vec<Row> {
         spread(&samples[1]) * 100.0,
         spread(&samples[2]) * 100.0,
     );
+    if share < BUSY_SHARE {
+        println!(
+            "   the serial run got {:.0}% of a core: other work shares the machine, and this row measures its scheduler (re-run when it is quiet)",
+            share * 100.0
+        );
+    }
     if capped > 0 {
         println!(
             "   {capped} of {} rounds measured a ceiling above {bound:.0}x (their serial run was disturbed) and count as {bound:.0}x",
@@ -505,6 +511,9 @@ fn cpu_map(config: &Config) -> Vec<Row> {
     }
     vec![Row::new("process_cpu_map", speedup, ceiling, "ceiling", "x")]
 }
+
+/// Below this share of a core for the serial run, `process_cpu_map` says the machine is busy.
+const BUSY_SHARE: f64 = 0.8;
 
 /// Per round: the pool's speedup and the bare split's (the ceiling) over that round's serial
 /// time, the ceiling held to `bound`; and how many rounds had to be held.
