@@ -111,6 +111,9 @@ pub(crate) struct Shared<T> {
     inner: Mutex<Inner<T>>,
     cond: Condvar,
     info: Option<TaskInfo>,
+    /// The observer in charge where the promise was created (where executor work was
+    /// submitted): its reports go there, from whichever thread completes it.
+    observer: instrument::ObserverRef,
 }
 
 /// The general future: the eventual result of a coroutine, a thread-pool call or a process-pool
@@ -203,6 +206,7 @@ impl<T> Promise<T> {
             }),
             cond: Condvar::new(),
             info,
+            observer: instrument::current(),
         });
         let resolver = Resolver {
             shared: Some(shared.clone()),
@@ -429,11 +433,11 @@ impl<T> Promise<T> {
         let result = inner.result.take();
         drop(inner);
         match &result {
-            Some(r) => run_callback(Box::new(callback), r, self.shared.info.as_ref()),
+            Some(r) => run_callback(Box::new(callback), r, &self.shared),
             None => run_callback(
                 Box::new(callback),
                 &Err(Error::refused("the result was already taken")),
-                self.shared.info.as_ref(),
+                &self.shared,
             ),
         }
         if let Some(r) = result {
@@ -658,7 +662,7 @@ impl<T> Drop for Promise<T> {
         }
         let mut inner = lock(&self.shared.inner);
         inner.consumer_alive = false;
-        if !instrument::active() {
+        if !self.shared.observer.is_active() {
             return;
         }
         let report = if inner.detached {
@@ -675,7 +679,7 @@ impl<T> Drop for Promise<T> {
         };
         drop(inner);
         if let Some(report) = report {
-            instrument::handle_dropped(self.shared.info.as_ref(), report);
+            (self.shared.observer).handle_dropped(self.shared.info.as_ref(), report);
         }
     }
 }
@@ -754,6 +758,21 @@ impl<T> Resolver<T> {
     /// ```
     pub fn info(&self) -> Option<&TaskInfo> {
         self.shared.as_ref().and_then(|s| s.info.as_ref())
+    }
+
+    /// The observer in charge where the promise was created ([`instrument::current`] then): for
+    /// executor work, the observer of the code that submitted it. Executors report the work's
+    /// events here, from whichever thread runs it. Empty once the promise is completed.
+    ///
+    /// ```
+    /// let (_p, r) = taskweave_core::Promise::<()>::pending();
+    /// assert!(!r.observer().is_active()); // debug mode is off
+    /// ```
+    pub fn observer(&self) -> &instrument::ObserverRef {
+        match &self.shared {
+            Some(s) => &s.observer,
+            None => &instrument::NO_OBSERVER,
+        }
     }
 
     /// Completes the promise with `result`. Ignored if it was already cancelled.
@@ -847,7 +866,7 @@ fn finish<'a, T>(
             }
             drop(inner);
             for cb in callbacks {
-                run_callback(cb, &result, shared.info.as_ref());
+                run_callback(cb, &result, shared);
             }
             inner = lock(&shared.inner);
         }
@@ -855,7 +874,7 @@ fn finish<'a, T>(
     // Executor work: the observer learns that its promise completed, also when the work never
     // ran (cancelled while queued, refused at shutdown). Tasks report their own end.
     let work_ended = match &shared.info {
-        Some(info) if info.kind() == WorkKind::Executor && instrument::active() => {
+        Some(info) if info.kind() == WorkKind::Executor && shared.observer.is_active() => {
             Some((info, result.as_ref().err().cloned()))
         }
         _ => None,
@@ -887,16 +906,16 @@ fn finish<'a, T>(
         w.wake();
     }
     if let Some((info, error)) = work_ended {
-        instrument::work_ended(info, error.as_ref());
+        shared.observer.work_ended(info, error.as_ref());
     }
     if let Some(error) = report {
-        instrument::error_not_retrieved(shared.info.as_ref(), &error);
+        (shared.observer).error_not_retrieved(shared.info.as_ref(), &error);
     }
 }
 
-fn run_callback<T>(cb: Callback<T>, result: &Result<T, Error>, info: Option<&TaskInfo>) {
+fn run_callback<T>(cb: Callback<T>, result: &Result<T, Error>, shared: &Shared<T>) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| cb(result))) {
         let message = crate::error::panic_message(&*payload);
-        instrument::callback_panicked(info, &message);
+        (shared.observer).callback_panicked(shared.info.as_ref(), &message);
     }
 }

@@ -90,7 +90,7 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
-static DEBUG_FACTORY: OnceLock<fn() -> Arc<dyn Observer>> = OnceLock::new();
+pub(crate) static DEBUG_FACTORY: OnceLock<fn() -> Arc<dyn Observer>> = OnceLock::new();
 
 /// Registers the function that makes the debug-mode observer. The debug layer calls this so
 /// that `Builder::debug(true)` and `TASKWEAVE_DEBUG=1` can switch it on without core depending on
@@ -174,9 +174,9 @@ impl Runtime {
             self.rt.shutdown_background();
             return Err(e);
         }
-        let guard = self.observer.clone().map(instrument::install);
+        let scope = instrument::RunScope::new(self.rt.handle(), self.observer.clone());
         let outcome = catch_unwind(AssertUnwindSafe(|| self.rt.block_on(MainFuture { main })));
-        instrument::shutdown_started();
+        scope.shutdown_started();
         match self.shutdown_timeout {
             Some(t) => self.rt.shutdown_timeout(t),
             None => drop(self.rt),
@@ -184,7 +184,7 @@ impl Runtime {
         if let Some(obs) = &self.observer {
             obs.on_shutdown_complete();
         }
-        drop(guard);
+        drop(scope);
         outcome.map_err(|payload| Error::from_panic(&*payload, Some("main".to_owned()), None))
     }
 }
