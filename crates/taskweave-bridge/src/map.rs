@@ -445,16 +445,19 @@ impl<R: Send + 'static> Engine<R> {
         });
         let f = Arc::new(f);
         let for_jobs = shared.clone();
+        // The items report to the observer of the code that started the map.
+        let observer = taskweave_core::instrument::current();
         let feed: Feed = Box::new(move |index| {
             let arg = inputs.next()?;
             let f = f.clone();
             let shared = for_jobs.clone();
+            let observer = observer.clone();
             Some(Box::new(move |run: Run| {
                 let result = match run {
                     Run::Go if shared.stop.load(Ordering::Relaxed) => {
                         Err(Error::cancelled(Some("the map was dropped".to_owned())))
                     }
-                    Run::Go => job::call_observed("map", Some(&shared.info), || f(arg)),
+                    Run::Go => job::call_observed("map", &observer, Some(&shared.info), || f(arg)),
                     Run::Skip(e) => Err(e),
                 };
                 shared.post(index, result);
