@@ -105,13 +105,6 @@ pub enum ExecutorEvent<'a> {
         /// How many submissions were not finished.
         pending: usize,
     },
-    /// A worker process was still alive after its pool was gone.
-    WorkerLeftBehind {
-        /// The executor's name.
-        executor: &'a str,
-        /// The process id.
-        pid: u32,
-    },
 }
 
 /// Receives what happens to tasks and executor work. Every method has an empty default.

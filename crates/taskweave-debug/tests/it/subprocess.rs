@@ -74,7 +74,7 @@ fn rust_backtrace_puts_the_panic_backtrace_in_the_report() {
 #[test]
 fn child_env_switches() {
     let _serial = capture::serial();
-    taskweave_debug::register();
+    taskweave_debug::enable_on_request();
     let rt = Runtime::builder().worker_threads(1).build().unwrap();
     assert_eq!(rt.debug(), debug_requested_by_env());
     let debug = rt.debug();
