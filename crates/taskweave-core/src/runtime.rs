@@ -326,7 +326,7 @@ impl Builder {
                 None => {
                     return Err(Error::broken(
                         "debug mode was requested but no debug layer is registered: depend on \
-                         the `taskweave` facade or call taskweave_debug::register()",
+                         the `taskweave` facade or call taskweave_debug::enable_on_request()",
                     ));
                 }
             },

@@ -3,6 +3,7 @@
 mod cancel;
 mod combinators;
 mod group;
+mod observers;
 mod promise;
 mod properties;
 mod runtime;
