@@ -1,3 +1,4 @@
-//! Tests of the facade: the attributes and the prelude.
+//! Tests of the facade: the attributes, the prelude, and observers across crates.
 
 mod attributes;
+mod observers;
