@@ -161,11 +161,10 @@ pub trait Observer: Send + Sync + 'static {
     fn on_shutdown_complete(&self) {}
 }
 
-
 mod scope;
 
-pub(crate) use scope::{PollScope, RunScope};
 pub use scope::{EnterGuard, ObserverGuard, attach, enter};
+pub(crate) use scope::{PollScope, RunScope};
 
 /// The observer in charge of some code, or none: what [`current`] returns and what a
 /// [`Resolver`](crate::Resolver) carries for its work. Cheap to clone (an `Option` of an `Arc`).

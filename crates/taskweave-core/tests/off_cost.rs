@@ -50,6 +50,9 @@ fn a_task_allocates_what_a_tokio_task_allocates_when_debug_mode_is_off() {
         rt.block_on(async { taskweave_core::create_task(async {}).await.unwrap() });
     });
     assert!(!taskweave_core::instrument::current().is_active());
-    assert!(tokio_tasks >= N, "tokio allocates its task cell: {tokio_tasks}");
+    assert!(
+        tokio_tasks >= N,
+        "tokio allocates its task cell: {tokio_tasks}"
+    );
     assert_eq!(taskweave_tasks, tokio_tasks);
 }

@@ -132,7 +132,9 @@ impl PrettyLayer {
     /// ```
     pub fn install_global(self) -> Result<(), tracing::subscriber::SetGlobalDefaultError> {
         use tracing_subscriber::layer::SubscriberExt;
-        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(self.filtered()))
+        tracing::subscriber::set_global_default(
+            tracing_subscriber::registry().with(self.filtered()),
+        )
     }
 
     fn wants(&self, meta: &Metadata<'_>) -> bool {
@@ -209,4 +211,3 @@ impl Visit for Fields {
         }
     }
 }
-

@@ -24,7 +24,9 @@ fn main() {
 /// The application: a plain tokio program that uses taskweave.
 #[tokio::main]
 async fn application(role: &str) {
-    tracing_subscriber::fmt().with_writer(std::io::stdout).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stdout)
+        .init();
     let debug = match role {
         "enable" => Some(taskweave::debug::enable().expect("inside the tokio runtime")),
         _ => None,
@@ -43,7 +45,9 @@ async fn application(role: &str) {
     .expect("the blocker finishes");
     // Still pending when debug mode is switched off at the end of main.
     taskweave::create_task_named("listener", std::future::pending::<()>()).detach();
-    let answer = taskweave::to_thread(|| 6 * 7).await.expect("to_thread runs");
+    let answer = taskweave::to_thread(|| 6 * 7)
+        .await
+        .expect("to_thread runs");
     drop(debug);
     tracing::info!(answer, "the application ends");
 }
@@ -123,7 +127,11 @@ fn assert_live_reports(role: &str, ran: &Ran) {
     assert!(never[0].contains("name='forgotten'"), "{}", never[0]);
     let slow = reports(ran, "slow_poll");
     assert_eq!(slow.len(), 1, "{role}:\n{}", ran.stdout);
-    assert!(slow[0].contains("Executing <Task name='blocker'"), "{}", slow[0]);
+    assert!(
+        slow[0].contains("Executing <Task name='blocker'"),
+        "{}",
+        slow[0]
+    );
 }
 
 fn trace_names(path: &Path) -> String {

@@ -177,10 +177,7 @@ fn attach_from_env(handle: &tokio::runtime::Handle) -> ObserverRef {
         key
     };
     let life = RuntimeLife {
-        _guard: ObserverGuard {
-            key,
-            counted: true,
-        },
+        _guard: ObserverGuard { key, counted: true },
         observer: observer.clone(),
     };
     drop(handle.spawn(async move {

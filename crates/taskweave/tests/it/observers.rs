@@ -79,7 +79,12 @@ fn submit_from_runtime(
 
 #[test]
 fn executor_events_go_to_the_observer_of_the_submitting_runtime() {
-    let threads = Arc::new(ThreadPoolExecutor::builder().max_workers(1).build().unwrap());
+    let threads = Arc::new(
+        ThreadPoolExecutor::builder()
+            .max_workers(1)
+            .build()
+            .unwrap(),
+    );
     let processes = Arc::new(
         ProcessPoolExecutor::builder()
             .max_workers(1)
@@ -98,12 +103,21 @@ fn executor_events_go_to_the_observer_of_the_submitting_runtime() {
     let (a_threads, a_processes) = submit_from_runtime(a.clone(), threads, processes, wait_a);
     let (b_threads, b_processes) = other.join().expect("runtime B's thread");
 
-    for (events, on_threads, on_processes) in
-        [(&a, &a_threads, &a_processes), (&b, &b_threads, &b_processes)]
-    {
+    for (events, on_threads, on_processes) in [
+        (&a, &a_threads, &a_processes),
+        (&b, &b_threads, &b_processes),
+    ] {
         for kind in ["submitted", "started", "finished"] {
-            assert_eq!(&events.ids(kind, "ThreadPoolExecutor"), on_threads, "{kind}");
-            assert_eq!(&events.ids(kind, "ProcessPoolExecutor"), on_processes, "{kind}");
+            assert_eq!(
+                &events.ids(kind, "ThreadPoolExecutor"),
+                on_threads,
+                "{kind}"
+            );
+            assert_eq!(
+                &events.ids(kind, "ProcessPoolExecutor"),
+                on_processes,
+                "{kind}"
+            );
         }
     }
 }
