@@ -43,7 +43,9 @@ const CALLBACK_HINT: &str = "a done-callback must not panic; the other callbacks
 /// How many pending tasks the shutdown report names one by one before summing up.
 const SHUTDOWN_LIST_LIMIT: usize = 50;
 
-static LATEST: Mutex<Weak<DebugObserver>> = Mutex::new(Weak::new());
+/// Every debug observer built, newest last, for [`current`]; dead ones are pruned as new ones
+/// come.
+static BUILT: Mutex<Vec<Weak<DebugObserver>>> = Mutex::new(Vec::new());
 
 /// The debug-mode observer: reports what it sees as tracing events, keeps the table of live
 /// tasks for dumps and the watchdog, and records the timeline when asked to.
@@ -90,8 +92,9 @@ impl std::fmt::Debug for DebugObserver {
     }
 }
 
-/// The most recently built debug observer that is still alive: what the facade's debug mode
-/// uses, for a dump on demand without holding the observer.
+/// The debug observer in charge of the calling code (the one of its runtime, task or thread,
+/// see `taskweave_core::instrument::current`), else the most recently built one that is still
+/// alive: what a program uses for a dump on demand without holding the observer.
 ///
 /// ```
 /// let debug = taskweave_debug::Debug::new().build();
@@ -99,14 +102,25 @@ impl std::fmt::Debug for DebugObserver {
 /// # drop(debug);
 /// ```
 pub fn current() -> Option<Arc<DebugObserver>> {
-    match LATEST.lock() {
-        Ok(g) => g.upgrade(),
-        Err(p) => p.into_inner().upgrade(),
+    let in_charge = taskweave_core::instrument::current();
+    let in_charge = in_charge.observer().map(|o| Arc::as_ptr(o).cast::<()>());
+    let built = lock(&BUILT);
+    let mut live = built.iter().rev().filter_map(Weak::upgrade);
+    match in_charge {
+        Some(ptr) => {
+            let all: Vec<_> = live.collect();
+            let found = all
+                .iter()
+                .find(|d| Arc::as_ptr(d).cast::<()>() == ptr)
+                .cloned();
+            found.or_else(|| all.into_iter().next())
+        }
+        None => live.next(),
     }
 }
 
-/// A dump of every live task of the current debug observer (see [`current`]); `None` when debug
-/// mode is off.
+/// A dump of every live task of the current debug observer (see [`current`]); `None` when no
+/// debug observer is alive.
 ///
 /// ```
 /// let debug = taskweave_debug::Debug::new().build();
@@ -162,7 +176,11 @@ impl DebugObserver {
                 .emit(),
             }
         }
-        *lock(&LATEST) = Arc::downgrade(&observer);
+        {
+            let mut built = lock(&BUILT);
+            built.retain(|w| w.strong_count() > 0);
+            built.push(Arc::downgrade(&observer));
+        }
         observer
     }
 
