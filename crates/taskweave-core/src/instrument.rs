@@ -215,6 +215,7 @@ impl ObserverRef {
     /// ```
     /// assert!(!taskweave_core::instrument::ObserverRef::default().is_active());
     /// ```
+    #[inline]
     pub fn is_active(&self) -> bool {
         self.0.is_some()
     }
@@ -295,6 +296,7 @@ impl ObserverRef {
 /// // Nothing is in charge in a fresh program.
 /// assert!(!taskweave_core::instrument::active());
 /// ```
+#[inline]
 pub fn active() -> bool {
     scope::anything_attached()
 }
@@ -317,6 +319,7 @@ pub fn active() -> bool {
 /// drop(guard);
 /// assert!(!instrument::current().is_active());
 /// ```
+#[inline]
 pub fn current() -> ObserverRef {
     scope::current()
 }

@@ -191,6 +191,8 @@ impl<T> Promise<T> {
     }
 
     fn with_info(info: Option<TaskInfo>, phase: Phase) -> (Promise<T>, Resolver<T>) {
+        // Looked up first, so the shared state is built in one piece rather than around a call.
+        let observer = instrument::current();
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 phase,
@@ -206,7 +208,7 @@ impl<T> Promise<T> {
             }),
             cond: Condvar::new(),
             info,
-            observer: instrument::current(),
+            observer,
         });
         let resolver = Resolver {
             shared: Some(shared.clone()),

@@ -52,6 +52,7 @@ fn write_table() -> RwLockWriteGuard<'static, Vec<Attached>> {
     }
 }
 
+#[inline]
 fn state() -> usize {
     let state = STATE.load(Ordering::Relaxed);
     if state & ENV_CHECKED != 0 {
@@ -72,6 +73,7 @@ fn check_env() -> usize {
     STATE.fetch_or(bits, Ordering::Relaxed) | bits
 }
 
+#[inline]
 pub(super) fn anything_attached() -> bool {
     state() != IDLE
 }
