@@ -88,7 +88,14 @@ pub fn attach(handle: &tokio::runtime::Handle) -> DebugGuard {
 }
 
 /// [`attach`] for the runtime the caller runs on: the one line an existing `#[tokio::main]`
-/// application adds to switch debug mode on.
+/// application adds to switch debug mode on (asyncio's `loop.set_debug(True)`).
+///
+/// # Differences from Python
+///
+/// `loop.set_debug(True)` stays on until `set_debug(False)`; here debug mode lasts as long as
+/// the returned guard, whose drop switches it off and reports what is still pending. Tasks
+/// created before the call stay unobserved, as tasks created before `set_debug` miss asyncio's
+/// creation tracebacks.
 ///
 /// # Errors
 ///
