@@ -918,6 +918,7 @@ fn finish<'a, T>(
 fn run_callback<T>(cb: Callback<T>, result: &Result<T, Error>, shared: &Shared<T>) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| cb(result))) {
         let message = crate::error::panic_message(&*payload);
+        crate::error::drop_panic_payload(payload);
         (shared.observer).callback_panicked(shared.info.as_ref(), &message);
     }
 }
