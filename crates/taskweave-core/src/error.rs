@@ -43,6 +43,11 @@ pub enum Error {
     /// The task or function panicked; the payload carries the message and where it ran.
     Panicked(Arc<PanicError>),
     /// The function returned its own error.
+    ///
+    /// A transparent wrapper: it displays as the inner error and its
+    /// [`source`](std::error::Error::source) is the inner error's source, so a printer that
+    /// walks the chain (anyhow, eyre) shows each cause once. Match on the variant to reach the
+    /// inner error itself (`downcast_ref` on it).
     Failed(Arc<dyn std::error::Error + Send + Sync + 'static>),
     /// The worker process running the work died (killed by a signal, aborted or exited).
     WorkerDied(Arc<WorkerDied>),
@@ -72,6 +77,9 @@ pub enum Error {
     },
     /// The producer side of a future was dropped without setting a result.
     Abandoned,
+    /// Ctrl-C (SIGINT) cancelled `run`'s main future (Python's `KeyboardInterrupt`); returned
+    /// only under [`OnInterrupt::ReturnError`](crate::OnInterrupt::ReturnError).
+    Interrupted,
 }
 
 /// The details of a panic caught inside a task or a pool worker.
@@ -259,6 +267,16 @@ impl Error {
         matches!(self, Error::Cancelled { .. })
     }
 
+    /// `true` for [`Error::Interrupted`] (Ctrl-C ended `run`).
+    ///
+    /// ```
+    /// assert!(taskweave_core::Error::Interrupted.is_interrupted());
+    /// assert!(!taskweave_core::Error::Interrupted.is_cancelled());
+    /// ```
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, Error::Interrupted)
+    }
+
     /// `true` for [`Error::TimedOut`].
     ///
     /// ```
@@ -414,6 +432,7 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::Abandoned => f.write_str("the producer was dropped before it set a result"),
+            Error::Interrupted => f.write_str("interrupted by Ctrl-C (SIGINT)"),
         }
     }
 }
@@ -463,7 +482,9 @@ impl fmt::Display for WorkerDied {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Failed(e) => Some(&**e),
+            // Transparent: `Display` already shows the inner error, so the chain continues with
+            // what caused it, not with the inner error a second time.
+            Error::Failed(e) => e.source(),
             _ => None,
         }
     }
@@ -485,7 +506,7 @@ impl From<Error> for std::io::Error {
     fn from(error: Error) -> std::io::Error {
         let kind = match &error {
             Error::TimedOut { .. } => std::io::ErrorKind::TimedOut,
-            Error::Cancelled { .. } => std::io::ErrorKind::Interrupted,
+            Error::Cancelled { .. } | Error::Interrupted => std::io::ErrorKind::Interrupted,
             _ => std::io::ErrorKind::Other,
         };
         std::io::Error::new(kind, error)

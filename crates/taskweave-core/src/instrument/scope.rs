@@ -6,7 +6,7 @@
 
 use std::cell::Cell;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{Observer, ObserverRef};
@@ -145,17 +145,7 @@ fn swap_scope(observer: Option<Arc<dyn Observer>>) -> Option<Arc<dyn Observer>> 
 #[cold]
 fn attach_from_env(handle: &tokio::runtime::Handle) -> ObserverRef {
     let Some(factory) = crate::runtime::DEBUG_FACTORY.get() else {
-        static WARNED: AtomicBool = AtomicBool::new(false);
-        if !WARNED.swap(true, Ordering::Relaxed) {
-            let message = "TASKWEAVE_DEBUG is set but no debug layer is registered: depend on \
-                           the `taskweave` facade or `taskweave-debug`, or call \
-                           taskweave_debug::enable_on_request()";
-            if tracing::dispatcher::has_been_set() {
-                tracing::warn!(target: "taskweave", "{message}");
-            } else {
-                eprintln!("taskweave: {message}");
-            }
-        }
+        crate::runtime::warn_env_without_layer();
         // Asked once; spawning must not pay for the lookup again.
         STATE.fetch_and(!ENV_DEBUG, Ordering::Relaxed);
         return ObserverRef(None);

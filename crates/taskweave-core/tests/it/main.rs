@@ -2,6 +2,9 @@
 
 mod cancel;
 mod combinators;
+mod deadlines;
+mod errors;
+mod gather_values;
 mod group;
 mod observers;
 mod promise;

@@ -1,4 +1,7 @@
-//! Tests of the facade: the attributes, the prelude, and observers across crates.
+//! Tests of the facade: the attributes, the prelude, Ctrl-C, and observers across crates.
 
 mod attributes;
+mod gather;
+#[cfg(target_os = "linux")]
+mod interrupt;
 mod observers;
