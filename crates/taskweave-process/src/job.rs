@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use taskweave_core::instrument::ObserverRef;
 use taskweave_core::{Error, Resolver, TaskInfo};
 
 const OK: u8 = 0;
@@ -259,8 +260,9 @@ pub(crate) trait Sink: Send {
     fn start(&mut self) -> bool;
     /// Delivers the job's outcome.
     fn finish(self: Box<Self>, reply: Reply<'_>);
-    /// The work's description for debug events, if any.
-    fn info(&self) -> Option<&TaskInfo>;
+    /// The work's description and the observer of the code that submitted it, for debug
+    /// events, if any.
+    fn observed(&self) -> Option<(&TaskInfo, &ObserverRef)>;
 }
 
 /// A queued or dispatched call.
@@ -297,7 +299,11 @@ impl<R: DeserializeOwned + Send + 'static> Sink for PromiseSink<R> {
         self.resolver.resolve(result);
     }
 
-    fn info(&self) -> Option<&TaskInfo> {
-        self.resolver.info()
+    fn observed(&self) -> Option<(&TaskInfo, &ObserverRef)> {
+        let observer = self.resolver.observer();
+        self.resolver
+            .info()
+            .filter(|_| observer.is_active())
+            .map(|info| (info, observer))
     }
 }

@@ -208,15 +208,13 @@ impl Inner {
         } else {
             self.stats.failed.fetch_add(1, Ordering::Relaxed);
         }
-        if instrument::active() {
-            if let Some(info) = job.sink.info() {
-                instrument::executor_event(&ExecutorEvent::Finished {
-                    executor: EXECUTOR_NAME,
-                    work: info,
-                    duration,
-                    ok,
-                });
-            }
+        if let Some((info, observer)) = job.sink.observed() {
+            observer.executor_event(&ExecutorEvent::Finished {
+                executor: EXECUTOR_NAME,
+                work: info,
+                duration,
+                ok,
+            });
         }
     }
 
@@ -286,6 +284,15 @@ impl Inner {
             drop(file);
             drop(job);
             return Ok(());
+        }
+        // The same events as the queued path, so the timeline keeps these calls' worker spans.
+        if let Some((info, observer)) = job.sink.observed() {
+            let worker = st.slots[slot].pid.unwrap_or(0).to_string();
+            observer.executor_event(&ExecutorEvent::Started {
+                executor: EXECUTOR_NAME,
+                work: info,
+                worker: &worker,
+            });
         }
         let frame = job.frame.clone();
         let watched = job.timeout.is_some();
@@ -1041,13 +1048,11 @@ impl ProcessPoolExecutor {
                 return promise;
             }
         };
-        if instrument::active() {
-            if let Some(info) = promise.info() {
-                instrument::executor_event(&ExecutorEvent::Submitted {
-                    executor: EXECUTOR_NAME,
-                    work: info,
-                });
-            }
+        if let Some(info) = resolver.info() {
+            (resolver.observer()).executor_event(&ExecutorEvent::Submitted {
+                executor: EXECUTOR_NAME,
+                work: info,
+            });
         }
         inner.enqueue(Job {
             id,

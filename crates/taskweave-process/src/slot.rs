@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use taskweave_core::Error;
-use taskweave_core::instrument::{self, ExecutorEvent};
+use taskweave_core::instrument::ExecutorEvent;
 
 use crate::claims::Claims;
 use crate::image::{Image, image};
@@ -860,15 +860,13 @@ fn take_batch(
             skipped.push(job);
             continue;
         }
-        if instrument::active() {
-            if let Some(info) = job.sink.info() {
-                let worker = st.slots[slot].pid.unwrap_or(0).to_string();
-                instrument::executor_event(&ExecutorEvent::Started {
-                    executor: EXECUTOR_NAME,
-                    work: info,
-                    worker: &worker,
-                });
-            }
+        if let Some((info, observer)) = job.sink.observed() {
+            let worker = st.slots[slot].pid.unwrap_or(0).to_string();
+            observer.executor_event(&ExecutorEvent::Started {
+                executor: EXECUTOR_NAME,
+                work: info,
+                worker: &worker,
+            });
         }
         bytes += job.frame.len();
         frames.push(job.frame.clone());

@@ -30,7 +30,7 @@ extern "C" fn worker_ctor() {
     crate::worker::run_if_worker();
 }
 
-/// `true` where [`WORKER_CTOR`] exists and [`init`](crate::init) is optional.
+/// `true` where [`WORKER_CTOR`] exists and [`become_worker_if_spawned`](crate::become_worker_if_spawned) is optional.
 pub(crate) const HAS_CTOR: bool = cfg!(any(
     target_os = "linux",
     target_os = "android",

@@ -1,7 +1,7 @@
 //! The worker side: what a copy of the executable does when it was started as a pool worker.
 //!
 //! It is entered before `main` (from the loader's constructor list on ELF platforms, or from
-//! [`init`](crate::init) at the top of `main`), so the user's `main` never runs in a worker. It
+//! [`become_worker_if_spawned`](crate::become_worker_if_spawned) at the top of `main`), so the user's `main` never runs in a worker. It
 //! removes its marker from the environment (so a pool created inside a worker starts workers of
 //! its own), arranges to die with its parent, says hello, checks the pool's setup, runs the
 //! initializer and then serves calls one at a time until its input pipe closes.
