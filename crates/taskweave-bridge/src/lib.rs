@@ -21,7 +21,7 @@
 //! await it from async code, or block on it from a plain thread with
 //! [`result`](taskweave_core::Promise::result). Blocking waits (`result`, iterating a map,
 //! `shutdown(wait = true)`) refuse to run inside an async task, where they would stall the
-//! runtime, with an [`Error::Refused`](taskweave_core::Error::Refused) that says what to use
+//! runtime, with an [`ErrorKind::Refused`](taskweave_core::ErrorKind::Refused) that says what to use
 //! instead.
 //!
 //! What it is not: it has no process pool (that is `taskweave-process`, which implements

@@ -152,7 +152,7 @@ pub struct Promise<T> {
 /// result exactly once.
 ///
 /// Dropping a resolver without setting a result completes the promise with
-/// [`Error::Abandoned`], so a consumer never waits forever.
+/// [`ErrorKind::Abandoned`](crate::ErrorKind::Abandoned), so a consumer never waits forever.
 ///
 /// # Examples
 ///
@@ -161,7 +161,7 @@ pub struct Promise<T> {
 ///
 /// let (mut promise, resolver) = Promise::<u32>::pending();
 /// drop(resolver);
-/// assert!(matches!(promise.result(None), Err(Error::Abandoned)));
+/// assert!(promise.result(None).as_ref().is_err_and(|e| e.is_abandoned()));
 /// ```
 pub struct Resolver<T> {
     shared: Option<Arc<Shared<T>>>,
@@ -323,7 +323,7 @@ impl<T> Promise<T> {
         self.cancel_with(None)
     }
 
-    /// Cancels with a message that the consumer sees in [`Error::Cancelled`].
+    /// Cancels with a message that the consumer sees in [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled).
     ///
     /// Returns as [`cancel`](Self::cancel) does.
     ///
@@ -342,10 +342,10 @@ impl<T> Promise<T> {
     ///
     /// # Errors
     ///
-    /// The work's own error, cancellation or panic; [`Error::TimedOut`] if `timeout` passed first
-    /// (the work goes on and `result` may be called again); [`Error::Refused`] when called on a
+    /// The work's own error, cancellation or panic; [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut) if `timeout` passed first
+    /// (the work goes on and `result` may be called again); [`ErrorKind::Refused`](crate::ErrorKind::Refused) when called on a
     /// thread that is polling a taskweave task (blocking there would stall the runtime: `.await`
-    /// the promise instead); [`Error::Refused`] if the result was already taken.
+    /// the promise instead); [`ErrorKind::Refused`](crate::ErrorKind::Refused) if the result was already taken.
     ///
     /// A timeout too large for the clock (such as `Duration::MAX`) means no timeout.
     ///
@@ -393,8 +393,8 @@ impl<T> Promise<T> {
     ///
     /// ```
     /// use taskweave_core::{Error, Promise};
-    /// let p = Promise::<u8>::ready(Err(Error::Abandoned));
-    /// assert!(matches!(p.exception(), Some(Error::Abandoned)));
+    /// let p = Promise::<u8>::ready(Err(Error::abandoned()));
+    /// assert!(p.exception().as_ref().is_some_and(|e| e.is_abandoned()));
     /// ```
     pub fn exception(&self) -> Option<Error> {
         let mut inner = lock(&self.shared.inner);
@@ -413,7 +413,7 @@ impl<T> Promise<T> {
     ///
     /// A callback that panics is caught and reported as a tracing error event; other callbacks
     /// still run. If the result was already taken by `await` or [`result`](Self::result), the
-    /// callback sees an [`Error::Refused`] explaining so.
+    /// callback sees an [`ErrorKind::Refused`](crate::ErrorKind::Refused) explaining so.
     ///
     /// Callbacks added after completion from several threads at once all see the outcome.
     ///
@@ -884,7 +884,7 @@ impl<T> Resolver<T> {
 impl<T> Drop for Resolver<T> {
     fn drop(&mut self) {
         if let Some(shared) = self.shared.take() {
-            complete(&shared, Err(Error::Abandoned));
+            complete(&shared, Err(Error::abandoned()));
         }
     }
 }
@@ -910,7 +910,7 @@ fn finish<'a, T>(
     if matches!(inner.phase, Phase::Completing | Phase::Done) {
         return;
     }
-    inner.cancelled = matches!(result, Err(Error::Cancelled { .. }));
+    inner.cancelled = result.as_ref().is_err_and(|e| e.is_cancelled());
     if inner
         .extras
         .as_ref()
@@ -941,7 +941,7 @@ fn finish<'a, T>(
         !inner.consumer_alive && !inner.retrieved && !inner.cancelled && result.is_err();
     let report = unretrieved.then(|| match &result {
         Err(e) => e.clone(),
-        Ok(_) => Error::Abandoned,
+        Ok(_) => Error::abandoned(),
     });
     inner.result = Some(result);
     inner.phase = Phase::Done;

@@ -22,8 +22,8 @@ use crate::instrument::{self, Observer};
 ///
 /// # Errors
 ///
-/// [`Error::Refused`] when called from inside a runtime; [`Error::Broken`] when the runtime
-/// cannot be built; [`Error::Panicked`] when `main` panics.
+/// [`ErrorKind::Refused`](crate::ErrorKind::Refused) when called from inside a runtime; [`ErrorKind::Broken`](crate::ErrorKind::Broken) when the runtime
+/// cannot be built; [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) when `main` panics.
 ///
 /// # Examples
 ///
@@ -160,7 +160,7 @@ impl Runtime {
     ///
     /// # Errors
     ///
-    /// [`Error::Refused`] when called from inside a runtime; [`Error::Panicked`] when `main`
+    /// [`ErrorKind::Refused`](crate::ErrorKind::Refused) when called from inside a runtime; [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) when `main`
     /// panics (leftover tasks are still cancelled first).
     ///
     /// ```
@@ -293,7 +293,7 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// [`Error::Broken`] when tokio cannot start the runtime (threads refused by the OS), or when
+    /// [`ErrorKind::Broken`](crate::ErrorKind::Broken) when tokio cannot start the runtime (threads refused by the OS), or when
     /// debug mode was asked for with no debug layer registered.
     ///
     /// ```

@@ -118,7 +118,7 @@ impl<F: Future> Future for Deadline<F> {
 ///
 /// # Errors
 ///
-/// [`Error::TimedOut`] on timeout; otherwise the future's own error.
+/// [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut) on timeout; otherwise the future's own error.
 ///
 /// # Examples
 ///
@@ -157,7 +157,7 @@ where
 ///
 /// # Errors
 ///
-/// [`Error::TimedOut`] when the deadline passes first; the future is then dropped (cancelled),
+/// [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut) when the deadline passes first; the future is then dropped (cancelled),
 /// and the tasks it awaited have finished by the time the error is returned.
 ///
 /// # Examples
@@ -185,7 +185,7 @@ pub async fn timeout<F: IntoFuture>(duration: Duration, future: F) -> Result<F::
 ///
 /// # Errors
 ///
-/// [`Error::TimedOut`] when the deadline passes first.
+/// [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut) when the deadline passes first.
 ///
 /// # Examples
 ///

@@ -57,7 +57,7 @@
 //!
 //! 1. at the handshake the worker sends its build id (the ELF GNU build id, or a hash of the
 //!    executable's bytes where there is none, plus the anchor's offset in the image) and the
-//!    pool refuses a worker that is not the same build ([`Error::Broken`] saying so); the worker
+//!    pool refuses a worker that is not the same build ([`ErrorKind::Broken`] saying so); the worker
 //!    checks the pool's id too, before it trusts any offset;
 //! 2. every function reference carries a tag keyed by a per-pool random secret, so bytes that
 //!    were not made by this pool from a real function are never called;
@@ -75,20 +75,20 @@
 //! length-prefixed frames ([`wire`]); arguments and results are postcard bytes, serialised once
 //! into the frame buffer and deserialised from the received buffer. [`Bytes`] carries large byte
 //! buffers as one block. A frame above the limit ([`ProcessPoolBuilder::max_frame`], default 1 GiB), or a
-//! malformed or truncated one, fails the worker that sent it (its call gets [`Error::Wire`]); it
+//! malformed or truncated one, fails the worker that sent it (its call gets [`ErrorKind::Wire`]); it
 //! never panics or hangs the pool.
 //!
 //! # Failures
 //!
-//! - A panic in the function: [`Error::Panicked`] with the message, and the worker's backtrace
+//! - A panic in the function: [`ErrorKind::Panicked`] with the message, and the worker's backtrace
 //!   and panic location; the worker keeps serving.
 //! - A worker killed by a signal, aborting or calling `exit`: only the call it was running fails,
-//!   with [`Error::WorkerDied`] (pid, signal or exit status, task); calls it had queued go to
+//!   with [`ErrorKind::WorkerDied`] (pid, signal or exit status, task); calls it had queued go to
 //!   other workers, a new worker replaces it, the pool keeps serving.
 //! - An argument that cannot be serialised, or a result that cannot be serialised or
-//!   deserialised: [`Error::Wire`] for that future (or that map item) only.
+//!   deserialised: [`ErrorKind::Wire`] for that future (or that map item) only.
 //! - An initializer that fails, a worker of another build, or workers that die at start three
-//!   times in a row: the pool is broken and every future fails with [`Error::Broken`] explaining
+//!   times in a row: the pool is broken and every future fails with [`ErrorKind::Broken`] explaining
 //!   why; nothing respawns forever.
 //!
 //! # Cancellation
@@ -106,10 +106,10 @@
 //! [`ProcessPoolExecutor::shutdown`] with `wait` returns after every worker exited and was reaped.
 //! Dropping the pool is `shutdown(wait = true, cancel_futures = false)`.
 //!
-//! [`Error::Broken`]: taskweave_core::Error::Broken
-//! [`Error::Panicked`]: taskweave_core::Error::Panicked
-//! [`Error::WorkerDied`]: taskweave_core::Error::WorkerDied
-//! [`Error::Wire`]: taskweave_core::Error::Wire
+//! [`ErrorKind::Broken`]: taskweave_core::ErrorKind::Broken
+//! [`ErrorKind::Panicked`]: taskweave_core::ErrorKind::Panicked
+//! [`ErrorKind::WorkerDied`]: taskweave_core::ErrorKind::WorkerDied
+//! [`ErrorKind::Wire`]: taskweave_core::ErrorKind::Wire
 
 mod bytes;
 mod image;

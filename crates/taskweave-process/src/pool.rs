@@ -430,7 +430,7 @@ impl Builder {
 
     /// Runs `f(arg)` once in every worker before it takes work (Python's `initializer` and
     /// `initargs`). `f` returns `()` or `Result<(), E>`; an `Err` or a panic breaks the pool:
-    /// its futures then fail with [`Error::Broken`] carrying the initializer's error.
+    /// its futures then fail with [`ErrorKind::Broken`](taskweave_core::ErrorKind::Broken) carrying the initializer's error.
     ///
     /// ```
     /// fn setup(level: u8) -> Result<(), std::io::Error> {
@@ -445,7 +445,7 @@ impl Builder {
     ///     .build()
     ///     .unwrap();
     /// let err = pool.submit(id, 1).result(None).unwrap_err();
-    /// assert!(matches!(err, taskweave_core::Error::Broken { .. }));
+    /// assert!(err.is_broken());
     /// ```
     pub fn initializer<A: Payload, O: InitResult + 'static>(
         mut self,
@@ -476,7 +476,7 @@ impl Builder {
     ///     .build()
     ///     .unwrap();
     /// let err = pool.submit(len, taskweave_process::Bytes(vec![0; 4096])).result(None).unwrap_err();
-    /// assert!(matches!(err, taskweave_core::Error::Wire(_)));
+    /// assert!(err.is_wire());
     /// ```
     pub fn max_frame(mut self, bytes: usize) -> Builder {
         self.max_frame = bytes.clamp(64, u32::MAX as usize);
@@ -523,9 +523,9 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// [`Error::Refused`] for `max_workers(0)`, an initializer that is not a function of this
-    /// executable, or an initializer argument that cannot be serialised ([`Error::Wire`]);
-    /// [`Error::Broken`] if threads cannot be created.
+    /// [`ErrorKind::Refused`](taskweave_core::ErrorKind::Refused) for `max_workers(0)`, an initializer that is not a function of this
+    /// executable, or an initializer argument that cannot be serialised ([`ErrorKind::Wire`](taskweave_core::ErrorKind::Wire));
+    /// [`ErrorKind::Broken`](taskweave_core::ErrorKind::Broken) if threads cannot be created.
     ///
     /// ```
     /// use taskweave_process::ProcessPoolExecutor;
@@ -678,11 +678,11 @@ impl ProcessPoolExecutor {
 
     /// Runs `f(arg)` in a worker process and returns its future.
     ///
-    /// Never blocks. The future fails with [`Error::Panicked`] (message and the worker's
-    /// backtrace) if `f` panics, [`Error::WorkerDied`] if the worker died running it (killed,
-    /// aborted or exited; the pool replaces the worker and keeps serving), [`Error::Wire`] if
-    /// `arg` cannot be serialised or the result cannot be carried back, [`Error::Shutdown`] after
-    /// shutdown, [`Error::Broken`] if the pool is broken, and [`Error::Refused`] if `f` is not a
+    /// Never blocks. The future fails with [`ErrorKind::Panicked`](taskweave_core::ErrorKind::Panicked) (message and the worker's
+    /// backtrace) if `f` panics, [`ErrorKind::WorkerDied`](taskweave_core::ErrorKind::WorkerDied) if the worker died running it (killed,
+    /// aborted or exited; the pool replaces the worker and keeps serving), [`ErrorKind::Wire`](taskweave_core::ErrorKind::Wire) if
+    /// `arg` cannot be serialised or the result cannot be carried back, [`ErrorKind::Shutdown`](taskweave_core::ErrorKind::Shutdown) after
+    /// shutdown, [`ErrorKind::Broken`](taskweave_core::ErrorKind::Broken) if the pool is broken, and [`ErrorKind::Refused`](taskweave_core::ErrorKind::Refused) if `f` is not a
     /// function of the main executable.
     ///
     /// [`Promise::cancel`] succeeds while the call is queued. A running call is not interrupted
@@ -805,7 +805,7 @@ impl ProcessPoolExecutor {
     /// # Differences from Python
     ///
     /// The chunksize is an option rather than an argument, and 0 makes the map's first item an
-    /// [`Error::Refused`] instead of raising `ValueError`.
+    /// [`ErrorKind::Refused`](taskweave_core::ErrorKind::Refused) instead of raising `ValueError`.
     ///
     /// ```
     /// use taskweave_process::{MapOptions, ProcessPoolExecutor};
@@ -885,9 +885,9 @@ impl ProcessPoolExecutor {
         MapUnordered::new(ProcessMap::new(self.inner.clone(), f), inputs, options)
     }
 
-    /// Stops taking work; submissions afterwards fail with [`Error::Shutdown`].
+    /// Stops taking work; submissions afterwards fail with [`ErrorKind::Shutdown`](taskweave_core::ErrorKind::Shutdown).
     ///
-    /// With `cancel_futures`, queued calls are cancelled ([`Error::Cancelled`]); otherwise they
+    /// With `cancel_futures`, queued calls are cancelled ([`ErrorKind::Cancelled`](taskweave_core::ErrorKind::Cancelled)); otherwise they
     /// still run. With `wait`, blocks until every worker has finished its work, exited and been
     /// reaped; without, returns at once and the pool winds down in the background. Inside an
     /// async task `wait` is skipped (blocking there could stall the runtime): await the futures
@@ -903,14 +903,14 @@ impl ProcessPoolExecutor {
     ///
     /// let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
     /// pool.shutdown(true, false);
-    /// assert!(matches!(pool.submit(id, 1).result(None), Err(Error::Shutdown { .. })));
+    /// assert!(pool.submit(id, 1).result(None).as_ref().is_err_and(|e| e.is_shutdown()));
     /// ```
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
         self.inner.shutdown(wait, cancel_futures);
     }
 
     /// Shuts the pool down, cancelling queued work, and terminates every worker with `SIGTERM`
-    /// (Python 3.14's `terminate_workers`). Running calls fail with [`Error::WorkerDied`].
+    /// (Python 3.14's `terminate_workers`). Running calls fail with [`ErrorKind::WorkerDied`](taskweave_core::ErrorKind::WorkerDied).
     /// Returns once every worker is reaped (except inside an async task, see
     /// [`shutdown`](Self::shutdown)).
     ///

@@ -8,7 +8,7 @@
 //! arrive for a call the reader does not know. The worker runs calls in order and writes each
 //! reply before it reads the next call, so when its pipe reaches end of file every reply it wrote
 //! has been read: the first call still in flight is the one it was running (it fails with
-//! [`Error::WorkerDied`]), and the calls behind it never started and go back to the front of the
+//! [`ErrorKind::WorkerDied`](taskweave_core::ErrorKind::WorkerDied)), and the calls behind it never started and go back to the front of the
 //! queue. Nothing is lost and nothing runs twice.
 //!
 //! The supervising thread is also the one that forks the worker and reaps it: the death signal a
@@ -389,7 +389,7 @@ fn run(inner: &Arc<Inner>, slot: usize, worker: Worker) {
     let status = reap(&mut child);
     let broken = inner.lock().broken.clone();
     for job in requeued {
-        let e = broken.clone().unwrap_or(Error::Abandoned);
+        let e = broken.clone().unwrap_or(Error::abandoned());
         job.sink.finish(Reply::Failed(e));
     }
     if let Some(job) = running {
@@ -475,9 +475,9 @@ fn read_replies(
 }
 
 fn rewrap(e: Error, pid: u32) -> Error {
-    match e {
-        Error::Wire(w) => Error::wire(format!("reply from worker pid {pid}"), w.detail.clone()),
-        other => other,
+    match e.wire_error() {
+        Some(w) => Error::wire(format!("reply from worker pid {pid}"), w.detail()),
+        None => e,
     }
 }
 

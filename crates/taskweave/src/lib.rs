@@ -88,8 +88,8 @@ pub fn init() {
 ///
 /// # Errors
 ///
-/// [`Error::Refused`] when called from inside a runtime; [`Error::Broken`] when the runtime
-/// cannot be built; [`Error::Panicked`] when `main` panics.
+/// [`ErrorKind::Refused`](crate::ErrorKind::Refused) when called from inside a runtime; [`ErrorKind::Broken`](crate::ErrorKind::Broken) when the runtime
+/// cannot be built; [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) when `main` panics.
 ///
 /// ```
 /// let out = taskweave::run(async { taskweave::create_task(async { 2 }).await });

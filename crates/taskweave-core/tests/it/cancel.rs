@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use taskweave_core::{Error, Promise, State, create_task, shield, sleep, wait_for};
+use taskweave_core::{Promise, State, create_task, shield, sleep, wait_for};
 
 use crate::rt;
 
@@ -55,7 +55,7 @@ fn cancel_running_task_with_message() {
         sleep(Duration::from_millis(5)).await;
         assert!(task.cancel("enough"));
         match task.await {
-            Err(Error::Cancelled { message }) => assert_eq!(message.as_deref(), Some("enough")),
+            Err(e) if e.is_cancelled() => assert_eq!(e.cancel_message(), Some("enough")),
             other => panic!("expected cancellation, got {other:?}"),
         }
         assert!(
