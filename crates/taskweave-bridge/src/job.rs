@@ -71,7 +71,18 @@ pub(crate) fn cancelled_by_shutdown(executor: &str) -> Error {
 /// Describes work of closure type `F`, submitted from the caller's location.
 #[track_caller]
 pub(crate) fn describe<F>() -> TaskInfo {
-    TaskInfo::executor(type_name::<F>())
+    TaskInfo::executor(work_name(type_name::<F>()))
+}
+
+/// The name of submitted work: a function item by its path (`app::resize`), a closure by the
+/// function it is written in (`closure in app::main`). The compiler's own name for a closure
+/// type (`app::main::{{closure}}::{{closure}}`) says little; the submit site, recorded next to
+/// the name, says where exactly.
+fn work_name(type_name: &str) -> String {
+    match type_name.find("::{{closure}}") {
+        Some(at) => format!("closure in {}", &type_name[..at]),
+        None => type_name.to_owned(),
+    }
 }
 
 /// Builds the promise and the job for running `f` on `executor`, reporting the executor events

@@ -235,7 +235,7 @@ impl ThreadPoolExecutor {
     ///
     /// pool.shutdown(true, false);
     /// let mut late = pool.submit(|| "never runs");
-    /// assert!(matches!(late.result(None), Err(taskweave_core::Error::Shutdown { .. })));
+    /// assert!(late.result(None).is_err_and(|e| e.is_shutdown()));
     /// ```
     #[track_caller]
     pub fn submit<F, T>(&self, f: F) -> Promise<T>

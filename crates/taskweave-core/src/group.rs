@@ -249,7 +249,7 @@ impl TaskGroup {
     /// # taskweave_core::run(async {
     /// let group = taskweave_core::TaskGroup::new();
     /// group.spawn(async { Err::<(), _>(taskweave_core::Error::broken("down")) });
-    /// assert!(matches!(group.join().await, Err(taskweave_core::Error::Group { .. })));
+    /// assert!(group.join().await.is_err_and(|e| e.is_group()));
     /// # }).unwrap();
     /// ```
     pub async fn join(self) -> Result<(), Error> {

@@ -328,10 +328,10 @@ impl<T> Promise<T> {
     /// Returns as [`cancel`](Self::cancel) does.
     ///
     /// ```
-    /// use taskweave_core::{Error, Promise};
+    /// use taskweave_core::Promise;
     /// let (mut p, _r) = Promise::<u8>::pending();
     /// p.cancel_with(Some("not needed".into()));
-    /// assert!(matches!(p.result(None), Err(Error::Cancelled { message: Some(_) })));
+    /// assert!(p.result(None).is_err_and(|e| e.cancel_message() == Some("not needed")));
     /// ```
     pub fn cancel_with(&self, message: Option<String>) -> bool {
         cancel_shared(&self.shared, message)

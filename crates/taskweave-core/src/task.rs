@@ -139,7 +139,7 @@ where
 /// let task = taskweave_core::create_task_try(async {
 ///     "x1".parse::<u32>()
 /// });
-/// assert!(matches!(task.await, Err(taskweave_core::Error::Failed(_))));
+/// assert!(task.await.is_err_and(|e| e.is_failed()));
 /// # });
 /// ```
 #[track_caller]

@@ -2,7 +2,7 @@
 //!
 //! All three run their future inside one [`Deadline`], which checks the clock *before* it polls
 //! the future. So when scopes are nested, the outermost one whose deadline has passed is the one
-//! that reports [`Error::TimedOut`]: the scopes inside it are dropped without seeing their own
+//! that reports [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut): the scopes inside it are dropped without seeing their own
 //! deadline, and no code inside runs on past the outer deadline (asyncio's nested `timeout()`
 //! behaves so). A deadline already past when the scope starts never polls the future.
 //!

@@ -31,6 +31,11 @@ fn a_panic_is_an_error_value_and_the_worker_survives() {
     match err.panic() {
         Some(p) => {
             assert_eq!(p.message(), "disk on fire");
+            assert_eq!(
+                p.task(),
+                Some("closure in it::pool::a_panic_is_an_error_value_and_the_worker_survives")
+            );
+            assert!(!err.to_string().contains("{{closure}}"), "{err}");
             let site = p.site().expect("the submit site is recorded");
             assert!(site.file().ends_with("tests/it/pool.rs"), "{site}");
         }

@@ -3,6 +3,7 @@
 mod cancel;
 mod combinators;
 mod deadlines;
+mod error_api;
 mod errors;
 mod group;
 mod promise;

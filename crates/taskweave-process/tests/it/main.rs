@@ -4,6 +4,7 @@
 
 mod basics;
 mod build;
+mod errors;
 mod faults;
 mod lifecycle;
 mod map;
