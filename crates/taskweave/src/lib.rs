@@ -151,8 +151,8 @@ pub mod prelude {
     pub use crate::run;
     pub use taskweave_bridge::{Executor, ThreadPoolExecutor, run_in_executor, to_thread};
     pub use taskweave_core::{
-        Error, Promise, ReturnWhen, Task, TaskGroup, as_completed, create_task, create_task_named,
-        gather, gather_settled, shield, sleep, timeout, wait, wait_for,
+        Error, ErrorKind, Promise, ReturnWhen, Task, TaskGroup, as_completed, create_task,
+        create_task_named, gather, gather_settled, shield, sleep, timeout, wait, wait_for,
     };
     pub use taskweave_process::ProcessPoolExecutor;
 }
