@@ -64,6 +64,9 @@ pub enum ErrorKind {
     Refused,
     /// The producer side of a future was dropped without setting a result.
     Abandoned,
+    /// Ctrl-C (SIGINT) cancelled `run`'s main future (Python's `KeyboardInterrupt`); returned
+    /// only under [`OnInterrupt::ReturnError`](crate::OnInterrupt::ReturnError).
+    Interrupted,
 }
 
 impl ErrorKind {
@@ -85,6 +88,7 @@ impl ErrorKind {
             ErrorKind::Group => "Group",
             ErrorKind::Refused => "Refused",
             ErrorKind::Abandoned => "Abandoned",
+            ErrorKind::Interrupted => "Interrupted",
         }
     }
 }
@@ -140,6 +144,7 @@ enum Repr {
     Group(Box<[Error]>),
     Refused(String),
     Abandoned,
+    Interrupted,
 }
 
 /// The details of a panic caught inside a task or a pool worker; from [`Error::panic`].
@@ -450,6 +455,15 @@ impl Error {
         Error::new(Repr::Abandoned)
     }
 
+    /// Ctrl-C ended `run`'s main future.
+    ///
+    /// ```
+    /// assert!(taskweave_core::Error::interrupted().is_interrupted());
+    /// ```
+    pub fn interrupted() -> Error {
+        Error::new(Repr::Interrupted)
+    }
+
     /// What kind of failure this is.
     ///
     /// ```
@@ -469,6 +483,7 @@ impl Error {
             Repr::Group(_) => ErrorKind::Group,
             Repr::Refused(_) => ErrorKind::Refused,
             Repr::Abandoned => ErrorKind::Abandoned,
+            Repr::Interrupted => ErrorKind::Interrupted,
         }
     }
 
@@ -479,6 +494,16 @@ impl Error {
     /// ```
     pub fn is_cancelled(&self) -> bool {
         self.kind() == ErrorKind::Cancelled
+    }
+
+    /// `true` for [`ErrorKind::Interrupted`] (Ctrl-C ended `run`).
+    ///
+    /// ```
+    /// assert!(taskweave_core::Error::interrupted().is_interrupted());
+    /// assert!(!taskweave_core::Error::interrupted().is_cancelled());
+    /// ```
+    pub fn is_interrupted(&self) -> bool {
+        self.kind() == ErrorKind::Interrupted
     }
 
     /// `true` for [`ErrorKind::TimedOut`].
@@ -893,6 +918,7 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Repr::Abandoned => f.write_str("the producer was dropped before it set a result"),
+            Repr::Interrupted => f.write_str("interrupted by Ctrl-C (SIGINT)"),
         }
     }
 }
@@ -921,7 +947,7 @@ impl fmt::Debug for Error {
             }
             Repr::Wire(w) => d.field("what", &w.what).field("detail", &w.detail),
             Repr::Group(errors) => d.field("errors", errors),
-            Repr::Abandoned => &mut d,
+            Repr::Abandoned | Repr::Interrupted => &mut d,
         };
         d.finish()
     }
@@ -986,11 +1012,11 @@ impl From<std::io::Error> for Error {
 
 impl From<Error> for std::io::Error {
     /// [`ErrorKind::TimedOut`] becomes `std::io::ErrorKind::TimedOut`, [`ErrorKind::Cancelled`]
-    /// `Interrupted`, every other kind `Other`; the error itself is the io error's inner error.
+    /// and [`ErrorKind::Interrupted`] `Interrupted`, every other kind `Other`; the error itself is the io error's inner error.
     fn from(error: Error) -> std::io::Error {
         let kind = match error.kind() {
             ErrorKind::TimedOut => std::io::ErrorKind::TimedOut,
-            ErrorKind::Cancelled => std::io::ErrorKind::Interrupted,
+            ErrorKind::Cancelled | ErrorKind::Interrupted => std::io::ErrorKind::Interrupted,
             _ => std::io::ErrorKind::Other,
         };
         std::io::Error::new(kind, error)

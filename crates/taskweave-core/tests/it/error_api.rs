@@ -46,6 +46,7 @@ fn every_kind() -> Vec<(Error, ErrorKind)> {
         ),
         (Error::refused("blocking wait"), ErrorKind::Refused),
         (Error::abandoned(), ErrorKind::Abandoned),
+        (Error::interrupted(), ErrorKind::Interrupted),
     ]
 }
 
@@ -65,6 +66,7 @@ fn each_kind_answers_exactly_its_own_helper() {
             (err.is_group(), ErrorKind::Group),
             (err.is_refused(), ErrorKind::Refused),
             (err.is_abandoned(), ErrorKind::Abandoned),
+            (err.is_interrupted(), ErrorKind::Interrupted),
         ];
         for (answer, of) in helpers {
             assert_eq!(answer, of == kind, "{kind}: is_* for {of}");

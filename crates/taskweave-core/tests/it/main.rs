@@ -5,6 +5,7 @@ mod combinators;
 mod deadlines;
 mod error_api;
 mod errors;
+mod gather_values;
 mod group;
 mod promise;
 mod properties;
