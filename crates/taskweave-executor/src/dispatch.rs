@@ -344,7 +344,7 @@ impl<A> fmt::Debug for Items<A> {
 /// Where the results of one [`Chunk`] go: one per input, in input order, from any thread.
 ///
 /// Results beyond the chunk's length are ignored. Dropped before it delivered them all, it
-/// completes the rest with [`Error::Abandoned`]: a lost chunk never leaves the map waiting.
+/// completes the rest with [`ErrorKind::Abandoned`](taskweave_core::ErrorKind::Abandoned): a lost chunk never leaves the map waiting.
 ///
 /// ```
 /// # use taskweave_executor::{Chunk, Dispatch, Map, MapOptions};

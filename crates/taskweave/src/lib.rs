@@ -89,8 +89,8 @@ pub fn init() {
 ///
 /// # Errors
 ///
-/// [`ErrorKind::Refused`](crate::ErrorKind::Refused) when called from inside a runtime; [`ErrorKind::Broken`](crate::ErrorKind::Broken) when the runtime
-/// cannot be built; [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) when `main` panics.
+/// [`ErrorKind::Refused`] when called from inside a runtime; [`ErrorKind::Broken`] when the runtime
+/// cannot be built; [`ErrorKind::Panicked`] when `main` panics.
 ///
 /// ```
 /// let out = taskweave::run(async { taskweave::gather((1..=3).map(|x| async move { x * 2 })).await });

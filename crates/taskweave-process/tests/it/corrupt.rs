@@ -1,5 +1,5 @@
 //! A worker whose reply stream loses its framing (a lying length prefix, random bytes): the
-//! worker is ended, the calls it ran fail with `Error::Wire`, the calls it never started run
+//! worker is ended, the calls it ran fail with `ErrorKind::Wire`, the calls it never started run
 //! elsewhere, nothing runs twice and nothing waits forever.
 
 use std::collections::HashMap;
