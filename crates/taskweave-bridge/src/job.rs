@@ -2,8 +2,9 @@
 //! either to run or to give up with an error.
 //!
 //! Giving up is not the same as dropping: a job dropped unrun would complete its promise with
-//! [`ErrorKind::Abandoned`](taskweave_core::ErrorKind::Abandoned), while a job told to skip completes it with the reason (shut down,
-//! cancelled, broken), which is what the caller needs to see.
+//! [`ErrorKind::Abandoned`](taskweave_core::ErrorKind::Abandoned), while a job told to skip
+//! completes it with the reason (shut down, cancelled, broken), which is what the caller needs to
+//! see.
 
 use std::any::type_name;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -25,9 +26,9 @@ pub(crate) enum Run {
 /// A unit of work queued on an executor.
 pub(crate) type Job = Box<dyn FnOnce(Run) + Send + 'static>;
 
-/// Calls `f`, turning a panic into [`ErrorKind::Panicked`](taskweave_core::ErrorKind::Panicked) that names the work and where it was
-/// submitted. A payload whose own `Drop` panics still gives `Panicked`: nothing unwinds out of
-/// here into the worker.
+/// Calls `f`, turning a panic into [`ErrorKind::Panicked`](taskweave_core::ErrorKind::Panicked)
+/// that names the work and where it was submitted. A payload whose own `Drop` panics still gives
+/// `Panicked`: nothing unwinds out of here into the worker.
 pub(crate) fn call<F, T>(f: F, info: Option<&TaskInfo>) -> Result<T, Error>
 where
     F: FnOnce() -> T,
@@ -44,10 +45,11 @@ where
     })
 }
 
-/// Runs `job` on an executor's thread. The job catches the work's panics; this catches what
-/// escapes anyway (an observer hook, a drop of user data), so the thread lives on: a pool worker
-/// takes its next job, a rayon thread does not abort the process. The job's resolver, dropped
-/// while unwinding, has completed its promise with [`ErrorKind::Abandoned`](taskweave_core::ErrorKind::Abandoned).
+/// Runs `job` on an executor's thread. The job catches the work's panics; this catches what escapes
+/// anyway (an observer hook, a drop of user data), so the thread lives on: a pool worker takes its
+/// next job, a rayon thread does not abort the process. The job's resolver, dropped while
+/// unwinding, has completed its promise with
+/// [`ErrorKind::Abandoned`](taskweave_core::ErrorKind::Abandoned).
 pub(crate) fn run_contained(job: Job) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| job(Run::Go))) {
         taskweave_core::error::drop_panic_payload(payload);

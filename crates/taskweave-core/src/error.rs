@@ -4,9 +4,9 @@
 //! [`Error`] is opaque, like [`std::io::Error`] or tokio's `JoinError`: ask it its
 //! [`kind`](Error::kind) (a `#[non_exhaustive]` [`ErrorKind`]) or one of the `is_*` helpers, and
 //! read the details through typed accessors ([`Error::panic`], [`Error::worker`],
-//! [`Error::cancel_message`], [`Error::errors`], [`Error::get_ref`], ...). New kinds and new details
-//! can therefore be added without breaking callers. It is cheap to clone (one `Arc`), which lets a
-//! future hand out its error to several observers (`Promise::exception`) without taking it.
+//! [`Error::cancel_message`], [`Error::errors`], [`Error::get_ref`], ...). New kinds and new
+//! details can therefore be added without breaking callers. It is cheap to clone (one `Arc`), which
+//! lets a future hand out its error to several observers (`Promise::exception`) without taking it.
 //!
 //! `Display` is always one line; the alternate form (`{:#}`) and `Debug` add what does not fit on
 //! a line: a panic's backtrace (the worker's, for a process pool) and every error of a group.
@@ -1011,8 +1011,9 @@ impl From<std::io::Error> for Error {
 }
 
 impl From<Error> for std::io::Error {
-    /// [`ErrorKind::TimedOut`] becomes `std::io::ErrorKind::TimedOut`, [`ErrorKind::Cancelled`]
-    /// and [`ErrorKind::Interrupted`] `Interrupted`, every other kind `Other`; the error itself is the io error's inner error.
+    /// [`ErrorKind::TimedOut`] becomes `std::io::ErrorKind::TimedOut`, [`ErrorKind::Cancelled`] and
+    /// [`ErrorKind::Interrupted`] `Interrupted`, every other kind `Other`; the error itself is the
+    /// io error's inner error.
     fn from(error: Error) -> std::io::Error {
         let kind = match error.kind() {
             ErrorKind::TimedOut => std::io::ErrorKind::TimedOut,

@@ -2,11 +2,11 @@
 //!
 //! Every task spawned into a group is awaited by [`TaskGroup::join`]. The first task that fails
 //! cancels its siblings; `join` then reports every failure, not only the first, as
-//! [`ErrorKind::Group`](crate::ErrorKind::Group) (Python's `ExceptionGroup`). Cancellations the group caused are not
-//! failures. Dropping the group, or the `join` future, cancels the tasks still running, so no
-//! group task outlives its scope unobserved; when a deadline ([`timeout`](crate::timeout),
-//! [`wait_for`](crate::wait_for)) dropped it, the deadline reports its timeout only once they
-//! have all finished.
+//! [`ErrorKind::Group`](crate::ErrorKind::Group) (Python's `ExceptionGroup`). Cancellations the
+//! group caused are not failures. Dropping the group, or the `join` future, cancels the tasks still
+//! running, so no group task outlives its scope unobserved; when a deadline
+//! ([`timeout`](crate::timeout), [`wait_for`](crate::wait_for)) dropped it, the deadline reports
+//! its timeout only once they have all finished.
 //!
 //! Once the group has failed no member body starts: a spawn into it returns a task that is
 //! already cancelled, and a member spawned earlier that had not been polled yet checks the
@@ -243,7 +243,8 @@ impl TaskGroup {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Group`](crate::ErrorKind::Group) listing every failure, in the order they happened, when any task failed.
+    /// [`ErrorKind::Group`](crate::ErrorKind::Group) listing every failure, in the order they
+    /// happened, when any task failed.
     ///
     /// ```
     /// # taskweave_core::run(async {

@@ -323,7 +323,8 @@ impl<T> Promise<T> {
         self.cancel_with(None)
     }
 
-    /// Cancels with a message that the consumer sees in [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled).
+    /// Cancels with a message that the consumer sees in
+    /// [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled).
     ///
     /// Returns as [`cancel`](Self::cancel) does.
     ///
@@ -342,10 +343,12 @@ impl<T> Promise<T> {
     ///
     /// # Errors
     ///
-    /// The work's own error, cancellation or panic; [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut) if `timeout` passed first
-    /// (the work goes on and `result` may be called again); [`ErrorKind::Refused`](crate::ErrorKind::Refused) when called on a
-    /// thread that is polling a taskweave task (blocking there would stall the runtime: `.await`
-    /// the promise instead); [`ErrorKind::Refused`](crate::ErrorKind::Refused) if the result was already taken.
+    /// The work's own error, cancellation or panic;
+    /// [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut) if `timeout` passed first (the work goes
+    /// on and `result` may be called again); [`ErrorKind::Refused`](crate::ErrorKind::Refused) when
+    /// called on a thread that is polling a taskweave task (blocking there would stall the runtime:
+    /// `.await` the promise instead); [`ErrorKind::Refused`](crate::ErrorKind::Refused) if the
+    /// result was already taken.
     ///
     /// A timeout too large for the clock (such as `Duration::MAX`) means no timeout.
     ///

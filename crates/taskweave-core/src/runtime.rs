@@ -31,8 +31,9 @@ use crate::interrupt::{self, OnInterrupt};
 ///
 /// # Errors
 ///
-/// [`ErrorKind::Refused`](crate::ErrorKind::Refused) when called from inside a runtime; [`ErrorKind::Broken`](crate::ErrorKind::Broken) when the runtime
-/// cannot be built; [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) when `main` panics.
+/// [`ErrorKind::Refused`](crate::ErrorKind::Refused) when called from inside a runtime;
+/// [`ErrorKind::Broken`](crate::ErrorKind::Broken) when the runtime cannot be built;
+/// [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) when `main` panics.
 ///
 /// # Examples
 ///
@@ -220,9 +221,10 @@ impl Runtime {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Refused`](crate::ErrorKind::Refused) when called from inside a runtime; [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) when `main`
-    /// panics (leftover tasks are still cancelled first); [`ErrorKind::Interrupted`](crate::ErrorKind::Interrupted) after Ctrl-C
-    /// under [`OnInterrupt::ReturnError`].
+    /// [`ErrorKind::Refused`](crate::ErrorKind::Refused) when called from inside a runtime;
+    /// [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) when `main` panics (leftover tasks are
+    /// still cancelled first); [`ErrorKind::Interrupted`](crate::ErrorKind::Interrupted) after
+    /// Ctrl-C under [`OnInterrupt::ReturnError`].
     ///
     /// ```
     /// let rt = taskweave_core::Runtime::builder().build().unwrap();
@@ -441,10 +443,11 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Broken`](crate::ErrorKind::Broken) when tokio cannot start the runtime (threads refused by the OS);
-    /// [`ErrorKind::Refused`](crate::ErrorKind::Refused) when [`Builder::debug`]`(true)` asked for debug mode with no debug
-    /// layer registered. `TASKWEAVE_DEBUG` without a layer is no error: it warns once and the
-    /// runtime runs without debug mode.
+    /// [`ErrorKind::Broken`](crate::ErrorKind::Broken) when tokio cannot start the runtime (threads
+    /// refused by the OS); [`ErrorKind::Refused`](crate::ErrorKind::Refused) when
+    /// [`Builder::debug`]`(true)` asked for debug mode with no debug layer registered.
+    /// `TASKWEAVE_DEBUG` without a layer is no error: it warns once and the runtime runs without
+    /// debug mode.
     ///
     /// ```
     /// let rt = taskweave_core::Runtime::builder().worker_threads(1).build();

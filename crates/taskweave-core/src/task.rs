@@ -2,9 +2,9 @@
 //! [`Task<T>`] handle.
 //!
 //! A task is a tokio task whose future is wrapped in [`TaskFuture`]. The wrapper catches a panic
-//! and turns it into [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) with the task's name and creation site, marks the thread
-//! as polling a task (for the strict blocking-wait check) and tells the instrumentation seam about
-//! each poll when debug mode is on.
+//! and turns it into [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) with the task's name and
+//! creation site, marks the thread as polling a task (for the strict blocking-wait check) and tells
+//! the instrumentation seam about each poll when debug mode is on.
 //!
 //! # Where a task's result lives
 //!
@@ -124,9 +124,10 @@ where
 }
 
 /// Starts `future`, which returns `Result<T, E>`, as a task whose own outcome is that result:
-/// awaiting it gives `Result<T, Error>` with `E` carried as [`ErrorKind::Failed`](crate::ErrorKind::Failed) (or passed through
-/// when `E` is already [`Error`]). Use this when the task's failure should count as a failure
-/// for [`gather`](crate::gather()), [`wait`](crate::wait) and [`TaskGroup`](crate::TaskGroup).
+/// awaiting it gives `Result<T, Error>` with `E` carried as
+/// [`ErrorKind::Failed`](crate::ErrorKind::Failed) (or passed through when `E` is already
+/// [`Error`]). Use this when the task's failure should count as a failure for
+/// [`gather`](crate::gather()), [`wait`](crate::wait) and [`TaskGroup`](crate::TaskGroup).
 ///
 /// # Panics
 ///
@@ -172,8 +173,9 @@ where
     spawn(TaskInfo::task(name), future, flatten, true)
 }
 
-/// A task that never starts: its handle reports [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled) with `message` (for a
-/// task group that already failed).
+/// A task that never starts: its handle reports
+/// [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled) with `message` (for a task group that
+/// already failed).
 #[track_caller]
 pub(crate) fn never_started<T>(name: Option<Arc<str>>, message: &str) -> Task<T> {
     let info = TaskInfo::task(name);
@@ -282,7 +284,8 @@ impl<T> Task<T> {
     /// Requests cancellation with a message (asyncio's `Task.cancel(msg)`).
     ///
     /// The task stops at its next suspension point; awaiting it then gives
-    /// [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled) with `message`. Returns `false` if the task had already finished.
+    /// [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled) with `message`. Returns `false` if the
+    /// task had already finished.
     ///
     /// ```
     /// # taskweave_core::run(async {
@@ -386,8 +389,9 @@ impl<T> Task<T> {
     ///
     /// # Errors
     ///
-    /// The task's error, cancellation or panic; [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut) when `timeout` passed first
-    /// (the task goes on; call again); [`ErrorKind::Refused`](crate::ErrorKind::Refused) when called inside a task poll (await
+    /// The task's error, cancellation or panic; [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut)
+    /// when `timeout` passed first (the task goes on; call again);
+    /// [`ErrorKind::Refused`](crate::ErrorKind::Refused) when called inside a task poll (await
     /// instead) or when the result was already taken.
     ///
     /// A timeout too large for the clock (such as `Duration::MAX`) means no timeout.

@@ -10,9 +10,10 @@
 //! window); unordered, a completion queue.
 //!
 //! **Invariant:** every index the engine hands out gets exactly one result. A [`ChunkResults`]
-//! dropped before it delivered all of them fills in the rest with [`ErrorKind::Abandoned`](taskweave_core::ErrorKind::Abandoned), so a
-//! consumer never waits for an item an executor lost. After the map is closed (dropped, timed
-//! out) late results are discarded, outside the lock.
+//! dropped before it delivered all of them fills in the rest with
+//! [`ErrorKind::Abandoned`](taskweave_core::ErrorKind::Abandoned), so a consumer never waits for an
+//! item an executor lost. After the map is closed (dropped, timed out) late results are discarded,
+//! outside the lock.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -344,7 +345,8 @@ impl<A> fmt::Debug for Items<A> {
 /// Where the results of one [`Chunk`] go: one per input, in input order, from any thread.
 ///
 /// Results beyond the chunk's length are ignored. Dropped before it delivered them all, it
-/// completes the rest with [`ErrorKind::Abandoned`](taskweave_core::ErrorKind::Abandoned): a lost chunk never leaves the map waiting.
+/// completes the rest with [`ErrorKind::Abandoned`](taskweave_core::ErrorKind::Abandoned): a lost
+/// chunk never leaves the map waiting.
 ///
 /// ```
 /// # use taskweave_executor::{Chunk, Dispatch, Map, MapOptions};

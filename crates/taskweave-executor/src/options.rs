@@ -67,7 +67,8 @@ impl MapOptions {
     /// items in turn, which saves per-call overhead for cheap items, most of all on a process
     /// pool. Results still come one per input.
     ///
-    /// A chunksize of 0 is refused: the map's first item is [`ErrorKind::Refused`] and nothing runs.
+    /// A chunksize of 0 is refused: the map's first item is [`ErrorKind::Refused`] and nothing
+    /// runs.
     ///
     /// # Differences from Python
     ///

@@ -56,8 +56,8 @@
 //! a mismatched binary in three layers:
 //!
 //! 1. at the handshake the worker sends its build id (the ELF GNU build id, or a hash of the
-//!    executable's bytes where there is none, plus the anchor's offset in the image) and the
-//!    pool refuses a worker that is not the same build ([`ErrorKind::Broken`] saying so); the worker
+//!    executable's bytes where there is none, plus the anchor's offset in the image) and the pool
+//!    refuses a worker that is not the same build ([`ErrorKind::Broken`] saying so); the worker
 //!    checks the pool's id too, before it trusts any offset;
 //! 2. every function reference carries a tag keyed by a per-pool random secret, so bytes that
 //!    were not made by this pool from a real function are never called;
@@ -71,12 +71,12 @@
 //!
 //! # Wire
 //!
-//! Each worker has two pipes (close-on-exec, 1 MiB buffers on Linux). Messages are
-//! length-prefixed frames ([`wire`]); arguments and results are postcard bytes, serialised once
-//! into the frame buffer and deserialised from the received buffer. [`Bytes`] carries large byte
-//! buffers as one block. A frame above the limit ([`ProcessPoolBuilder::max_frame`], default 1 GiB), or a
-//! malformed or truncated one, fails the worker that sent it (its call gets [`ErrorKind::Wire`]); it
-//! never panics or hangs the pool.
+//! Each worker has two pipes (close-on-exec, 1 MiB buffers on Linux). Messages are length-prefixed
+//! frames ([`wire`]); arguments and results are postcard bytes, serialised once into the frame
+//! buffer and deserialised from the received buffer. [`Bytes`] carries large byte buffers as one
+//! block. A frame above the limit ([`ProcessPoolBuilder::max_frame`], default 1 GiB), or a
+//! malformed or truncated one, fails the worker that sent it (its call gets [`ErrorKind::Wire`]);
+//! it never panics or hangs the pool.
 //!
 //! # Failures
 //!

@@ -786,8 +786,9 @@ fn overdue_at(s: &crate::pool::SlotState) -> Option<Instant> {
 }
 
 /// Ends the worker running an overdue call; its reader then fails the call with
-/// [`ErrorKind::TimedOut`](taskweave_core::ErrorKind::TimedOut) and a new worker replaces it. Returns `false` if the call had not
-/// started (it is taken back instead: a call that never ran is not overdue).
+/// [`ErrorKind::TimedOut`](taskweave_core::ErrorKind::TimedOut) and a new worker replaces it.
+/// Returns `false` if the call had not started (it is taken back instead: a call that never ran is
+/// not overdue).
 fn time_out(s: &mut crate::pool::SlotState, claims: &Claims) -> bool {
     if s.timed_out.is_some() {
         return true;
