@@ -127,7 +127,7 @@ pub trait InitResult {
     ///
     /// # Errors
     ///
-    /// The failure, as text for [`Error::Broken`].
+    /// The failure, as text for [`ErrorKind::Broken`](taskweave_core::ErrorKind::Broken).
     fn into_init_result(self) -> Result<(), String>;
 }
 

@@ -5,9 +5,10 @@
 //! results) are postcard bytes and are placed last in the body, so a frame is built in one buffer
 //! with one copy of the payload and read with one read into an exactly sized buffer.
 //!
-//! The decoder is total: any byte string gives a message or an [`Error::Wire`], never a panic, and
-//! a body longer than the frame limit is refused before anything is allocated for it. A reader that
-//! hits end of file in the middle of a frame reports a truncated frame instead of waiting.
+//! The decoder is total: any byte string gives a message or an
+//! [`ErrorKind::Wire`](taskweave_core::ErrorKind::Wire), never a panic, and a body longer than the
+//! frame limit is refused before anything is allocated for it. A reader that hits end of file in
+//! the middle of a frame reports a truncated frame instead of waiting.
 //!
 //! The format is an internal protocol between two copies of the same build: it is versioned by
 //! [`PROTOCOL_VERSION`] and checked at the handshake, and it is public so tests and tools can
@@ -135,9 +136,10 @@ fn wire_err(detail: impl Into<String>) -> Error {
 ///
 /// # Errors
 ///
-/// [`Error::Wire`] for a body longer than `max` (nothing is read or allocated for it), for a frame
-/// cut short by end of file, and for I/O errors. Memory is reserved as bytes arrive, at most
-/// twice what was received, so a length prefix that lies costs nothing beyond the data sent.
+/// [`ErrorKind::Wire`](taskweave_core::ErrorKind::Wire) for a body longer than `max` (nothing is
+/// read or allocated for it), for a frame cut short by end of file, and for I/O errors. Memory is
+/// reserved as bytes arrive, at most twice what was received, so a length prefix that lies costs
+/// nothing beyond the data sent.
 ///
 /// ```
 /// use taskweave_process::wire::read_frame;
@@ -312,7 +314,8 @@ impl<'a> Cursor<'a> {
 ///
 /// # Errors
 ///
-/// [`Error::Wire`] for an unknown kind or a body that does not fit its kind.
+/// [`ErrorKind::Wire`](taskweave_core::ErrorKind::Wire) for an unknown kind or a body that does not
+/// fit its kind.
 ///
 /// ```
 /// assert!(taskweave_process::wire::decode_to_worker(&[99]).is_err());
@@ -361,7 +364,8 @@ pub fn decode_to_worker(body: &[u8]) -> Result<ToWorker<'_>, Error> {
 ///
 /// # Errors
 ///
-/// [`Error::Wire`] for an unknown kind or a body that does not fit its kind.
+/// [`ErrorKind::Wire`](taskweave_core::ErrorKind::Wire) for an unknown kind or a body that does not
+/// fit its kind.
 ///
 /// ```
 /// assert!(taskweave_process::wire::decode_from_worker(&[13, 1, 2]).is_err());
@@ -420,7 +424,7 @@ fn begin(out: &mut Vec<u8>, kind: u8) -> usize {
 ///
 /// # Errors
 ///
-/// [`Error::Wire`] if the body exceeds `max`.
+/// [`ErrorKind::Wire`](taskweave_core::ErrorKind::Wire) if the body exceeds `max`.
 pub(crate) fn finish(out: &mut [u8], start: usize, max: usize) -> Result<(), Error> {
     let len = out.len() - start - 4;
     if len > max || len > u32::MAX as usize {

@@ -5,6 +5,7 @@
 mod basics;
 mod build;
 mod corrupt;
+mod errors;
 mod faults;
 mod lifecycle;
 mod map;
