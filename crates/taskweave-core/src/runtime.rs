@@ -326,7 +326,8 @@ impl Builder {
                 None => {
                     return Err(Error::broken(
                         "debug mode was requested but no debug layer is registered: depend on \
-                         the `taskweave` facade or call taskweave_debug::register()",
+                         the `taskweave` facade with its `debug` feature (on by default) or \
+                         call taskweave_debug::register()",
                     ));
                 }
             },

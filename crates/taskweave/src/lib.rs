@@ -51,39 +51,96 @@
 //! | `ThreadPoolExecutor(max_workers, thread_name_prefix, initializer)` | [`ThreadPoolExecutor`] (`submit`, `map`, `shutdown(wait, cancel_futures)`) |
 //! | `asyncio.run_coroutine_threadsafe(coro, loop)` | [`run_coroutine_threadsafe`]`(&handle, fut)` |
 //! | `ProcessPoolExecutor(max_workers, initializer, max_tasks_per_child)` | [`ProcessPoolExecutor`] (`submit(f, arg)`, `map(f, inputs, chunksize)`, `map_unordered`, `shutdown`, `terminate_workers`, `kill_workers`) |
-//! | `loop.run_in_executor(ProcessPoolExecutor(), f)` | [`run_in_executor`]`(&pool, f as fn() -> R)` or `pool.call(f)` |
-//! | (rayon, no Python twin) | [`spawn_rayon`], [`par_map`], [`RayonExecutor`] |
+//! | `loop.run_in_executor(ProcessPoolExecutor(), f)` | [`run_in_executor`]`(&pool, f)` or `pool.call(f)`, with `f` a plain function (a `fn` item or a closure that captures nothing) |
+//!
+//! # Coming from tokio
+//!
+//! taskweave runs on tokio: a tokio future, channel or I/O type works inside [`run`], and a
+//! taskweave [`Task`] is a tokio task underneath. What changes is the shape of the results.
+//!
+//! | tokio | taskweave | what differs |
+//! |---|---|---|
+//! | `tokio::spawn(fut)` -> `JoinHandle<T>` | [`create_task`]`(fut)` -> [`Task<T>`] | awaiting gives `Result<T, Error>`; a panic is [`Error::Panicked`] with the task's name and creation site; dropping the future that awaits a task cancels it (as in asyncio), and a handle dropped unawaited is reported in debug mode unless [`Task::detach`] said so |
+//! | `tokio::task::spawn_blocking(f)` | [`to_thread`]`(f)`, [`run_in_executor`]`(&pool, f)` | runs on taskweave's own thread pool (one per runtime, [`default_executor`]) or the pool you name, and hands back the same [`Promise<T>`] as every other kind of work |
+//! | `tokio::task::JoinSet` | [`TaskGroup`], [`as_completed`] | the first failure cancels the siblings and `join` reports every failure ([`Error::Group`]); [`as_completed`] yields outcomes in finishing order |
+//! | `tokio::join!(a, b)` / `try_join!` | [`gather!`]`(a, b)`, [`gather()`] over an iterator | like `try_join!`: fails fast and cancels the rest; [`gather_settled()`] keeps every outcome |
+//! | `tokio::select!` | [`wait`]`(promises, `[`ReturnWhen::FirstCompleted`]`, timeout)`, or `tokio::select!` itself | [`wait`] returns `(done, pending)` and cancels nothing; `tokio::select!` works on taskweave's tasks too, and since dropping the future that awaits a task cancels it, the branches that lose are cancelled (wrap one in [`shield`] to keep it running) |
+//! | `tokio::time::timeout(d, fut)` | [`timeout`]`(d, fut)`, [`wait_for`]`(task, d)` | gives [`Error::TimedOut`] and cancels the work; [`shield`] opts out |
+//!
+//! ```
+//! use std::time::Duration;
+//! use taskweave::{create_task, run, sleep};
+//!
+//! let first = run(async {
+//!     let slow = create_task(async {
+//!         sleep(Duration::from_secs(10)).await;
+//!         "slow"
+//!     });
+//!     let fast = create_task(async { "fast" });
+//!     // The losing branch's task is cancelled when select! drops it.
+//!     tokio::select! {
+//!         out = slow => out,
+//!         out = fast => out,
+//!     }
+//! });
+//! assert_eq!(first.unwrap().unwrap(), "fast");
+//! ```
+//!
+//! # Coming from rayon
+//!
+//! Keep rayon for data parallelism: [`spawn_rayon`]`(f)` runs a closure on rayon's pool and
+//! [`par_map`]`(items, f)` is `par_iter().map(f).collect()`, each awaitable from async code as a
+//! [`Promise`]; [`RayonExecutor`] puts a rayon pool behind the same [`Executor`] trait as the
+//! thread and process pools.
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `debug` | on | debug mode: the [`debug`](mod@debug) module, `Runtime::builder().debug(true)`, `TASKWEAVE_DEBUG=1`, `#[taskweave::main(debug)]`. Off, taskweave-debug and tracing-subscriber are not built, and asking for debug mode is an [`Error::Broken`] saying so |
+//! | `progress` | off | an indicatif progress bar for thread-pool maps, `MapOptions::progress_bar()` (tqdm's `thread_map`) |
+//!
+//! Debug mode is on by default because it is what a program reaches for when something hangs or
+//! an error goes missing, and it costs nothing while switched off (one branch per poll); turn the
+//! feature off (`default-features = false`) to drop its dependencies.
 //!
 //! The general future is called [`Promise`] rather than `Future` so that it never shadows
 //! [`std::future::Future`]; the [`prelude`] follows the same rule.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use taskweave_core::*;
 pub use taskweave_macros::{main, test};
 
 /// Debug mode: slow polls, never-awaited tasks, unretrieved errors, the hang watchdog, the
 /// timeline: the whole `taskweave-debug` crate.
+#[cfg(feature = "debug")]
 pub use taskweave_debug as debug;
 
 /// Sets taskweave up for this program; call it first in `main` (or use
 /// [`#[taskweave::main]`](macro@main), which does).
 ///
 /// In a process started as a process-pool worker it runs the worker loop instead of returning
-/// (on Linux this already happens before `main`). Otherwise it registers debug mode, so that `Runtime::builder().debug(true)` and `TASKWEAVE_DEBUG=1`
-/// switch it on. Calling it more than once is harmless.
+/// (on Linux this already happens before `main`). Otherwise, with the `debug` feature (on by
+/// default), it registers debug mode, so that `Runtime::builder().debug(true)` and
+/// `TASKWEAVE_DEBUG=1` switch it on. Calling it more than once is harmless.
 ///
 /// ```
 /// taskweave::init();
+/// # #[cfg(feature = "debug")] {
 /// let rt = taskweave::Runtime::builder().debug(true).build().unwrap();
 /// assert!(rt.debug());
+/// # }
 /// ```
 pub fn init() {
     taskweave_process::init();
+    #[cfg(feature = "debug")]
     taskweave_debug::register();
 }
 
 /// Runs `main` to completion on a new runtime, then cancels leftover tasks and shuts down
-/// (asyncio's `run`). Unlike `taskweave_core::run`, it knows debug mode: `TASKWEAVE_DEBUG=1`
-/// switches it on.
+/// (asyncio's `run`). Unlike `taskweave_core::run`, it knows debug mode (with the `debug`
+/// feature): `TASKWEAVE_DEBUG=1` switches it on.
 ///
 /// # Errors
 ///

@@ -1,3 +1,4 @@
-//! Tests of the facade: the attributes and the prelude.
+//! Tests of the facade: the attributes, the prelude and the cargo features.
 
 mod attributes;
+mod features;
