@@ -1,5 +1,17 @@
-//! `cargo xtask ci`: the checks CI runs, in the order that fails fastest: rustfmt, clippy, tests
-//! (doctests included), docs, tidy. The first failure stops the run with a non-zero exit.
+//! `cargo xtask ci`: the checks CI runs, in the order that fails fastest: rustfmt, clippy,
+//! tests (doctests included), docs, the minimum Rust version, a dry-run publish, tidy. The
+//! first failure stops the run with a non-zero exit.
+//!
+//! Feature combinations: clippy checks every target twice, with no default features and with
+//! all features, so code behind a feature and code behind its absence both compile, lint-free.
+//! (The default set adds nothing of its own: it is the facade's `debug`, which the all-features
+//! run covers.) Tests run once, with all features; the facade's own tests run a second time
+//! without default features, where debug mode must say that its feature is off.
+//!
+//! The minimum Rust version (`rust-version` in Cargo.toml) is checked with what one toolchain
+//! can check: clippy's `incompatible_msrv` lint (denied, in the clippy step) rejects standard
+//! library items stabilised after it, and the `msrv` step rejects newer syntax and locked
+//! dependencies that declare a newer version (see `msrv.rs`).
 //!
 //! A machine without rustfmt or clippy skips that step with a loud note instead of failing:
 //! `.ci/run` tries to install them first, and a toolchain that cannot get them should still be
@@ -9,7 +21,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::command::Cmd;
-use crate::{doc, tidy};
+use crate::{doc, msrv, tidy};
 
 /// Runs every step, stopping at the first failure.
 pub(crate) fn run(root: &Path) -> Result<(), String> {
@@ -29,30 +41,57 @@ pub(crate) fn run(root: &Path) -> Result<(), String> {
                 "clippy is not installed (`rustup component add clippy` installs it)",
             ));
         }
-        Cmd::cargo(
-            root,
-            &[
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ],
-        )
-        .run()?;
+        for features in ["--no-default-features", "--all-features"] {
+            Cmd::cargo(
+                root,
+                &[
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    features,
+                    "--",
+                    "-D",
+                    "warnings",
+                    "-D",
+                    "clippy::incompatible_msrv",
+                ],
+            )
+            .run()?;
+        }
         Ok(Outcome::Passed)
     })?;
     run.step("test", || {
         let mut totals = TestTotals::default();
-        let outcome =
-            Cmd::cargo(root, &["test", "--workspace"]).run_watching(|line| totals.add(line));
+        let all = Cmd::cargo(root, &["test", "--workspace", "--all-features"])
+            .run_watching(|line| totals.add(line));
+        let bare = all.and_then(|()| {
+            Cmd::cargo(
+                root,
+                &["test", "-p", "taskweave", "--no-default-features", "--tests"],
+            )
+            .run_watching(|line| totals.add(line))
+        });
         println!("{}", totals.summary());
-        outcome?;
+        bare?;
         Ok(Outcome::Passed)
     })?;
     run.step("doc", || {
-        doc::command(root).run()?;
+        doc::build(root)?;
+        Ok(Outcome::Passed)
+    })?;
+    run.step("msrv", || {
+        msrv::run(root)?;
+        Ok(Outcome::Passed)
+    })?;
+    run.step("publish", || {
+        // Packages every published crate and builds each from its package, against the others
+        // packaged alongside (cargo resolves unpublished workspace dependencies locally).
+        // --allow-dirty: CI checks what is in the tree, committed or not.
+        Cmd::cargo(
+            root,
+            &["publish", "--workspace", "--dry-run", "--allow-dirty"],
+        )
+        .run()?;
         Ok(Outcome::Passed)
     })?;
     run.step("tidy", || {

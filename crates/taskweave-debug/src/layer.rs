@@ -195,8 +195,9 @@ impl Visit for Fields {
 ///
 /// # Errors
 ///
-/// Returns the error of [`tracing::subscriber::set_global_default`] when a global subscriber is
-/// already set.
+/// Returns the error of
+/// [`tracing::subscriber::set_global_default`](https://docs.rs/tracing/0.1/tracing/subscriber/fn.set_global_default.html)
+/// when a global subscriber is already set.
 ///
 /// # Examples
 ///

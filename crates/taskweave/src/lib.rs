@@ -208,3 +208,24 @@ pub mod prelude {
     };
     pub use taskweave_process::ProcessPoolExecutor;
 }
+
+/// The code of the READMEs (the repository's and each crate's), run as doctests so that what a
+/// reader copies first works.
+#[cfg(doctest)]
+mod readme_examples {
+    #[doc = include_str!("../../../README.md")]
+    struct Repository;
+    #[doc = include_str!("../README.md")]
+    struct Facade;
+    #[doc = include_str!("../../taskweave-core/README.md")]
+    struct Core;
+    #[doc = include_str!("../../taskweave-bridge/README.md")]
+    struct Bridge;
+    #[doc = include_str!("../../taskweave-process/README.md")]
+    struct Process;
+    #[cfg(feature = "debug")]
+    #[doc = include_str!("../../taskweave-debug/README.md")]
+    struct Debug;
+    #[doc = include_str!("../../taskweave-macros/README.md")]
+    struct Macros;
+}
