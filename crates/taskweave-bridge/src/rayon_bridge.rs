@@ -11,9 +11,6 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
 use taskweave_core::Promise;
-// Named by the docs' links only.
-#[cfg(doc)]
-use taskweave_core::Error;
 
 use crate::blocking::Runs;
 use crate::job::{self, Job, Run};
@@ -27,6 +24,8 @@ const EXECUTOR: &str = "RayonExecutor";
 /// # Errors
 ///
 /// The promise carries [`Error::Panicked`] when `f` panics.
+///
+/// [`Error::Panicked`]: taskweave_core::Error::Panicked
 ///
 /// # Examples
 ///
@@ -53,6 +52,8 @@ where
 /// # Errors
 ///
 /// The promise carries [`Error::Panicked`] when `f` panics for any item.
+///
+/// [`Error::Panicked`]: taskweave_core::Error::Panicked
 ///
 /// # Examples
 ///
@@ -171,6 +172,10 @@ impl RayonExecutor {
     /// The promise carries [`Error::Panicked`] when `f` panics, [`Error::Shutdown`] after
     /// [`shutdown`](Self::shutdown), [`Error::Cancelled`] when cancelled before it started.
     ///
+    /// [`Error::Panicked`]: taskweave_core::Error::Panicked
+    /// [`Error::Shutdown`]: taskweave_core::Error::Shutdown
+    /// [`Error::Cancelled`]: taskweave_core::Error::Cancelled
+    ///
     /// ```
     /// let rayon = taskweave_bridge::RayonExecutor::global();
     /// let err = rayon.spawn(|| panic!("bad pixel")).result(None).unwrap_err();
@@ -274,6 +279,9 @@ impl RayonExecutor {
     /// once all work submitted through this executor has finished (not honoured inside an async
     /// task, where it would block the runtime). The rayon pool itself keeps running until it is
     /// dropped.
+    ///
+    /// [`Error::Shutdown`]: taskweave_core::Error::Shutdown
+    /// [`Error::Cancelled`]: taskweave_core::Error::Cancelled
     ///
     /// ```
     /// let rayon = taskweave_bridge::RayonExecutor::global();

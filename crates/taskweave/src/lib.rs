@@ -209,8 +209,8 @@ pub mod prelude {
     pub use taskweave_process::ProcessPoolExecutor;
 }
 
-/// The code of the READMEs (the repository's and each crate's), run as doctests so that what a
-/// reader copies first works.
+/// The code of the READMEs (the repository's and each crate's) and of the guide, run as
+/// doctests so that what a reader copies works.
 #[cfg(doctest)]
 mod readme_examples {
     #[doc = include_str!("../../../README.md")]
@@ -228,4 +228,15 @@ mod readme_examples {
     struct Debug;
     #[doc = include_str!("../../taskweave-macros/README.md")]
     struct Macros;
+    #[doc = include_str!("../../../docs/guide/coroutine.md")]
+    struct GuideCoroutine;
+    #[doc = include_str!("../../../docs/guide/gather.md")]
+    struct GuideGather;
+    #[doc = include_str!("../../../docs/guide/blocking.md")]
+    struct GuideBlocking;
+    #[doc = include_str!("../../../docs/guide/process.md")]
+    struct GuideProcess;
+    #[cfg(feature = "debug")]
+    #[doc = include_str!("../../../docs/guide/debug.md")]
+    struct GuideDebug;
 }
