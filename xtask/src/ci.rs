@@ -67,7 +67,13 @@ pub(crate) fn run(root: &Path) -> Result<(), String> {
         let bare = all.and_then(|()| {
             Cmd::cargo(
                 root,
-                &["test", "-p", "taskweave", "--no-default-features", "--tests"],
+                &[
+                    "test",
+                    "-p",
+                    "taskweave",
+                    "--no-default-features",
+                    "--tests",
+                ],
             )
             .run_watching(|line| totals.add(line))
         });

@@ -95,10 +95,9 @@ fn topological(mut crates: Vec<(String, Vec<String>)>) -> Result<Vec<String>, St
     let names: Vec<String> = crates.iter().map(|(n, _)| n.clone()).collect();
     let mut done: Vec<String> = Vec::new();
     while !crates.is_empty() {
-        let ready = crates.iter().position(|(_, deps)| {
-            deps.iter()
-                .all(|d| done.contains(d) || !names.contains(d))
-        });
+        let ready = crates
+            .iter()
+            .position(|(_, deps)| deps.iter().all(|d| done.contains(d) || !names.contains(d)));
         let Some(at) = ready else {
             let left: Vec<&str> = crates.iter().map(|(n, _)| n.as_str()).collect();
             return Err(format!(
@@ -119,7 +118,11 @@ fn unresolved_links(root: &Path, doc_dir: &Path, crates: &[String]) -> Result<Ve
     let mut ours = Vec::new();
     for name in crates {
         let mut sources = Vec::new();
-        collect(&root.join("crates").join(name).join("src"), "rs", &mut sources)?;
+        collect(
+            &root.join("crates").join(name).join("src"),
+            "rs",
+            &mut sources,
+        )?;
         for path in sources {
             let text = fs::read_to_string(&path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -216,7 +219,10 @@ mod tests {
     #[test]
     fn dependencies_are_documented_first() {
         let order = topological(vec![
-            ("taskweave".into(), vec!["taskweave-bridge".into(), "taskweave-core".into()]),
+            (
+                "taskweave".into(),
+                vec!["taskweave-bridge".into(), "taskweave-core".into()],
+            ),
             ("taskweave-bridge".into(), vec!["taskweave-core".into()]),
             ("taskweave-core".into(), vec![]),
             ("taskweave-macros".into(), vec!["not-listed".into()]),
@@ -224,7 +230,12 @@ mod tests {
         .unwrap();
         assert_eq!(
             order,
-            ["taskweave-core", "taskweave-bridge", "taskweave", "taskweave-macros"]
+            [
+                "taskweave-core",
+                "taskweave-bridge",
+                "taskweave",
+                "taskweave-macros"
+            ]
         );
         let cycle = topological(vec![
             ("a".into(), vec!["b".into()]),

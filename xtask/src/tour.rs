@@ -155,7 +155,8 @@ mod tests {
         );
         // A wrapped first paragraph is read whole, not cut off at its first line.
         assert_eq!(
-            summary("//! CPU-bound work, computed serially and\n//! in a pool.\n\nuse x;").as_deref(),
+            summary("//! CPU-bound work, computed serially and\n//! in a pool.\n\nuse x;")
+                .as_deref(),
             Some("CPU-bound work, computed serially and in a pool.")
         );
         assert_eq!(summary("fn main() {}"), None);
