@@ -70,18 +70,37 @@
 //! ```
 //! use std::time::Duration;
 //! use taskweave::{create_task, run, sleep};
+//! # use std::sync::Arc;
+//! # use std::sync::atomic::{AtomicBool, Ordering};
+//! # struct OnDrop(Arc<AtomicBool>);
+//! # impl Drop for OnDrop {
+//! #     fn drop(&mut self) {
+//! #         self.0.store(true, Ordering::SeqCst);
+//! #     }
+//! # }
+//! # let dropped = Arc::new(AtomicBool::new(false));
+//! # let flag = dropped.clone();
 //!
 //! let first = run(async {
-//!     let slow = create_task(async {
+//!     let slow = create_task(async move {
+//! #       let _guard = OnDrop(flag);
 //!         sleep(Duration::from_secs(10)).await;
 //!         "slow"
 //!     });
 //!     let fast = create_task(async { "fast" });
 //!     // The losing branch's task is cancelled when select! drops it.
-//!     tokio::select! {
+//!     let out = tokio::select! {
 //!         out = slow => out,
 //!         out = fast => out,
-//!     }
+//!     };
+//! #   for _ in 0..200 {
+//! #       if dropped.load(Ordering::SeqCst) {
+//! #           break;
+//! #       }
+//! #       sleep(Duration::from_millis(5)).await;
+//! #   }
+//! #   assert!(dropped.load(Ordering::SeqCst), "the losing task was not cancelled");
+//!     out
 //! });
 //! assert_eq!(first.unwrap().unwrap(), "fast");
 //! ```
