@@ -11,21 +11,20 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
 use taskweave_core::Promise;
+use taskweave_executor::{Map, MapOptions, MapUnordered, Runs};
 
-use crate::blocking::Runs;
 use crate::job::{self, Job, Run};
-use crate::map::{Dispatch, Map, MapOptions, MapUnordered};
+use crate::map::{ClosureMap, JobQueue};
 use crate::poison::{self, lock};
 
 const EXECUTOR: &str = "RayonExecutor";
 
-/// Runs `f` on rayon's global pool and returns its promise, to be awaited.
+/// Runs `f` on rayon's global pool and returns its promise, to be awaited. `f` runs inside the
+/// caller's current `tracing` span.
 ///
 /// # Errors
 ///
 /// The promise carries [`Error::Panicked`] when `f` panics.
-///
-/// [`Error::Panicked`]: taskweave_core::Error::Panicked
 ///
 /// # Examples
 ///
@@ -35,6 +34,8 @@ const EXECUTOR: &str = "RayonExecutor";
 /// assert_eq!(sum, 5050);
 /// # });
 /// ```
+///
+/// [`Error::Panicked`]: taskweave_core::Error::Panicked
 #[track_caller]
 pub fn spawn_rayon<F, T>(f: F) -> Promise<T>
 where
@@ -42,18 +43,19 @@ where
     T: Send + 'static,
 {
     let (promise, job) = job::promise_job(EXECUTOR, job::describe::<F>(), f);
-    rayon::spawn(move || job(Run::Go));
+    rayon::spawn(move || job::run_contained(job));
     promise
 }
 
 /// Maps `f` over `items` in parallel on rayon's global pool and returns a promise of the
 /// results in input order: an awaitable `par_iter().map(f).collect()`.
 ///
+/// The caller's `tracing` span is entered on the rayon thread that starts the parallel
+/// iterator; items other rayon threads steal run outside it (rayon does not carry it).
+///
 /// # Errors
 ///
 /// The promise carries [`Error::Panicked`] when `f` panics for any item.
-///
-/// [`Error::Panicked`]: taskweave_core::Error::Panicked
 ///
 /// # Examples
 ///
@@ -63,6 +65,8 @@ where
 /// assert_eq!(squares, [1, 4, 9]);
 /// # });
 /// ```
+///
+/// [`Error::Panicked`]: taskweave_core::Error::Panicked
 #[track_caller]
 pub fn par_map<I, F, R>(items: I, f: F) -> Promise<Vec<R>>
 where
@@ -165,22 +169,23 @@ impl RayonExecutor {
         self.shared.parallelism()
     }
 
-    /// Runs `f` on the pool and returns its promise.
+    /// Runs `f` on the pool, inside the caller's current `tracing` span, and returns its
+    /// promise.
     ///
     /// # Errors
     ///
     /// The promise carries [`Error::Panicked`] when `f` panics, [`Error::Shutdown`] after
     /// [`shutdown`](Self::shutdown), [`Error::Cancelled`] when cancelled before it started.
     ///
-    /// [`Error::Panicked`]: taskweave_core::Error::Panicked
-    /// [`Error::Shutdown`]: taskweave_core::Error::Shutdown
-    /// [`Error::Cancelled`]: taskweave_core::Error::Cancelled
-    ///
     /// ```
     /// let rayon = taskweave_bridge::RayonExecutor::global();
     /// let err = rayon.spawn(|| panic!("bad pixel")).result(None).unwrap_err();
     /// assert!(err.to_string().contains("bad pixel"));
     /// ```
+    ///
+    /// [`Error::Panicked`]: taskweave_core::Error::Panicked
+    /// [`Error::Shutdown`]: taskweave_core::Error::Shutdown
+    /// [`Error::Cancelled`]: taskweave_core::Error::Cancelled
     #[track_caller]
     pub fn spawn<F, T>(&self, f: F) -> Promise<T>
     where
@@ -251,7 +256,7 @@ impl RayonExecutor {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        Map::new(self.shared.clone(), f, inputs, options)
+        Map::new(ClosureMap::new(self.shared.clone(), f), inputs, options)
     }
 
     /// A lazy map yielding `(index, result)` in completion order.
@@ -271,7 +276,32 @@ impl RayonExecutor {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        MapUnordered::new(self.shared.clone(), f, inputs, MapOptions::new())
+        self.map_unordered_with(f, inputs, MapOptions::new())
+    }
+
+    /// [`map_unordered`](Self::map_unordered) with options.
+    ///
+    /// ```
+    /// use taskweave_bridge::{MapOptions, RayonExecutor};
+    /// let rayon = RayonExecutor::global();
+    /// let n = rayon.map_unordered_with(|x: u32| x, 0..10, MapOptions::new().chunksize(3)).count();
+    /// assert_eq!(n, 10);
+    /// ```
+    #[track_caller]
+    pub fn map_unordered_with<F, A, R, I>(
+        &self,
+        f: F,
+        inputs: I,
+        options: MapOptions,
+    ) -> MapUnordered<R>
+    where
+        F: Fn(A) -> R + Send + Sync + 'static,
+        A: Send + 'static,
+        R: Send + 'static,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'static,
+    {
+        MapUnordered::new(ClosureMap::new(self.shared.clone(), f), inputs, options)
     }
 
     /// Refuses new work from now on ([`Error::Shutdown`]). With `cancel_futures`, work submitted
@@ -280,9 +310,6 @@ impl RayonExecutor {
     /// task, where it would block the runtime). The rayon pool itself keeps running until it is
     /// dropped.
     ///
-    /// [`Error::Shutdown`]: taskweave_core::Error::Shutdown
-    /// [`Error::Cancelled`]: taskweave_core::Error::Cancelled
-    ///
     /// ```
     /// let rayon = taskweave_bridge::RayonExecutor::global();
     /// let mut p = rayon.spawn(|| 1);
@@ -290,6 +317,9 @@ impl RayonExecutor {
     /// assert_eq!(p.result(None).unwrap(), 1);
     /// assert!(rayon.spawn(|| 2).result(None).is_err());
     /// ```
+    ///
+    /// [`Error::Shutdown`]: taskweave_core::Error::Shutdown
+    /// [`Error::Cancelled`]: taskweave_core::Error::Cancelled
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
         self.shared.shutdown.store(true, Ordering::SeqCst);
         if cancel_futures {
@@ -336,7 +366,7 @@ impl RayonShared {
             if shared.epoch.load(Ordering::SeqCst) != epoch {
                 job(Run::Skip(job::cancelled_by_shutdown(EXECUTOR)));
             } else {
-                job(Run::Go);
+                job::run_contained(job);
             }
             if shared.unfinished.fetch_sub(1, Ordering::SeqCst) == 1 {
                 // Taking the lock orders this wake-up after a waiter's check.
@@ -351,8 +381,8 @@ impl RayonShared {
     }
 }
 
-impl Dispatch for RayonShared {
-    fn dispatch(self: Arc<Self>, jobs: &mut Vec<Job>) {
+impl JobQueue for RayonShared {
+    fn push_jobs(self: Arc<Self>, jobs: &mut Vec<Job>) {
         for job in jobs.drain(..) {
             self.submit(job);
         }

@@ -351,6 +351,31 @@ where
     }
 }
 
+/// Drops a caught panic payload without letting a panic in its own `Drop` escape.
+///
+/// A payload is user data; its destructor may panic too. Dropping it plainly after
+/// `catch_unwind` would then unwind out of the code that caught the first panic (a worker
+/// loop, a callback runner) and take that code down with it. The second payload is leaked
+/// rather than dropped, since its destructor may panic in turn.
+///
+/// ```
+/// struct Grumpy;
+/// impl Drop for Grumpy {
+///     fn drop(&mut self) {
+///         panic!("dropped");
+///     }
+/// }
+/// let payload = std::panic::catch_unwind(|| std::panic::panic_any(Grumpy)).unwrap_err();
+/// taskweave_core::error::drop_panic_payload(payload); // returns; nothing escapes
+/// ```
+pub fn drop_panic_payload(payload: Box<dyn std::any::Any + Send>) {
+    if let Err(again) =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload)))
+    {
+        std::mem::forget(again);
+    }
+}
+
 /// The text of a panic payload: the `&str` or `String` it carries, or a placeholder.
 ///
 /// ```

@@ -897,6 +897,7 @@ fn finish<'a, T>(
 fn run_callback<T>(cb: Callback<T>, result: &Result<T, Error>, info: Option<&TaskInfo>) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| cb(result))) {
         let message = crate::error::panic_message(&*payload);
+        crate::error::drop_panic_payload(payload);
         instrument::callback_panicked(info, &message);
     }
 }

@@ -36,7 +36,7 @@ fn serial(items: &[u64]) -> Vec<u64> {
 }
 
 fn parallel(pool: &ProcessPoolExecutor, items: &[u64]) -> Result<Vec<u64>, Error> {
-    pool.map(heavy, items.to_vec(), 1).collect()
+    pool.map(heavy, items.to_vec()).collect()
 }
 
 fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
@@ -80,7 +80,10 @@ fn main() -> Result<(), Error> {
         let (expected, in_process) = timed(|| serial(&items));
         let (one, single_time) = timed(|| parallel(&single, &items));
         let (all, parallel_time) = timed(|| parallel(&pool, &items));
-        assert_eq!(one?, expected, "the single worker computed different results");
+        assert_eq!(
+            one?, expected,
+            "the single worker computed different results"
+        );
         assert_eq!(all?, expected, "the pool computed different results");
         in_process_times.push(in_process.as_secs_f64());
         single_times.push(single_time.as_secs_f64());

@@ -2,7 +2,8 @@
 //! from coroutines, threads and processes, executors and a debug mode, on tokio and rayon.
 //!
 //! This facade re-exports the taskweave crates; depend on it, or on a single crate
-//! (`taskweave-core`, `taskweave-bridge`, `taskweave-process`, `taskweave-debug`) when you need
+//! (`taskweave-core`, `taskweave-executor`, `taskweave-bridge`, `taskweave-process`,
+//! `taskweave-debug`) when you need
 //! only that part.
 //!
 //! # Example
@@ -50,7 +51,7 @@
 //! | `asyncio.to_thread(f)`, `loop.run_in_executor(pool, f)` | [`to_thread`]`(f)`, [`run_in_executor`]`(&pool, f)` |
 //! | `ThreadPoolExecutor(max_workers, thread_name_prefix, initializer)` | [`ThreadPoolExecutor`] (`submit`, `map`, `shutdown(wait, cancel_futures)`) |
 //! | `asyncio.run_coroutine_threadsafe(coro, loop)` | [`run_coroutine_threadsafe`]`(&handle, fut)` |
-//! | `ProcessPoolExecutor(max_workers, initializer, max_tasks_per_child)` | [`ProcessPoolExecutor`] (`submit(f, arg)`, `map(f, inputs, chunksize)`, `map_unordered`, `shutdown`, `terminate_workers`, `kill_workers`) |
+//! | `ProcessPoolExecutor(max_workers, initializer, max_tasks_per_child)` | [`ProcessPoolExecutor`] (`submit(f, arg)`, `map(f, inputs)`, `map_with(f, inputs, MapOptions::new().chunksize(n))`, `map_unordered`, `shutdown`, `terminate_workers`, `kill_workers`) |
 //! | `loop.run_in_executor(ProcessPoolExecutor(), f)` | [`run_in_executor`]`(&pool, f)` or `pool.call(f)`, with `f` a plain function (a `fn` item or a closure that captures nothing) |
 //!
 //! # Coming from tokio
@@ -117,7 +118,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `debug` | on | debug mode: the [`debug`](mod@debug) module, `Runtime::builder().debug(true)`, `TASKWEAVE_DEBUG=1`, `#[taskweave::main(debug)]`. Off, taskweave-debug and tracing-subscriber are not built, and asking for debug mode is an [`Error::Broken`] saying so |
-//! | `progress` | off | an indicatif progress bar for thread-pool maps, `MapOptions::progress_bar()` (tqdm's `thread_map`) |
+//! | `progress` | off | an indicatif progress bar for maps on any executor, `MapOptions::progress_bar()` (tqdm's `thread_map`) |
 //!
 //! Debug mode is on by default because it is what a program reaches for when something hangs or
 //! an error goes missing, and it costs nothing while switched off (one branch per poll); turn the
@@ -180,6 +181,10 @@ pub fn run<F: std::future::Future>(main: F) -> Result<F::Output, Error> {
 pub use taskweave_process as process;
 pub use taskweave_process::{Bytes, ProcessPoolExecutor};
 
+/// The executor layer: the `Executor` trait, the map engine every executor shares and its
+/// `Dispatch` trait for new executors: the whole `taskweave-executor` crate.
+pub use taskweave_executor as executor;
+
 /// Thread pools, `to_thread` / `run_in_executor`, the rayon bridge and sync-to-async calls: the
 /// whole `taskweave-bridge` crate.
 pub use taskweave_bridge as bridge;
@@ -238,6 +243,8 @@ mod readme_examples {
     struct Facade;
     #[doc = include_str!("../../taskweave-core/README.md")]
     struct Core;
+    #[doc = include_str!("../../taskweave-executor/README.md")]
+    struct ExecutorLayer;
     #[doc = include_str!("../../taskweave-bridge/README.md")]
     struct Bridge;
     #[doc = include_str!("../../taskweave-process/README.md")]
