@@ -17,7 +17,8 @@
 //! `.ci/run` tries to install them first, and a toolchain that cannot get them should still be
 //! able to run the tests.
 
-use std::path::Path;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::command::Cmd;
@@ -92,10 +93,21 @@ pub(crate) fn run(root: &Path) -> Result<(), String> {
     run.step("publish", || {
         // Packages every published crate and builds each from its package, against the others
         // packaged alongside (cargo resolves unpublished workspace dependencies locally).
-        // --allow-dirty: CI checks what is in the tree, committed or not.
+        // --allow-dirty: CI checks what is in the tree, committed or not. Its own target
+        // directory, so that clearing what an earlier run left (see below) touches nothing else.
+        let target = crate::target_dir(root).join("publish-check");
+        remove_stale_packages(&target)?;
+        let target = target.to_string_lossy().into_owned();
         Cmd::cargo(
             root,
-            &["publish", "--workspace", "--dry-run", "--allow-dirty"],
+            &[
+                "publish",
+                "--workspace",
+                "--dry-run",
+                "--allow-dirty",
+                "--target-dir",
+                &target,
+            ],
         )
         .run()?;
         Ok(Outcome::Passed)
@@ -111,6 +123,49 @@ pub(crate) fn run(root: &Path) -> Result<(), String> {
         println!("\nci passed");
     }
     Ok(())
+}
+
+/// Clears what an earlier `cargo publish --dry-run` left of our crates.
+///
+/// The dry run puts the packaged crates in a local registry, unpacks them into
+/// `$CARGO_HOME/registry/src/-<hash>/` (a local registry has no host name, hence the leading
+/// `-`) and builds them as registry crates, which cargo takes to be immutable: a second run with
+/// the same version reuses that copy and its build, so a crate would be verified against its
+/// dependencies as they were at the first run. Removing both makes every run verify the tree as
+/// it is.
+fn remove_stale_packages(target: &Path) -> Result<(), String> {
+    let mut stale = Vec::new();
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    if let Some(src) = home.map(|h| h.join("registry").join("src")) {
+        for registry in entries(&src) {
+            if registry
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('-'))
+            {
+                stale.extend(entries(&registry));
+            }
+        }
+    }
+    stale.extend(entries(&target.join("debug").join(".fingerprint")));
+    for path in stale {
+        let ours = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("taskweave"));
+        if ours {
+            fs::remove_dir_all(&path)
+                .map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The entries of `dir`, none if it cannot be read.
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    fs::read_dir(dir)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default()
 }
 
 enum Outcome {

@@ -62,15 +62,7 @@ pub(crate) fn build(root: &Path) -> Result<Vec<String>, String> {
 }
 
 fn doc_dir(root: &Path) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let target = if target.is_relative() {
-        root.join(target)
-    } else {
-        target
-    };
-    target.join("doc")
+    crate::target_dir(root).join("doc")
 }
 
 /// The published crates under `crates/`, each after every taskweave crate it depends on.

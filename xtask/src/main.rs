@@ -80,6 +80,15 @@ fn project_root() -> PathBuf {
     manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
 }
 
+/// The workspace's target directory: `CARGO_TARGET_DIR` (relative to the root) or `target`.
+fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
+        Some(dir) if dir.is_absolute() => dir,
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+}
+
 fn no_arguments(command: &str, rest: &[String]) -> Result<(), String> {
     match rest.first() {
         None => Ok(()),
