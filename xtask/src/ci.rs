@@ -92,22 +92,13 @@ pub(crate) fn run(root: &Path) -> Result<(), String> {
     })?;
     run.step("publish", || {
         // Packages every published crate and builds each from its package, against the others
-        // packaged alongside (cargo resolves unpublished workspace dependencies locally).
-        // --allow-dirty: CI checks what is in the tree, committed or not. Its own target
-        // directory, so that clearing what an earlier run left (see below) touches nothing else.
-        let target = crate::target_dir(root).join("publish-check");
-        remove_stale_packages(&target)?;
-        let target = target.to_string_lossy().into_owned();
+        // packaged alongside (cargo resolves unpublished workspace dependencies locally), in
+        // the workspace's target directory so that the dependencies built for the tests are
+        // reused. --allow-dirty: CI checks what is in the tree, committed or not.
+        remove_stale_packages(&crate::target_dir(root))?;
         Cmd::cargo(
             root,
-            &[
-                "publish",
-                "--workspace",
-                "--dry-run",
-                "--allow-dirty",
-                "--target-dir",
-                &target,
-            ],
+            &["publish", "--workspace", "--dry-run", "--allow-dirty"],
         )
         .run()?;
         Ok(Outcome::Passed)
@@ -132,33 +123,39 @@ pub(crate) fn run(root: &Path) -> Result<(), String> {
 /// `-`) and builds them as registry crates, which cargo takes to be immutable: a second run with
 /// the same version reuses that copy and its build, so a crate would be verified against its
 /// dependencies as they were at the first run. Removing both makes every run verify the tree as
-/// it is.
+/// it is; the price is that the next build rebuilds the taskweave crates (not their
+/// dependencies).
 fn remove_stale_packages(target: &Path) -> Result<(), String> {
-    let mut stale = Vec::new();
     let home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
-    if let Some(src) = home.map(|h| h.join("registry").join("src")) {
+    for path in stale_packages(home.as_deref(), target) {
+        fs::remove_dir_all(&path).map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// What [`remove_stale_packages`] removes: our crates' unpacked copies in the local registries
+/// of `cargo_home` and their build fingerprints in `target`.
+fn stale_packages(cargo_home: Option<&Path>, target: &Path) -> Vec<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(src) = cargo_home.map(|h| h.join("registry").join("src")) {
         for registry in entries(&src) {
             if registry
                 .file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with('-'))
             {
-                stale.extend(entries(&registry));
+                candidates.extend(entries(&registry));
             }
         }
     }
-    stale.extend(entries(&target.join("debug").join(".fingerprint")));
-    for path in stale {
-        let ours = path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("taskweave"));
-        if ours {
-            fs::remove_dir_all(&path)
-                .map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
-        }
-    }
-    Ok(())
+    candidates.extend(entries(&target.join("debug").join(".fingerprint")));
+    candidates.retain(|path| {
+        path.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("taskweave"))
+    });
+    candidates.sort();
+    candidates
 }
 
 /// The entries of `dir`, none if it cannot be read.
@@ -272,7 +269,28 @@ impl TestTotals {
 
 #[cfg(test)]
 mod tests {
-    use super::TestTotals;
+    use super::{TestTotals, stale_packages};
+
+    #[test]
+    fn stale_packages_are_ours_in_local_registries_and_fingerprints() {
+        let root = std::env::temp_dir().join(format!("xtask-stale-{}", std::process::id()));
+        let home = root.join("cargo-home");
+        let target = root.join("target");
+        let dirs = [
+            home.join("registry/src/-0123abcd/taskweave-core-0.1.0"),
+            home.join("registry/src/-0123abcd/other-1.0.0"),
+            home.join("registry/src/index.crates.io-1949cf8c6b5b557f/taskweave-core-0.1.0"),
+            target.join("debug/.fingerprint/taskweave-bridge-5f3c"),
+            target.join("debug/.fingerprint/tokio-1a2b"),
+        ];
+        for dir in &dirs {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        let found = stale_packages(Some(&home), &target);
+        std::fs::remove_dir_all(&root).unwrap();
+        assert_eq!(found, [dirs[0].clone(), dirs[3].clone()]);
+        assert!(stale_packages(None, &root.join("missing")).is_empty());
+    }
 
     #[test]
     fn test_totals_add_up_libtest_summaries() {
