@@ -12,8 +12,8 @@
 //!   and how long it took.
 //! - `bench [--quick] [FILTER]`: builds and runs the benchmark harness (`taskweave-bench`) in
 //!   release mode; it prints a table and writes `target/taskweave-bench/report.json`.
-//! - `loom`: the model-checking tests of taskweave-core, built with `--cfg loom` in their own
-//!   target directory.
+//! - `loom`: the model-checking tests of taskweave-core, built with `--cfg taskweave_loom` in
+//!   their own target directory.
 //! - `doc`: the API docs of every published crate, dependencies first, with rustdoc warnings as
 //!   errors and a check of the rendered pages for links left as text.
 //! - `msrv`: the declared `rust-version` against the syntax used and the locked dependencies.
@@ -40,7 +40,7 @@ commands:
   tidy                     repository rules: //! headers, whitespace, leftovers, crate dependencies
   tour                     run every example of the taskweave crate, in reading order
   bench [--quick] [FILTER] run the benchmarks (FILTER: part of a case name)
-  loom                     model-checking tests of taskweave-core (--cfg loom)
+  loom                     model-checking tests of taskweave-core (--cfg taskweave_loom)
   doc                      API docs of every published crate; warnings and unlinked links are errors
   msrv                     the declared rust-version against syntax and locked dependencies";
 

@@ -43,6 +43,11 @@ pub enum Error {
     /// The task or function panicked; the payload carries the message and where it ran.
     Panicked(Arc<PanicError>),
     /// The function returned its own error.
+    ///
+    /// A transparent wrapper: it displays as the inner error and its
+    /// [`source`](std::error::Error::source) is the inner error's source, so a printer that
+    /// walks the chain (anyhow, eyre) shows each cause once. Match on the variant to reach the
+    /// inner error itself (`downcast_ref` on it).
     Failed(Arc<dyn std::error::Error + Send + Sync + 'static>),
     /// The worker process running the work died (killed by a signal, aborted or exited).
     WorkerDied(Arc<WorkerDied>),
@@ -463,7 +468,9 @@ impl fmt::Display for WorkerDied {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Failed(e) => Some(&**e),
+            // Transparent: `Display` already shows the inner error, so the chain continues with
+            // what caused it, not with the inner error a second time.
+            Error::Failed(e) => e.source(),
             _ => None,
         }
     }
