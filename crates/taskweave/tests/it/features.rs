@@ -33,9 +33,9 @@ fn debug_feature_reaches_debug_mode() {
 fn debug_mode_without_the_feature_names_the_feature() {
     taskweave::init();
     match taskweave::Runtime::builder().debug(true).build() {
-        Err(taskweave::Error::Broken { reason }) => {
+        Err(taskweave::Error::Refused { reason }) => {
             assert!(reason.contains("`debug` feature"), "{reason}");
         }
-        other => panic!("expected Error::Broken naming the feature, got {other:?}"),
+        other => panic!("expected Error::Refused naming the feature, got {other:?}"),
     }
 }
