@@ -3,7 +3,8 @@
 //! Commands:
 //!
 //! - `ci`: everything CI checks, in order, stopping at the first failure: rustfmt, clippy with
-//!   `-D warnings`, every test (doctests included), rustdoc with `-D warnings`, and `tidy`.
+//!   `-D warnings` (no default features, all features), every test (doctests included),
+//!   rustdoc with `-D warnings`, `msrv`, a dry-run `cargo publish` of the workspace, and `tidy`.
 //! - `tidy`: repository rules that no compiler checks: every `.rs` file opens with `//!`, no
 //!   trailing whitespace, no leftover `todo!`-style macros, dependencies between the crates only
 //!   in the directions docs/ARCHITECTURE.md draws. Also a `#[test]`, so `cargo test` runs it.
@@ -13,7 +14,9 @@
 //!   release mode; it prints a table and writes `target/taskweave-bench/report.json`.
 //! - `loom`: the model-checking tests of taskweave-core, built with `--cfg taskweave_loom` in
 //!   their own target directory.
-//! - `doc`: the API docs of every crate, with rustdoc warnings as errors.
+//! - `doc`: the API docs of every published crate, dependencies first, with rustdoc warnings as
+//!   errors and a check of the rendered pages for links left as text.
+//! - `msrv`: the declared `rust-version` against the syntax used and the locked dependencies.
 //!
 //! This crate has no dependencies so that it builds in seconds on a fresh machine.
 
@@ -22,6 +25,7 @@ mod ci;
 mod command;
 mod doc;
 mod loom;
+mod msrv;
 mod tidy;
 mod tour;
 
@@ -32,12 +36,13 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci                       fmt --check, clippy -D warnings, tests, docs -D warnings, tidy
+  ci                       fmt --check, clippy -D warnings, tests, docs, msrv, publish --dry-run, tidy
   tidy                     repository rules: //! headers, whitespace, leftovers, crate dependencies
   tour                     run every example of the taskweave crate, in reading order
   bench [--quick] [FILTER] run the benchmarks (FILTER: part of a case name)
   loom                     model-checking tests of taskweave-core (--cfg taskweave_loom)
-  doc                      API docs of every crate, rustdoc warnings as errors";
+  doc                      API docs of every published crate; warnings and unlinked links are errors
+  msrv                     the declared rust-version against syntax and locked dependencies";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -53,6 +58,7 @@ fn main() -> ExitCode {
         "bench" => bench::run(&root, rest),
         "loom" => no_arguments(command, rest).and_then(|()| loom::run(&root)),
         "doc" => no_arguments(command, rest).and_then(|()| doc::run(&root)),
+        "msrv" => no_arguments(command, rest).and_then(|()| msrv::run(&root)),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
@@ -72,6 +78,15 @@ fn main() -> ExitCode {
 fn project_root() -> PathBuf {
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+/// The workspace's target directory: `CARGO_TARGET_DIR` (relative to the root) or `target`.
+fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
+        Some(dir) if dir.is_absolute() => dir,
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
 }
 
 fn no_arguments(command: &str, rest: &[String]) -> Result<(), String> {

@@ -168,17 +168,20 @@ fn leftovers(shown: &str, text: &str) -> Vec<String> {
     found
 }
 
-/// The crate's package name and the taskweave crates it depends on (renames resolved).
+/// The crate's package name, whether it is published, and the taskweave crates it depends on
+/// (renames resolved).
 #[derive(Debug, PartialEq)]
-struct Manifest {
-    name: Option<String>,
-    taskweave_dependencies: Vec<String>,
+pub(crate) struct Manifest {
+    pub(crate) name: Option<String>,
+    pub(crate) publish: bool,
+    pub(crate) taskweave_dependencies: Vec<String>,
 }
 
 /// Reads the parts of a Cargo.toml that the dependency rule needs. A line-based reader suffices:
 /// the project's manifests use one dependency per line, as rustfmt-style TOML does.
-fn parse_manifest(text: &str) -> Manifest {
+pub(crate) fn parse_manifest(text: &str) -> Manifest {
     let mut name = None;
+    let mut publish = true;
     let mut deps = Vec::new();
     let mut section = String::new();
     for raw in text.lines() {
@@ -200,6 +203,8 @@ fn parse_manifest(text: &str) -> Manifest {
         let key = key.trim();
         if section == "package" && key == "name" {
             name = Some(value.trim().trim_matches('"').to_owned());
+        } else if section == "package" && key == "publish" {
+            publish = value.trim() != "false";
         } else if is_dependency_section(&section) {
             let key = key
                 .split('.')
@@ -219,6 +224,7 @@ fn parse_manifest(text: &str) -> Manifest {
     deps.dedup();
     Manifest {
         name,
+        publish,
         taskweave_dependencies: deps,
     }
 }
@@ -255,33 +261,39 @@ fn renamed_package(value: &str) -> Option<String> {
     Some(rest.split('"').next()?.to_owned())
 }
 
-fn dependency_problems(root: &Path) -> Vec<String> {
-    let mut problems = Vec::new();
-    let Ok(entries) = fs::read_dir(root.join("crates")) else {
-        return vec!["crates/: cannot list the crates".to_owned()];
-    };
-    let mut manifests: Vec<PathBuf> = entries
+/// Every `crates/*/Cargo.toml`, as its path shown from `root` and its text, sorted by path.
+pub(crate) fn crate_manifests(root: &Path) -> Result<Vec<(String, String)>, String> {
+    let entries =
+        fs::read_dir(root.join("crates")).map_err(|e| format!("crates/: cannot list: {e}"))?;
+    let mut paths: Vec<PathBuf> = entries
         .flatten()
         .map(|e| e.path().join("Cargo.toml"))
         .filter(|p| p.is_file())
         .collect();
-    manifests.sort();
-    for path in manifests {
-        let shown = path
-            .strip_prefix(root)
-            .unwrap_or(&path)
-            .display()
-            .to_string();
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) => {
-                problems.push(format!("{shown}: cannot read: {e}"));
-                continue;
-            }
-        };
-        problems.extend(check_edges(&shown, &parse_manifest(&text)));
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let shown = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            fs::read_to_string(&path)
+                .map(|text| (shown.clone(), text))
+                .map_err(|e| format!("{shown}: cannot read: {e}"))
+        })
+        .collect()
+}
+
+fn dependency_problems(root: &Path) -> Vec<String> {
+    match crate_manifests(root) {
+        Ok(manifests) => manifests
+            .iter()
+            .flat_map(|(shown, text)| check_edges(shown, &parse_manifest(text)))
+            .collect(),
+        Err(problem) => vec![problem],
     }
-    problems
 }
 
 fn check_edges(shown: &str, manifest: &Manifest) -> Vec<String> {
@@ -355,6 +367,7 @@ taskweave = { path = "../taskweave" }
             manifest,
             Manifest {
                 name: Some("taskweave-bridge".to_owned()),
+                publish: true,
                 taskweave_dependencies: vec![
                     "taskweave-core".to_owned(),
                     "taskweave-debug".to_owned(),
@@ -366,9 +379,17 @@ taskweave = { path = "../taskweave" }
     }
 
     #[test]
+    fn manifest_reader_sees_publish_false() {
+        let manifest = parse_manifest("[package]\nname = \"taskweave-bench\"\npublish = false\n");
+        assert!(!manifest.publish);
+        assert!(parse_manifest("[package]\nname = \"taskweave\"\n").publish);
+    }
+
+    #[test]
     fn edges_against_the_table() {
         let upward = Manifest {
             name: Some("taskweave-core".to_owned()),
+            publish: true,
             taskweave_dependencies: vec!["taskweave-bridge".to_owned()],
         };
         let problems = check_edges("crates/taskweave-core/Cargo.toml", &upward);
@@ -377,6 +398,7 @@ taskweave = { path = "../taskweave" }
 
         let downward = Manifest {
             name: Some("taskweave-process".to_owned()),
+            publish: true,
             taskweave_dependencies: vec![
                 "taskweave-core".to_owned(),
                 "taskweave-executor".to_owned(),
@@ -387,6 +409,7 @@ taskweave = { path = "../taskweave" }
         // Executors sit side by side on the executor layer, never on each other.
         let sideways = Manifest {
             name: Some("taskweave-process".to_owned()),
+            publish: true,
             taskweave_dependencies: vec![
                 "taskweave-bridge".to_owned(),
                 "taskweave-executor".to_owned(),
@@ -398,6 +421,7 @@ taskweave = { path = "../taskweave" }
 
         let unknown = Manifest {
             name: Some("taskweave-extra".to_owned()),
+            publish: true,
             taskweave_dependencies: Vec::new(),
         };
         assert!(check_edges("x", &unknown)[0].contains("not in ALLOWED_DEPENDENCIES"));

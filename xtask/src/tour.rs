@@ -1,6 +1,6 @@
-//! `cargo xtask tour`: runs every example of the `taskweave` crate in reading order (the seed's
-//! order: coroutine, gather, blocking, map, then the others alphabetically, debug last), each
-//! announced by the first line of its `//!` doc and followed by its wall time.
+//! `cargo xtask tour`: runs every example of the `taskweave` crate in reading order (the
+//! guide's: coroutine, gather, blocking, map, then the others alphabetically, debug last), each
+//! announced by the first paragraph of its `//!` doc and followed by its wall time.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -58,7 +58,7 @@ pub(crate) fn run(root: &Path) -> Result<(), String> {
 
 struct Example {
     name: String,
-    /// The first line of its `//!` doc: what it shows.
+    /// The first paragraph of its `//!` doc: what it shows.
     summary: String,
 }
 
@@ -102,9 +102,15 @@ fn tour_key(name: &str) -> (u8, usize, &str) {
     }
 }
 
+/// The first paragraph of the file's `//!` doc, its lines joined: a summary may wrap.
 fn summary(text: &str) -> Option<String> {
-    let line = text.lines().next()?.strip_prefix("//!")?.trim();
-    (!line.is_empty()).then(|| line.to_owned())
+    let words: Vec<&str> = text
+        .lines()
+        .map_while(|line| line.strip_prefix("//!"))
+        .map(str::trim)
+        .take_while(|line| !line.is_empty())
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
 }
 
 fn seconds(d: Duration) -> String {
@@ -116,7 +122,7 @@ mod tests {
     use super::{summary, tour_key};
 
     #[test]
-    fn tour_order_is_the_seed_order_then_alphabetical_then_debug() {
+    fn tour_order_is_the_guide_order_then_alphabetical_then_debug() {
         let mut names = vec![
             "debug",
             "zeta",
@@ -142,11 +148,32 @@ mod tests {
     }
 
     #[test]
-    fn summary_is_the_first_doc_line() {
+    fn summary_is_the_first_doc_paragraph() {
         assert_eq!(
-            summary("//! Shows gather.\n//! More.\nfn main() {}").as_deref(),
+            summary("//! Shows gather.\n//!\n//! More.\nfn main() {}").as_deref(),
             Some("Shows gather.")
         );
+        // A wrapped first paragraph is read whole, not cut off at its first line.
+        assert_eq!(
+            summary("//! CPU-bound work, computed serially and\n//! in a pool.\n\nuse x;")
+                .as_deref(),
+            Some("CPU-bound work, computed serially and in a pool.")
+        );
         assert_eq!(summary("fn main() {}"), None);
+    }
+
+    #[test]
+    fn every_example_has_a_complete_summary() {
+        let dir = crate::project_root().join("crates/taskweave/examples");
+        let examples = super::find_examples(&dir).unwrap();
+        assert!(!examples.is_empty());
+        for example in examples {
+            assert!(
+                example.summary.ends_with('.'),
+                "{}: summary does not end a sentence: {:?}",
+                example.name,
+                example.summary
+            );
+        }
     }
 }

@@ -51,6 +51,8 @@
 //!
 //! - `progress`: `MapOptions::progress_bar` draws an indicatif progress bar for a map.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod blocking;
 mod executor;
 mod job;

@@ -12,9 +12,6 @@ use std::sync::{Arc, Condvar, Mutex};
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
 use taskweave_core::Promise;
 use taskweave_executor::{Map, MapOptions, MapUnordered, Runs};
-// Named by the docs' links only.
-#[cfg(doc)]
-use taskweave_core::Error;
 
 use crate::job::{self, Job, Run};
 use crate::map::{ClosureMap, JobQueue};
@@ -38,6 +35,8 @@ const EXECUTOR: &str = "RayonExecutor";
 /// assert_eq!(sum, 5050);
 /// # });
 /// ```
+///
+/// [`Error::Panicked`]: taskweave_core::Error::Panicked
 #[track_caller]
 pub fn spawn_rayon<F, T>(f: F) -> Promise<T>
 where
@@ -68,6 +67,8 @@ where
 /// assert_eq!(squares, [1, 4, 9]);
 /// # });
 /// ```
+///
+/// [`Error::Panicked`]: taskweave_core::Error::Panicked
 #[track_caller]
 pub fn par_map<I, F, R>(items: I, f: F) -> Promise<Vec<R>>
 where
@@ -185,6 +186,10 @@ impl RayonExecutor {
     /// let err = rayon.spawn(|| panic!("bad pixel")).result(None).unwrap_err();
     /// assert!(err.to_string().contains("bad pixel"));
     /// ```
+    ///
+    /// [`Error::Panicked`]: taskweave_core::Error::Panicked
+    /// [`Error::Shutdown`]: taskweave_core::Error::Shutdown
+    /// [`Error::Cancelled`]: taskweave_core::Error::Cancelled
     #[track_caller]
     pub fn spawn<F, T>(&self, f: F) -> Promise<T>
     where
@@ -316,6 +321,9 @@ impl RayonExecutor {
     /// assert_eq!(p.result(None).unwrap(), 1);
     /// assert!(rayon.spawn(|| 2).result(None).is_err());
     /// ```
+    ///
+    /// [`Error::Shutdown`]: taskweave_core::Error::Shutdown
+    /// [`Error::Cancelled`]: taskweave_core::Error::Cancelled
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
         self.shared.shutdown.store(true, Ordering::SeqCst);
         if cancel_futures {

@@ -501,7 +501,7 @@ impl Builder {
     }
 }
 
-const NO_LAYER_HINT: &str = "depend on the `taskweave` facade or `taskweave-debug`, or call taskweave_debug::enable_on_request() before building the runtime";
+const NO_LAYER_HINT: &str = "depend on the `taskweave` facade with its `debug` feature (on by default) or on `taskweave-debug`, or call taskweave_debug::enable_on_request() before building the runtime";
 
 pub(crate) fn warn_env_without_layer() {
     static WARNED: std::sync::Once = std::sync::Once::new();

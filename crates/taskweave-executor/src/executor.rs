@@ -12,9 +12,6 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use taskweave_core::Promise;
-// Named by the docs' links only.
-#[cfg(doc)]
-use taskweave_core::Error;
 
 use crate::map::{Map, MapUnordered};
 use crate::options::MapOptions;
@@ -72,6 +69,11 @@ pub trait Executor: Send + Sync {
     /// let mut p = Executor::submit(&pool, shout, "hi".to_owned());
     /// assert_eq!(p.result(None).unwrap(), "HI");
     /// ```
+    ///
+    /// [`Error::Shutdown`]: taskweave_core::Error::Shutdown
+    /// [`Error::Panicked`]: taskweave_core::Error::Panicked
+    /// [`Error::WorkerDied`]: taskweave_core::Error::WorkerDied
+    /// [`Error::Wire`]: taskweave_core::Error::Wire
     fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Promise<R>;
 
     /// Runs `f` over `inputs` with `options`, yielding results in input order. Inputs are
@@ -177,6 +179,8 @@ pub trait Executor: Send + Sync {
     /// Executor::shutdown(&pool, true, false);
     /// assert!(Executor::submit(&pool, one, ()).result(None).is_err());
     /// ```
+    ///
+    /// [`Error::Shutdown`]: taskweave_core::Error::Shutdown
     fn shutdown(&self, wait: bool, cancel_futures: bool);
 }
 

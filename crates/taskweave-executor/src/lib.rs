@@ -41,6 +41,8 @@
 //!
 //! - `progress`: `MapOptions::progress_bar` draws an indicatif progress bar for a map.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod dispatch;
 mod executor;
 mod map;

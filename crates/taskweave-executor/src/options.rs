@@ -181,7 +181,7 @@ impl MapOptions {
         (self, stream)
     }
 
-    /// Draws an [`indicatif`] progress bar on stderr while the map runs (like tqdm's
+    /// Draws an [`indicatif`](https://docs.rs/indicatif) progress bar on stderr while the map runs (like tqdm's
     /// `thread_map`). Needs the `progress` feature.
     ///
     /// ```

@@ -1541,9 +1541,14 @@ impl std::fmt::Debug for ProcessPoolExecutor {
     }
 }
 
-/// `run_in_executor(&pool, f as fn() -> R)`: the seed's `loop.run_in_executor(ProcessPoolExecutor(),
-/// f)`. Only plain functions can run in another process, so `F` is a function pointer; write
-/// `f as fn() -> R`, since trait selection does not turn a function item into a pointer.
+/// `run_in_executor(&pool, f)`: asyncio's `loop.run_in_executor(ProcessPoolExecutor(), f)`.
+///
+/// Only a plain function can be found again in another process, so `f` is a function pointer
+/// `fn() -> R`: a `fn` item or a closure that captures nothing, which the compiler turns into one
+/// (this is the pool's only `Runs` impl, so no `as fn() -> R` is needed). A closure that
+/// captures variables is a compile error ("closures can only be coerced to `fn` types if they
+/// do not capture any variables"); pass its data as the argument of
+/// [`submit`](ProcessPoolExecutor::submit) instead.
 ///
 /// ```
 /// use taskweave_bridge::run_in_executor;
@@ -1555,9 +1560,11 @@ impl std::fmt::Debug for ProcessPoolExecutor {
 ///
 /// let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
 /// let got = taskweave_core::run(async {
-///     run_in_executor(&pool, answer as fn() -> u32).await
+///     let a = run_in_executor(&pool, answer).await?;
+///     let b = run_in_executor(&pool, || 7u32).await?;
+///     Ok::<_, taskweave_core::Error>(a + b)
 /// });
-/// assert_eq!(got.unwrap().unwrap(), 42);
+/// assert_eq!(got.unwrap().unwrap(), 49);
 /// ```
 impl<R: Payload> taskweave_executor::Runs<fn() -> R> for ProcessPoolExecutor {
     type Output = R;

@@ -1,4 +1,7 @@
-//! Seed section "Blockierende Funktion im Thread oder Prozess": a blocking function (2 s of sleep, then 42) run through `run_in_executor` on a `ThreadPoolExecutor`, then on a `ProcessPoolExecutor`, each awaited; prints 42 after about two seconds each while the runtime stays free.
+//! A blocking function in a thread and in a process: `blocking_function` (2 s of sleep, then 42) run with `run_in_executor` on a `ThreadPoolExecutor`, then on a `ProcessPoolExecutor`, each awaited; prints 42 after about two seconds each while the runtime stays free.
+//!
+//! Python: `await loop.run_in_executor(ThreadPoolExecutor(), blocking_function)`, and the same
+//! with `ProcessPoolExecutor()`.
 
 use std::time::{Duration, Instant};
 
@@ -6,7 +9,7 @@ use taskweave::{
     Error, ProcessPoolExecutor, ThreadPoolExecutor, create_task, run, run_in_executor, sleep,
 };
 
-/// The seed's blocking function: it holds its thread for two seconds, then returns 42.
+/// A blocking function: it holds its thread for two seconds, then returns 42.
 fn blocking_function() -> u64 {
     std::thread::sleep(Duration::from_secs(2));
     42
@@ -41,7 +44,8 @@ async fn in_a_thread() -> Result<(), Error> {
 async fn in_a_process() -> Result<(), Error> {
     let pool = ProcessPoolExecutor::new()?;
     let start = Instant::now();
-    let result = run_in_executor(&pool, blocking_function as fn() -> u64).await?;
+    // A plain function (no captured variables) is what can be found again in another process.
+    let result = run_in_executor(&pool, blocking_function).await?;
     println!(
         "process pool: {result} (from worker processes {:?})",
         pool.worker_pids()

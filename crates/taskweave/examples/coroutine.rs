@@ -1,10 +1,13 @@
-//! Seed section "Coroutine ausführen": `compute()` returns 42 after a one-second sleep; run as a task with `create_task` and awaited, then awaited directly.
+//! Running a coroutine: `compute()` returns 42 after a one-second sleep; run as a task with `create_task` and awaited, then awaited directly.
+//!
+//! Python: `task = asyncio.create_task(compute()); result = await task`, then
+//! `result = await compute()`.
 
 use std::time::{Duration, Instant};
 
 use taskweave::{Error, create_task, run, sleep};
 
-/// The seed's coroutine: waits one second without blocking its thread, then answers.
+/// A coroutine: waits one second without blocking its thread, then answers.
 async fn compute() -> u32 {
     sleep(Duration::from_secs(1)).await;
     42

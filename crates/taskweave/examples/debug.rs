@@ -1,6 +1,6 @@
-//! Seed section "Debug-Modus": `asyncio.run(main(), debug=True)` with a coroutine that blocks for 300 ms, a task never awaited, a task whose error nobody retrieves and a task left pending; each is reported.
+//! Debug mode: `asyncio.run(main(), debug=True)` with a coroutine that blocks for 300 ms, a task never awaited, a task whose error nobody retrieves and a task left pending; each is reported.
 //!
-//! The reports go to stderr through `taskweave_debug::PrettyLayer`, as asyncio's go to its
+//! The reports go to stderr through `taskweave::debug::PrettyLayer`, as asyncio's go to its
 //! logger. Run with `TASKWEAVE_TRACE=run.json` to also write the run's timeline for
 //! ui.perfetto.dev, and with `RUST_BACKTRACE=1` for backtraces in panic reports.
 
@@ -46,15 +46,15 @@ async fn main_coroutine() {
 
     sleep(Duration::from_millis(100)).await;
     // The watchdog's dump, on demand: every live task with its state, age, polls and site.
-    if let Some(dump) = taskweave_debug::dump() {
+    if let Some(dump) = taskweave::debug::dump() {
         println!("{dump}");
     }
 }
 
 fn main() -> Result<(), Error> {
     // Print the reports for people (warnings and errors; debug logs stay off).
-    let _ = taskweave_debug::PrettyLayer::new().install_global();
-    taskweave_debug::enable_on_request();
+    let _ = taskweave::debug::PrettyLayer::new().install_global();
+    taskweave::debug::enable_on_request();
     // asyncio.run(main(), debug=True)
     Runtime::builder()
         .debug(true)

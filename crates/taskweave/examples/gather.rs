@@ -1,10 +1,12 @@
-//! Seed section "asyncio.gather": five `compute(x)` coroutines, each sleeping one second, gathered concurrently; prints `[0, 1, 4, 9, 16]` after about one second, not five.
+//! gather: five `compute(x)` coroutines, each sleeping one second, gathered concurrently; prints `[0, 1, 4, 9, 16]` after about one second, not five.
+//!
+//! Python: `results = await asyncio.gather(*[compute(i) for i in range(5)])`.
 
 use std::time::{Duration, Instant};
 
 use taskweave::{Error, create_task, gather, run, sleep};
 
-/// The seed's coroutine with an argument: one second of waiting, then the square.
+/// A coroutine with an argument: one second of waiting, then the square.
 async fn compute(x: u64) -> u64 {
     sleep(Duration::from_secs(1)).await;
     x * x

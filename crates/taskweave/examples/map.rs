@@ -1,15 +1,13 @@
-//! The seed's Map-Funktion: `ProcessPoolExecutor().map(intensive_computation, [1, 2, 3, 4, 5])`.
+//! A map over processes: `intensive_computation` (2 s of sleep, then `n * n`) over `[1, 2, 3, 4, 5]` in worker processes, one per core; prints `[1, 4, 9, 16, 25]` in input order after about 6 s on 2 cores (three rounds), 10 s serially.
 //!
-//! `intensive_computation` sleeps 2 s and returns `n * n`; the pool runs it in worker processes
-//! (copies of this program), one per core, and `map` gives the results in input order:
-//! `[1, 4, 9, 16, 25]` after about 6 s on 2 cores (three rounds), 10 s serially.
+//! Python: `list(ProcessPoolExecutor().map(intensive_computation, [1, 2, 3, 4, 5]))`. The
+//! workers are copies of this program.
 //!
-//! Run with `cargo run --example map`.
+//! Run with `cargo run -p taskweave --example map`.
 
 use std::time::{Duration, Instant};
 
-use taskweave_core::Error;
-use taskweave_process::ProcessPoolExecutor;
+use taskweave::{Error, ProcessPoolExecutor};
 
 fn intensive_computation(n: u64) -> u64 {
     std::thread::sleep(Duration::from_secs(2));
@@ -19,7 +17,7 @@ fn intensive_computation(n: u64) -> u64 {
 fn main() -> Result<(), Error> {
     // Workers are this executable started again; on Linux they are recognised before `main`,
     // elsewhere this line is what turns them into workers.
-    taskweave_process::become_worker_if_spawned();
+    taskweave::process::become_worker_if_spawned();
 
     let started = Instant::now();
     let pool = ProcessPoolExecutor::new()?;

@@ -1,11 +1,12 @@
-//! Seed section "Map-Funktion", on threads: `ThreadPoolExecutor::map` squares 1..=5 in order (`[1, 4, 9, 16, 25]`), then shows what Python's map lacks: a lazy map over an endless input, completion order, and progress.
+//! A map over threads: `ThreadPoolExecutor::map` squares 1..=5 in order (`[1, 4, 9, 16, 25]`), then shows what Python's map lacks: a lazy map over an endless input, completion order, and progress.
+//!
+//! Python: `list(ThreadPoolExecutor().map(intensive_computation, [1, 2, 3, 4, 5]))`.
 
 use std::time::Duration;
 
-use taskweave::Error;
-use taskweave_bridge::{MapOptions, ThreadPoolExecutor};
+use taskweave::{Error, MapOptions, ThreadPoolExecutor};
 
-/// The seed's `intensive_computation`: the square, after a little work.
+/// A stand-in for heavy work: the square, after a little sleep.
 fn intensive_computation(x: u64) -> u64 {
     std::thread::sleep(Duration::from_millis(50));
     x * x

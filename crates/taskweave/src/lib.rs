@@ -52,11 +52,82 @@
 //! | `ThreadPoolExecutor(max_workers, thread_name_prefix, initializer)` | [`ThreadPoolExecutor`] (`submit`, `map`, `shutdown(wait, cancel_futures)`) |
 //! | `asyncio.run_coroutine_threadsafe(coro, loop)` | [`run_coroutine_threadsafe`]`(&handle, fut)` |
 //! | `ProcessPoolExecutor(max_workers, initializer, max_tasks_per_child)` | [`ProcessPoolExecutor`] (`submit(f, arg)`, `map(f, inputs)`, `map_with(f, inputs, MapOptions::new().chunksize(n))`, `map_unordered`, `shutdown`, `terminate_workers`, `kill_workers`) |
-//! | `loop.run_in_executor(ProcessPoolExecutor(), f)` | [`run_in_executor`]`(&pool, f as fn() -> R)` or `pool.call(f)` |
-//! | (rayon, no Python twin) | [`spawn_rayon`], [`par_map`], [`RayonExecutor`] |
+//! | `loop.run_in_executor(ProcessPoolExecutor(), f)` | [`run_in_executor`]`(&pool, f)` or `pool.call(f)`, with `f` a plain function (a `fn` item or a closure that captures nothing) |
+//!
+//! # Coming from tokio
+//!
+//! taskweave runs on tokio: a tokio future, channel or I/O type works inside [`run`], and a
+//! taskweave [`Task`] is a tokio task underneath. What changes is the shape of the results.
+//!
+//! | tokio | taskweave | what differs |
+//! |---|---|---|
+//! | `tokio::spawn(fut)` -> `JoinHandle<T>` | [`create_task`]`(fut)` -> [`Task<T>`] | awaiting gives `Result<T, Error>`; a panic is [`Error::Panicked`] with the task's name and creation site; dropping the future that awaits a task cancels it (as in asyncio), and a handle dropped unawaited is reported in debug mode unless [`Task::detach`] said so |
+//! | `tokio::task::spawn_blocking(f)` | [`to_thread`]`(f)`, [`run_in_executor`]`(&pool, f)` | runs on taskweave's own thread pool (one per runtime, [`default_executor`]) or the pool you name, and hands back the same [`Promise<T>`] as every other kind of work |
+//! | `tokio::task::JoinSet` | [`TaskGroup`], [`as_completed`] | the first failure cancels the siblings and `join` reports every failure ([`Error::Group`]); [`as_completed`] yields outcomes in finishing order |
+//! | `tokio::join!(a, b)` / `try_join!` | [`gather!`]`(a, b)`, [`gather()`] over an iterator | like `try_join!`: fails fast and cancels the rest; [`gather_settled()`] keeps every outcome |
+//! | `tokio::select!` | [`wait`]`(promises, `[`ReturnWhen::FirstCompleted`]`, timeout)`, or `tokio::select!` itself | [`wait`] returns `(done, pending)` and cancels nothing; `tokio::select!` works on taskweave's tasks too, and since dropping the future that awaits a task cancels it, the branches that lose are cancelled (wrap one in [`shield`] to keep it running) |
+//! | `tokio::time::timeout(d, fut)` | [`timeout`]`(d, fut)`, [`wait_for`]`(task, d)` | gives [`Error::TimedOut`] and cancels the work; [`shield`] opts out |
+//!
+//! ```
+//! use std::time::Duration;
+//! use taskweave::{create_task, run, sleep};
+//! # use std::sync::Arc;
+//! # use std::sync::atomic::{AtomicBool, Ordering};
+//! # struct OnDrop(Arc<AtomicBool>);
+//! # impl Drop for OnDrop {
+//! #     fn drop(&mut self) {
+//! #         self.0.store(true, Ordering::SeqCst);
+//! #     }
+//! # }
+//! # let dropped = Arc::new(AtomicBool::new(false));
+//! # let flag = dropped.clone();
+//!
+//! let first = run(async {
+//!     let slow = create_task(async move {
+//! #       let _guard = OnDrop(flag);
+//!         sleep(Duration::from_secs(10)).await;
+//!         "slow"
+//!     });
+//!     let fast = create_task(async { "fast" });
+//!     // The losing branch's task is cancelled when select! drops it.
+//!     let out = tokio::select! {
+//!         out = slow => out,
+//!         out = fast => out,
+//!     };
+//! #   for _ in 0..200 {
+//! #       if dropped.load(Ordering::SeqCst) {
+//! #           break;
+//! #       }
+//! #       sleep(Duration::from_millis(5)).await;
+//! #   }
+//! #   assert!(dropped.load(Ordering::SeqCst), "the losing task was not cancelled");
+//!     out
+//! });
+//! assert_eq!(first.unwrap().unwrap(), "fast");
+//! ```
+//!
+//! # Coming from rayon
+//!
+//! Keep rayon for data parallelism: [`spawn_rayon`]`(f)` runs a closure on rayon's pool and
+//! [`par_map`]`(items, f)` is `par_iter().map(f).collect()`, each awaitable from async code as a
+//! [`Promise`]; [`RayonExecutor`] puts a rayon pool behind the same [`Executor`] trait as the
+//! thread and process pools.
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `debug` | on | debug mode: the [`debug`](mod@debug) module, `Runtime::builder().debug(true)`, `TASKWEAVE_DEBUG=1`, `#[taskweave::main(debug)]`. Off, taskweave-debug and tracing-subscriber are not built, and asking for debug mode is an [`Error::Refused`] saying so |
+//! | `progress` | off | an indicatif progress bar for maps on any executor, `MapOptions::progress_bar()` (tqdm's `thread_map`) |
+//!
+//! Debug mode is on by default because it is what a program reaches for when something hangs or
+//! an error goes missing, and it costs nothing while switched off (one branch per poll); turn the
+//! feature off (`default-features = false`) to drop its dependencies.
 //!
 //! The general future is called [`Promise`] rather than `Future` so that it never shadows
 //! [`std::future::Future`]; the [`prelude`] follows the same rule.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use taskweave_core::*;
 pub use taskweave_macros::{main, test};
@@ -64,14 +135,15 @@ pub use taskweave_macros::{main, test};
 /// Debug mode: slow polls, never-awaited tasks, unretrieved errors, the hang watchdog, the
 /// timeline: the whole `taskweave-debug` crate. An existing tokio application switches it on
 /// with `let _debug = taskweave::debug::enable()?;` or `TASKWEAVE_DEBUG=1`.
+#[cfg(feature = "debug")]
 pub use taskweave_debug as debug;
 
 /// Runs `main` to completion on a new runtime, then cancels leftover tasks and shuts down
-/// (asyncio's `run`). Unlike `taskweave_core::run`, it knows debug mode: `TASKWEAVE_DEBUG=1`
-/// switches it on on every platform, and in a process started as a process-pool worker it runs
-/// the worker loop instead (on Linux that already happened before `main`). Ctrl-C cancels `main`
-/// and exits with status 130 after the clean-up ([`OnInterrupt`]); [`run_try`] is the flat form
-/// for a `main` that returns a `Result`.
+/// (asyncio's `run`). Unlike `taskweave_core::run`, it knows debug mode (with the `debug`
+/// feature, on by default): `TASKWEAVE_DEBUG=1` switches it on on every platform, and in a
+/// process started as a process-pool worker it runs the worker loop instead (on Linux that
+/// already happened before `main`). Ctrl-C cancels `main` and exits with status 130 after the
+/// clean-up ([`OnInterrupt`]); [`run_try`] is the flat form for a `main` that returns a `Result`.
 ///
 /// # Errors
 ///
@@ -170,4 +242,38 @@ pub mod prelude {
         create_task_named, gather, gather_settled, shield, sleep, timeout, wait, wait_for,
     };
     pub use taskweave_process::ProcessPoolExecutor;
+}
+
+/// The code of the READMEs (the repository's and each crate's) and of the guide, run as
+/// doctests so that what a reader copies works.
+#[cfg(doctest)]
+mod readme_examples {
+    #[doc = include_str!("../../../README.md")]
+    struct Repository;
+    #[doc = include_str!("../README.md")]
+    struct Facade;
+    #[doc = include_str!("../../taskweave-core/README.md")]
+    struct Core;
+    #[doc = include_str!("../../taskweave-executor/README.md")]
+    struct ExecutorLayer;
+    #[doc = include_str!("../../taskweave-bridge/README.md")]
+    struct Bridge;
+    #[doc = include_str!("../../taskweave-process/README.md")]
+    struct Process;
+    #[cfg(feature = "debug")]
+    #[doc = include_str!("../../taskweave-debug/README.md")]
+    struct Debug;
+    #[doc = include_str!("../../taskweave-macros/README.md")]
+    struct Macros;
+    #[doc = include_str!("../../../docs/guide/coroutine.md")]
+    struct GuideCoroutine;
+    #[doc = include_str!("../../../docs/guide/gather.md")]
+    struct GuideGather;
+    #[doc = include_str!("../../../docs/guide/blocking.md")]
+    struct GuideBlocking;
+    #[doc = include_str!("../../../docs/guide/process.md")]
+    struct GuideProcess;
+    #[cfg(feature = "debug")]
+    #[doc = include_str!("../../../docs/guide/debug.md")]
+    struct GuideDebug;
 }

@@ -30,6 +30,7 @@ fn prelude_does_not_shadow_std_future() {
     assert_eq!(out, 3);
 }
 
+#[cfg(feature = "debug")]
 #[taskweave::test(debug)]
 async fn test_attribute_switches_debug_mode_on() {
     // The attribute registered debug mode and the runtime installed its observer.
