@@ -14,6 +14,7 @@
 //! - `loom`: the model-checking tests of taskweave-core, built with `--cfg taskweave_loom` in
 //!   their own target directory.
 //! - `doc`: the API docs of every crate, with rustdoc warnings as errors.
+//! - `fuzz [--time N]`: every cargo-fuzz target of `fuzz/` for N seconds each (nightly).
 //!
 //! This crate has no dependencies so that it builds in seconds on a fresh machine.
 
@@ -21,6 +22,7 @@ mod bench;
 mod ci;
 mod command;
 mod doc;
+mod fuzz;
 mod loom;
 mod tidy;
 mod tour;
@@ -37,7 +39,8 @@ commands:
   tour                     run every example of the taskweave crate, in reading order
   bench [--quick] [FILTER] run the benchmarks (FILTER: part of a case name)
   loom                     model-checking tests of taskweave-core (--cfg taskweave_loom)
-  doc                      API docs of every crate, rustdoc warnings as errors";
+  doc                      API docs of every crate, rustdoc warnings as errors
+  fuzz [--time N]          every fuzz target in fuzz/ for N seconds (default 60; nightly)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         "bench" => bench::run(&root, rest),
         "loom" => no_arguments(command, rest).and_then(|()| loom::run(&root)),
         "doc" => no_arguments(command, rest).and_then(|()| doc::run(&root)),
+        "fuzz" => fuzz::run(&root, rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())

@@ -72,7 +72,7 @@
 //! # Wire
 //!
 //! Each worker has two pipes (close-on-exec, 1 MiB buffers on Linux). Messages are
-//! length-prefixed frames ([`wire`]); arguments and results are postcard bytes, serialised once
+//! length-prefixed frames; arguments and results are postcard bytes, serialised once
 //! into the frame buffer and deserialised from the received buffer. [`Bytes`] carries large byte
 //! buffers as one block. A frame above the limit ([`ProcessPoolBuilder::max_frame`], default 1 GiB), or a
 //! malformed or truncated one, fails the worker that sent it (its call gets [`Error::Wire`]); it
@@ -142,22 +142,29 @@
 
 mod bytes;
 mod claims;
+mod fd;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod image;
 mod job;
 mod map;
+mod options;
 mod pool;
+mod shared;
 mod sigpipe;
 mod slot;
 mod spawn;
 mod unwind;
-pub mod wire;
+mod wire;
 mod worker;
 
 pub use bytes::Bytes;
-pub use job::InitResult;
-pub use pool::{Builder as ProcessPoolBuilder, CallOptions, ProcessPoolExecutor, Stats};
+pub use options::CallOptions;
+pub use pool::{Builder as ProcessPoolBuilder, ProcessPoolExecutor, Stats};
 /// The executor layer's map types and options, which this pool's maps return and take.
 pub use taskweave_executor::{Map, MapOptions, MapUnordered, Progress};
+pub use worker::trampoline::InitResult;
 
 /// Turns this process into a pool worker if it was started as one, before the program does
 /// anything else; returns at once otherwise.
@@ -182,5 +189,5 @@ pub fn init() {
 /// }
 /// ```
 pub fn init_is_automatic() -> bool {
-    spawn::HAS_CTOR
+    worker::HAS_CTOR
 }

@@ -5,13 +5,13 @@
 mod basics;
 mod build;
 mod corrupt;
+mod events;
 mod faults;
 mod lifecycle;
 mod map;
 mod props;
 mod signals;
 mod stuck;
-mod wire;
 
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
