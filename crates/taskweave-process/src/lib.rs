@@ -65,6 +65,11 @@
 //!    `dlopen`ed library, which loads at an unrelated address), and the worker checks that both
 //!    offsets land in its executable segments.
 //!
+//! The third check needs the executable's segments, which this crate reads on 64-bit Linux
+//! (`dl_iterate_phdr`). Where it cannot read them, it cannot make the check, so it sends no
+//! offset at all: every call fails with [`Error::Refused`] saying so, rather than trusting an
+//! unchecked address.
+//!
 //! Registered names (a `linkme`-style table of `name -> trampoline`) would let work travel to
 //! other builds and machines; the wire format keeps a function reference as its own field so a
 //! named form can be added beside the offset form.
@@ -139,6 +144,7 @@
 //! [`Error::Wire`]: taskweave_core::Error::Wire
 //! [`Error::TimedOut`]: taskweave_core::Error::TimedOut
 //! [`Error::Cancelled`]: taskweave_core::Error::Cancelled
+//! [`Error::Refused`]: taskweave_core::Error::Refused
 
 mod bytes;
 mod claims;

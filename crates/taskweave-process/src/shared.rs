@@ -19,8 +19,9 @@
 //!   code that may call back into the pool), always runs after the pool lock is released.
 //! - **The thread list is a leaf.** `Inner::threads` (the slots' join handles) is taken alone,
 //!   never with the pool lock or a pipe.
-//! - **No event under a pipe.** Debug events are reported with at most the pool lock held, and
-//!   observers must not call back into the pool.
+//! - **Events may come under both.** `Started` is reported as a call is moved to `in_flight`,
+//!   with the pool lock (and the pipe) held, as the observer contract allows (cheap, never
+//!   blocking); an observer must not call back into the pool.
 //! - **Signals only under the lock.** A worker's pid is read and signalled under the pool lock,
 //!   and its slot clears the pid under the same lock before it reaps the process, so no signal
 //!   can reach a recycled pid.
