@@ -79,19 +79,22 @@ pub enum WorkKind {
 /// ```
 #[derive(Clone)]
 pub struct TaskInfo {
-    id: TaskId,
+    /// The id, with [`EXECUTOR_BIT`] set for executor work: every task's handle and cell carry
+    /// an info, and a separate kind field would add 8 bytes (with padding) to both.
+    id_kind: u64,
     name: Option<Arc<str>>,
-    kind: WorkKind,
     site: &'static Location<'static>,
 }
+
+/// Ids count up from 1 in steps of one; they never come near this bit.
+const EXECUTOR_BIT: u64 = 1 << 63;
 
 impl TaskInfo {
     #[track_caller]
     pub(crate) fn task(name: Option<Arc<str>>) -> TaskInfo {
         TaskInfo {
-            id: TaskId::next(),
+            id_kind: TaskId::next().0,
             name,
-            kind: WorkKind::Task,
             site: Location::caller(),
         }
     }
@@ -105,9 +108,8 @@ impl TaskInfo {
     #[track_caller]
     pub fn executor(name: impl Into<Arc<str>>) -> TaskInfo {
         TaskInfo {
-            id: TaskId::next(),
+            id_kind: TaskId::next().0 | EXECUTOR_BIT,
             name: Some(name.into()),
-            kind: WorkKind::Executor,
             site: Location::caller(),
         }
     }
@@ -119,7 +121,7 @@ impl TaskInfo {
     /// assert!(info.id().as_u64() > 0);
     /// ```
     pub fn id(&self) -> TaskId {
-        self.id
+        TaskId(self.id_kind & !EXECUTOR_BIT)
     }
 
     /// The name given at creation, or `Task-<id>` as asyncio names unnamed tasks.
@@ -130,7 +132,7 @@ impl TaskInfo {
     pub fn name(&self) -> String {
         match &self.name {
             Some(n) => n.to_string(),
-            None => format!("Task-{}", self.id),
+            None => format!("Task-{}", self.id()),
         }
     }
 
@@ -141,7 +143,11 @@ impl TaskInfo {
     /// assert_eq!(TaskInfo::executor("w").kind(), WorkKind::Executor);
     /// ```
     pub fn kind(&self) -> WorkKind {
-        self.kind
+        if self.id_kind & EXECUTOR_BIT == 0 {
+            WorkKind::Task
+        } else {
+            WorkKind::Executor
+        }
     }
 
     /// Where the task was created or the work submitted.
@@ -158,7 +164,7 @@ impl TaskInfo {
 impl fmt::Debug for TaskInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskInfo")
-            .field("id", &self.id.0)
+            .field("id", &self.id().0)
             .field("name", &self.name())
             .field("site", &format_args!("{}", self.site))
             .finish()
@@ -171,7 +177,7 @@ impl fmt::Display for TaskInfo {
             f,
             "<Task name='{}' id={} created at {}>",
             self.name(),
-            self.id,
+            self.id(),
             self.site
         )
     }

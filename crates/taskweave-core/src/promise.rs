@@ -305,14 +305,15 @@ impl<T> Promise<T> {
         self.state() == State::Running
     }
 
-    /// Cancels the work.
+    /// Cancels the work (`Future.cancel()`).
     ///
     /// A pending promise is cancelled at once and its executor will not run the work. A running
     /// task is aborted at its next suspension point (asyncio's `Task.cancel`); running thread or
     /// process work cannot be stopped, and `cancel` returns `false` for it, as in Python.
     ///
     /// Returns `true` if the promise is now cancelled or a cancellation was requested, `false` if
-    /// it had finished or cannot be cancelled.
+    /// it had finished or cannot be cancelled. [`Task::cancel`](crate::Task::cancel) has the
+    /// same signature and meaning.
     ///
     /// ```
     /// let (p, r) = taskweave_core::Promise::<u8>::pending();
@@ -320,20 +321,26 @@ impl<T> Promise<T> {
     /// assert!(!r.set_running()); // the executor sees it and skips the work
     /// ```
     pub fn cancel(&self) -> bool {
-        self.cancel_with(None)
+        self.request_cancel(None)
     }
 
-    /// Cancels with a message that the consumer sees in [`Error::Cancelled`].
-    ///
-    /// Returns as [`cancel`](Self::cancel) does.
+    /// Cancels with a message that the consumer sees in [`Error::Cancelled`] (asyncio's
+    /// `cancel(msg)`); returns as [`cancel`](Self::cancel) does.
+    /// [`Task::cancel_with`](crate::Task::cancel_with) has the same signature and meaning.
     ///
     /// ```
     /// use taskweave_core::{Error, Promise};
     /// let (mut p, _r) = Promise::<u8>::pending();
-    /// p.cancel_with(Some("not needed".into()));
+    /// assert!(p.cancel_with("not needed"));
     /// assert!(matches!(p.result(None), Err(Error::Cancelled { message: Some(_) })));
     /// ```
-    pub fn cancel_with(&self, message: Option<String>) -> bool {
+    pub fn cancel_with(&self, message: impl Into<String>) -> bool {
+        self.request_cancel(Some(message.into()))
+    }
+
+    /// Cancels with an optional message, as [`cancel`](Self::cancel) and
+    /// [`cancel_with`](Self::cancel_with) do.
+    pub(crate) fn request_cancel(&self, message: Option<String>) -> bool {
         cancel_shared(&self.shared, message)
     }
 
@@ -440,59 +447,14 @@ impl<T> Promise<T> {
     where
         F: FnOnce(&Result<T, Error>) + Send + 'static,
     {
-        let mut inner = lock(&self.shared.inner);
-        if inner.phase != Phase::Done {
-            inner.extras().callbacks.push(Box::new(callback));
-            return;
-        }
-        if inner.lending {
-            // Another thread is running a callback with the value: it runs this one next.
-            inner.extras().callbacks.push(Box::new(callback));
-            return;
-        }
-        let info = self.shared.info.as_ref();
-        match &inner.result {
-            Some(Err(e)) => {
-                // An error is shared by cloning it: nothing needs to be moved out.
-                let outcome = Err(e.clone());
-                drop(inner);
-                run_callback(Box::new(callback), &outcome, info);
-            }
-            Some(Ok(_)) => {
-                let outcome = inner.result.take();
-                inner.lending = true;
-                let mut queue: Vec<Callback<T>> = vec![Box::new(callback)];
-                loop {
-                    drop(inner);
-                    if let Some(outcome) = &outcome {
-                        for cb in queue {
-                            run_callback(cb, outcome, info);
-                        }
-                    }
-                    inner = lock(&self.shared.inner);
-                    queue = inner
-                        .extras
-                        .as_mut()
-                        .map(|e| std::mem::take(&mut e.callbacks))
-                        .unwrap_or_default();
-                    if queue.is_empty() {
-                        break;
-                    }
-                }
-                inner.result = outcome;
-                inner.lending = false;
-            }
-            None => {
-                drop(inner);
-                run_callback(
-                    Box::new(callback),
-                    &Err(Error::refused("the result was already taken")),
-                    info,
-                );
-            }
-        }
+        add_done_callback(&self.shared, callback);
     }
 
+    /// The state this promise shares with its resolver, for a task that adds callbacks to it
+    /// outside its own lock.
+    pub(crate) fn shared(&self) -> Arc<Shared<T>> {
+        self.shared.clone()
+    }
     /// Marks the work as deliberately not awaited: dropping this handle afterwards is not
     /// reported by debug mode, and the work runs to completion on its own.
     ///
@@ -578,6 +540,64 @@ impl<T> Promise<T> {
         };
         let requested = cancel_shared(&self.shared, message.map(str::to_owned));
         aborting && requested
+    }
+}
+
+/// Adds `callback` to the promise state `shared`, as [`Promise::add_done_callback`] describes.
+pub(crate) fn add_done_callback<T, F>(shared: &Shared<T>, callback: F)
+where
+    F: FnOnce(&Result<T, Error>) + Send + 'static,
+{
+    let mut inner = lock(&shared.inner);
+    if inner.phase != Phase::Done {
+        inner.extras().callbacks.push(Box::new(callback));
+        return;
+    }
+    if inner.lending {
+        // Another thread is running a callback with the value: it runs this one next.
+        inner.extras().callbacks.push(Box::new(callback));
+        return;
+    }
+    let info = shared.info.as_ref();
+    match &inner.result {
+        Some(Err(e)) => {
+            // An error is shared by cloning it: nothing needs to be moved out.
+            let outcome = Err(e.clone());
+            drop(inner);
+            run_callback(Box::new(callback), &outcome, info);
+        }
+        Some(Ok(_)) => {
+            let outcome = inner.result.take();
+            inner.lending = true;
+            let mut queue: Vec<Callback<T>> = vec![Box::new(callback)];
+            loop {
+                drop(inner);
+                if let Some(outcome) = &outcome {
+                    for cb in queue {
+                        run_callback(cb, outcome, info);
+                    }
+                }
+                inner = lock(&shared.inner);
+                queue = inner
+                    .extras
+                    .as_mut()
+                    .map(|e| std::mem::take(&mut e.callbacks))
+                    .unwrap_or_default();
+                if queue.is_empty() {
+                    break;
+                }
+            }
+            inner.result = outcome;
+            inner.lending = false;
+        }
+        None => {
+            drop(inner);
+            run_callback(
+                Box::new(callback),
+                &Err(Error::refused("the result was already taken")),
+                info,
+            );
+        }
     }
 }
 

@@ -20,7 +20,7 @@ use std::fmt;
 use std::future::IntoFuture;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -50,11 +50,29 @@ use crate::promise::{Awaiting, Promise, Resolver, State};
 /// # });
 /// ```
 pub struct Task<T> {
-    repr: Repr<T>,
+    // Behind a lock because `cancel` and `add_done_callback` take `&self`, as on a promise, and
+    // the first callback moves the result's route from tokio's cell to a promise. Awaiting and
+    // dropping own the handle and never lock.
+    slot: Mutex<Slot<T>>,
     info: TaskInfo,
-    /// Set once a cancellation was requested, with its message.
-    cancel: OnceLock<Option<String>>,
+}
+
+struct Slot<T> {
+    repr: Repr<T>,
+    /// Set once a cancellation of a task still in tokio's cell was requested, with its message.
+    /// Boxed: it is rare, and every live handle would otherwise carry room for it.
+    cancel: Option<Box<Option<String>>>,
     detached: bool,
+}
+
+impl<T> Slot<T> {
+    fn new(repr: Repr<T>, cancel: Option<Box<Option<String>>>) -> Mutex<Slot<T>> {
+        Mutex::new(Slot {
+            repr,
+            cancel,
+            detached: false,
+        })
+    }
 }
 
 enum Repr<T> {
@@ -180,10 +198,11 @@ pub(crate) fn never_started<T>(name: Option<Arc<str>>, message: &str) -> Task<T>
     let (promise, resolver) = Promise::new_running(info.clone());
     resolver.resolve(Err(Error::cancelled(Some(message.to_owned()))));
     Task {
-        repr: Repr::Promise(promise),
+        slot: Slot::new(
+            Repr::Promise(promise),
+            Some(Box::new(Some(message.to_owned()))),
+        ),
         info,
-        cancel: OnceLock::from(Some(message.to_owned())),
-        detached: false,
     }
 }
 
@@ -203,13 +222,12 @@ where
     } else {
         (None, None)
     };
+    let hooks = (sink.is_some() || observer.is_some()).then(|| Box::new(Hooks { sink, observer }));
     let join = tokio::spawn(TaskFuture {
         future: Some(future),
-        sink,
+        hooks,
         map,
         info: info.clone(),
-        observer,
-        finished: false,
     });
     let repr = match promise {
         Some(p) => {
@@ -219,14 +237,25 @@ where
         None => Repr::Join(join),
     };
     Task {
-        repr,
+        slot: Slot::new(repr, None),
         info,
-        cancel: OnceLock::new(),
-        detached: false,
     }
 }
 
 impl<T> Task<T> {
+    fn lock(&self) -> MutexGuard<'_, Slot<T>> {
+        // Nothing panics while the lock is held, so a poisoned lock still guards a whole slot.
+        self.slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn slot_mut(&mut self) -> &mut Slot<T> {
+        self.slot
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// The task's name (`Task-<id>` when unnamed).
     ///
     /// ```
@@ -279,44 +308,57 @@ impl<T> Task<T> {
         &self.info
     }
 
-    /// Requests cancellation with a message (asyncio's `Task.cancel(msg)`).
+    /// Requests cancellation (asyncio's `Task.cancel()`).
     ///
     /// The task stops at its next suspension point; awaiting it then gives
-    /// [`Error::Cancelled`] with `message`. Returns `false` if the task had already finished.
+    /// [`Error::Cancelled`] without a message. Returns `true` if the cancellation was requested,
+    /// `false` if the task had already finished. [`Promise::cancel`] has the same signature and
+    /// meaning.
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let task = taskweave_core::create_task(std::future::pending::<()>());
+    /// assert!(task.cancel());
+    /// assert!(task.await.unwrap_err().is_cancelled());
+    /// # });
+    /// ```
+    pub fn cancel(&self) -> bool {
+        self.request_cancel(None)
+    }
+
+    /// Requests cancellation with a message (asyncio's `Task.cancel(msg)`); returns as
+    /// [`Task::cancel`] does.
+    ///
+    /// Awaiting the task then gives [`Error::Cancelled`] carrying `message`.
+    /// [`Promise::cancel_with`] has the same signature and meaning.
     ///
     /// ```
     /// # taskweave_core::run(async {
     /// use std::time::Duration;
     /// let task = taskweave_core::create_task(taskweave_core::sleep(Duration::from_secs(60)));
-    /// assert!(task.cancel("no longer needed"));
+    /// assert!(task.cancel_with("no longer needed"));
     /// let err = task.await.unwrap_err();
     /// assert_eq!(err.to_string(), "cancelled: no longer needed");
     /// # });
     /// ```
-    pub fn cancel(&self, message: impl Into<String>) -> bool {
-        self.cancel_with(Some(message.into()))
+    pub fn cancel_with(&self, message: impl Into<String>) -> bool {
+        self.request_cancel(Some(message.into()))
     }
 
-    /// Requests cancellation with an optional message; returns as [`Task::cancel`] does.
-    ///
-    /// ```
-    /// # taskweave_core::run(async {
-    /// let task = taskweave_core::create_task(std::future::pending::<()>());
-    /// assert!(task.cancel_with(None));
-    /// assert!(task.await.unwrap_err().is_cancelled());
-    /// # });
-    /// ```
-    pub fn cancel_with(&self, message: Option<String>) -> bool {
-        match &self.repr {
+    fn request_cancel(&self, message: Option<String>) -> bool {
+        let mut slot = self.lock();
+        match &slot.repr {
             Repr::Join(join) => {
                 if join.is_finished() {
                     return false;
                 }
-                let _ = self.cancel.set(message);
                 join.abort();
+                if slot.cancel.is_none() {
+                    slot.cancel = Some(Box::new(message));
+                }
                 true
             }
-            Repr::Promise(p) => p.cancel_with(message),
+            Repr::Promise(p) => p.request_cancel(message),
             Repr::Taken => false,
         }
     }
@@ -333,7 +375,7 @@ impl<T> Task<T> {
     /// # });
     /// ```
     pub fn done(&self) -> bool {
-        match &self.repr {
+        match &self.lock().repr {
             Repr::Join(join) => join.is_finished(),
             Repr::Promise(p) => p.done(),
             Repr::Taken => true,
@@ -348,16 +390,17 @@ impl<T> Task<T> {
     /// ```
     /// # taskweave_core::run(async {
     /// let t = taskweave_core::create_task(std::future::pending::<()>());
-    /// t.cancel("stop");
+    /// t.cancel_with("stop");
     /// while !t.done() { tokio::task::yield_now().await; }
     /// assert!(t.cancelled());
     /// # }).unwrap();
     /// ```
     pub fn cancelled(&self) -> bool {
-        match &self.repr {
-            Repr::Join(join) => self.cancel.get().is_some() && join.is_finished(),
+        let slot = self.lock();
+        match &slot.repr {
+            Repr::Join(join) => slot.cancel.is_some() && join.is_finished(),
             Repr::Promise(p) => p.cancelled(),
-            Repr::Taken => self.cancel.get().is_some(),
+            Repr::Taken => slot.cancel.is_some(),
         }
     }
 
@@ -369,15 +412,16 @@ impl<T> Task<T> {
     /// use taskweave_core::State;
     /// let task = taskweave_core::create_task(std::future::pending::<()>());
     /// assert_eq!(task.state(), State::Running);
-    /// task.cancel("stop");
+    /// task.cancel_with("stop");
     /// # });
     /// ```
     pub fn state(&self) -> State {
-        match &self.repr {
+        let slot = self.lock();
+        match &slot.repr {
             Repr::Promise(p) => p.state(),
-            _ if !self.done() => State::Running,
-            _ if self.cancelled() => State::Cancelled,
-            _ => State::Finished,
+            Repr::Join(join) if !join.is_finished() => State::Running,
+            Repr::Join(_) | Repr::Taken if slot.cancel.is_some() => State::Cancelled,
+            Repr::Join(_) | Repr::Taken => State::Finished,
         }
     }
 
@@ -403,7 +447,8 @@ impl<T> Task<T> {
     /// ```
     pub fn result(&mut self, timeout: Option<Duration>) -> Result<T, Error> {
         crate::strict::check_blocking_wait("Task::result")?;
-        match &mut self.repr {
+        let slot = self.slot_mut();
+        match &mut slot.repr {
             Repr::Promise(p) => p.result(timeout),
             Repr::Taken => Err(Error::refused("the result was already taken")),
             Repr::Join(join) => {
@@ -411,8 +456,8 @@ impl<T> Task<T> {
                 match crate::blocking::wait_until(join, deadline) {
                     None => Err(Error::timed_out(timeout.unwrap_or_default())),
                     Some(out) => {
-                        self.repr = Repr::Taken;
-                        from_join(out, self.cancel.get())
+                        slot.repr = Repr::Taken;
+                        from_join(out, slot.cancel.as_deref())
                     }
                 }
             }
@@ -420,7 +465,8 @@ impl<T> Task<T> {
     }
 
     /// Adds a callback that runs exactly once with the task's outcome (asyncio's
-    /// `add_done_callback`); at once if the task is already done.
+    /// `add_done_callback`); at once if the task is already done. It behaves as
+    /// [`Promise::add_done_callback`] does: same receiver, same argument.
     ///
     /// The first callback turns the task into a promise-backed one (a small forwarding task moves
     /// the result across), so plain tasks pay nothing for callbacks they do not use.
@@ -428,18 +474,23 @@ impl<T> Task<T> {
     /// ```
     /// # taskweave_core::run(async {
     /// let (tx, rx) = std::sync::mpsc::channel();
-    /// let mut task = taskweave_core::create_task(async { 3 });
+    /// let task = taskweave_core::create_task(async { 3 });
     /// task.add_done_callback(move |r| tx.send(*r.as_ref().unwrap()).unwrap());
     /// assert_eq!(task.await.unwrap(), 3);
     /// assert_eq!(rx.recv().unwrap(), 3);
     /// # });
     /// ```
-    pub fn add_done_callback<C>(&mut self, callback: C)
+    pub fn add_done_callback<C>(&self, callback: C)
     where
         C: FnOnce(&Result<T, Error>) + Send + 'static,
         T: Send + 'static,
     {
-        self.upgrade().add_done_callback(callback);
+        // The callback runs outside the lock: it may call back into this task.
+        let promise = {
+            let mut slot = self.lock();
+            upgrade(&mut slot, &self.info).shared()
+        };
+        crate::promise::add_done_callback(&promise, callback);
     }
 
     /// Lets the task run on its own: the handle is dropped without a "never awaited" report.
@@ -451,8 +502,9 @@ impl<T> Task<T> {
     /// # });
     /// ```
     pub fn detach(mut self) {
-        self.detached = true;
-        if let Repr::Promise(p) = std::mem::replace(&mut self.repr, Repr::Taken) {
+        let slot = self.slot_mut();
+        slot.detached = true;
+        if let Repr::Promise(p) = std::mem::replace(&mut slot.repr, Repr::Taken) {
             p.detach();
         }
     }
@@ -470,8 +522,10 @@ impl<T> Task<T> {
     where
         T: Send + 'static,
     {
-        self.upgrade();
-        match std::mem::replace(&mut self.repr, Repr::Taken) {
+        let info = self.info.clone();
+        let slot = self.slot_mut();
+        upgrade(slot, &info);
+        match std::mem::replace(&mut slot.repr, Repr::Taken) {
             Repr::Promise(p) => p,
             _ => Promise::ready(Err(Error::refused("the result was already taken"))),
         }
@@ -482,42 +536,43 @@ impl<T> Task<T> {
     where
         T: Send + 'static,
     {
-        self.upgrade().canceller()
+        let info = self.info.clone();
+        upgrade(self.slot_mut(), &info).canceller()
     }
 
     /// Marks a promise-backed task as owned by a structure that reports its errors.
     pub(crate) fn mark_supervised(&self) {
-        if let Repr::Promise(p) = &self.repr {
+        if let Repr::Promise(p) = &self.lock().repr {
             p.mark_supervised();
         }
     }
+}
 
-    /// Moves the result into a promise if it is still in tokio's task cell.
-    fn upgrade(&mut self) -> &Promise<T>
-    where
-        T: Send + 'static,
-    {
-        if let Repr::Join(_) = self.repr {
-            let Repr::Join(join) = std::mem::replace(&mut self.repr, Repr::Taken) else {
-                unreachable!("checked just above")
-            };
-            let (promise, resolver) = Promise::new_running(self.info.clone());
-            promise.set_abort(join.abort_handle());
-            if let Some(message) = self.cancel.get() {
-                promise.note_cancel(message.clone());
-            }
-            forward(join, resolver);
-            self.repr = Repr::Promise(promise);
+/// Moves the result into a promise if it is still in tokio's task cell.
+fn upgrade<'s, T>(slot: &'s mut Slot<T>, info: &TaskInfo) -> &'s Promise<T>
+where
+    T: Send + 'static,
+{
+    if let Repr::Join(_) = slot.repr {
+        let Repr::Join(join) = std::mem::replace(&mut slot.repr, Repr::Taken) else {
+            unreachable!("checked just above")
+        };
+        let (promise, resolver) = Promise::new_running(info.clone());
+        promise.set_abort(join.abort_handle());
+        if let Some(message) = slot.cancel.as_deref() {
+            promise.note_cancel(message.clone());
         }
-        if !matches!(self.repr, Repr::Promise(_)) {
-            self.repr = Repr::Promise(Promise::ready(Err(Error::refused(
-                "the result was already taken",
-            ))));
-        }
-        match &self.repr {
-            Repr::Promise(p) => p,
-            _ => unreachable!("set to a promise just above"),
-        }
+        forward(join, resolver);
+        slot.repr = Repr::Promise(promise);
+    }
+    if !matches!(slot.repr, Repr::Promise(_)) {
+        slot.repr = Repr::Promise(Promise::ready(Err(Error::refused(
+            "the result was already taken",
+        ))));
+    }
+    match &slot.repr {
+        Repr::Promise(p) => p,
+        _ => unreachable!("set to a promise just above"),
     }
 }
 
@@ -600,10 +655,11 @@ fn from_join<T>(
 
 impl<T> Drop for Task<T> {
     fn drop(&mut self) {
-        if self.detached || !instrument::active() {
+        let slot = self.slot_mut();
+        if slot.detached || !instrument::active() {
             return;
         }
-        let pending = match &self.repr {
+        let pending = match &slot.repr {
             Repr::Join(join) => !join.is_finished(),
             Repr::Promise(_) | Repr::Taken => false,
         };
@@ -628,16 +684,25 @@ impl<T: Send + 'static> IntoFuture for Task<T> {
     /// [`shield`](crate::shield) to keep it running. A deadline that drops the await
     /// ([`wait_for`](crate::wait_for), [`timeout`](crate::timeout)) also waits for the task to
     /// have finished before it reports the timeout.
-    fn into_future(mut self) -> TaskAwait<T> {
-        self.detached = true;
-        let state = match std::mem::replace(&mut self.repr, Repr::Taken) {
+    fn into_future(self) -> TaskAwait<T> {
+        // Taken apart rather than dropped: the handle's `Drop` has nothing to report for a task
+        // that is being awaited, and skipping it keeps every await a little shorter.
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped after this line, so each field is read out
+        // exactly once and owned (and dropped) by the locals from here on.
+        let (slot, info) = unsafe { (std::ptr::read(&this.slot), std::ptr::read(&this.info)) };
+        drop(info);
+        let slot = slot
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let state = match slot.repr {
             Repr::Join(join) => AwaitState::Join(join),
             Repr::Promise(p) => AwaitState::Promise(p.into_future()),
             Repr::Taken => AwaitState::Done,
         };
         TaskAwait {
             state,
-            cancel: self.cancel.take(),
+            cancel: slot.cancel,
         }
     }
 }
@@ -648,7 +713,7 @@ impl<T: Send + 'static> IntoFuture for Task<T> {
 #[must_use = "futures do nothing unless awaited"]
 pub struct TaskAwait<T: Send + 'static> {
     state: AwaitState<T>,
-    cancel: Option<Option<String>>,
+    cancel: Option<Box<Option<String>>>,
 }
 
 enum AwaitState<T> {
@@ -665,7 +730,7 @@ impl<T: Send + 'static> std::future::Future for TaskAwait<T> {
         let out = match &mut this.state {
             AwaitState::Join(join) => match Pin::new(join).poll(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(out) => from_join(out, this.cancel.as_ref()),
+                Poll::Ready(out) => from_join(out, this.cancel.as_deref()),
             },
             AwaitState::Promise(p) => match Pin::new(p).poll(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -727,8 +792,9 @@ impl<T> fmt::Debug for Task<T> {
 /// with an error still inside, nobody took the error: report it.
 pub(crate) struct TaskOutput<T> {
     result: Option<Result<T, Error>>,
-    /// Only set for failed tasks, to say which task failed.
-    info: Option<TaskInfo>,
+    /// Only set for failed tasks, to say which task failed; boxed so that the cell of a task
+    /// that succeeds does not carry room for it.
+    info: Option<Box<TaskInfo>>,
 }
 
 impl<T> TaskOutput<T> {
@@ -743,10 +809,19 @@ impl<T> Drop for TaskOutput<T> {
     fn drop(&mut self) {
         if let Some(Err(e)) = &self.result {
             if !e.is_cancelled() {
-                instrument::error_not_retrieved(self.info.as_ref(), e);
+                instrument::error_not_retrieved(self.info.as_deref(), e);
             }
         }
     }
+}
+
+/// What a task needs beyond its future and info only in some cases.
+struct Hooks<T> {
+    /// Where the result goes when the task is promise-backed; otherwise it is returned to
+    /// tokio's cell.
+    sink: Option<Resolver<T>>,
+    /// Debug mode's observer, captured at spawn.
+    observer: Option<Arc<dyn Observer>>,
 }
 
 pin_project_lite::pin_project! {
@@ -757,25 +832,31 @@ pin_project_lite::pin_project! {
         // whoever awaits the task sees its destructors as having run.
         #[pin]
         future: Option<F>,
-        // Where the result goes when the task is promise-backed; otherwise it is returned to
-        // tokio's cell.
-        sink: Option<Resolver<T>>,
+        // Only group tasks and debug mode need these: boxed, so that a plain task's cell is
+        // one pointer larger for them, not three.
+        hooks: Option<Box<Hooks<T>>>,
         // A function item (zero-sized), so the tokio task cell does not grow for it.
         map: M,
         info: TaskInfo,
-        observer: Option<Arc<dyn Observer>>,
-        finished: bool,
     }
 
     impl<F, T, M> PinnedDrop for TaskFuture<F, T, M> {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
+            // The future is dropped in place as soon as the task finishes: one still here means
+            // the task was dropped unfinished (aborted, or its runtime shut down).
+            let finished = this.future.is_none();
             this.future.set(None);
-            if !*this.finished {
-                if let Some(obs) = this.observer.as_ref() {
+            if !finished {
+                let hooks = this.hooks.as_mut();
+                let (observer, sink) = match hooks {
+                    Some(h) => (h.observer.as_ref(), h.sink.take()),
+                    None => (None, None),
+                };
+                if let Some(obs) = observer {
                     obs.on_complete(this.info, instrument::Outcome::Cancelled);
                 }
-                if let Some(resolver) = this.sink.take() {
+                if let Some(resolver) = sink {
                     resolver.resolve_aborted("the task was dropped before it finished");
                 }
             }
@@ -800,34 +881,37 @@ where
         };
         let _polling = crate::strict::PollingTask::enter();
         // One branch when debug mode is off: the observer is only captured at spawn when on.
-        let started = this.observer.as_ref().map(|obs| {
+        let observer = this.hooks.as_ref().and_then(|h| h.observer.as_ref());
+        let started = observer.map(|obs| {
             obs.on_poll_start(this.info);
             Instant::now()
         });
         let polled = catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
-        if let (Some(obs), Some(started)) = (this.observer.as_ref(), started) {
+        if let (Some(obs), Some(started)) = (observer, started) {
             let ready = !matches!(polled, Ok(Poll::Pending));
             obs.on_poll_end(this.info, started.elapsed(), ready);
         }
         let result = match polled {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(value)) => (this.map)(value),
-            Err(payload) => Err(Error::from_panic(
-                &*payload,
-                Some(this.info.name()),
-                Some(this.info.site()),
-            )),
+            Err(payload) => {
+                let error =
+                    Error::from_panic(&*payload, Some(this.info.name()), Some(this.info.site()));
+                // The payload is user data whose own `Drop` may panic; that must not unwind out
+                // of the task (tokio would report it as a second, anonymous panic).
+                crate::error::drop_panic_payload(payload);
+                Err(error)
+            }
         };
         this.future.set(None);
-        *this.finished = true;
-        if let Some(obs) = this.observer.as_ref() {
+        if let Some(obs) = observer {
             let outcome = match &result {
                 Ok(_) => instrument::Outcome::Finished,
                 Err(e) => instrument::Outcome::Failed(e),
             };
             obs.on_complete(this.info, outcome);
         }
-        match this.sink.take() {
+        match this.hooks.as_mut().and_then(|h| h.sink.take()) {
             Some(resolver) => {
                 resolver.resolve(result);
                 Poll::Ready(TaskOutput {
@@ -836,7 +920,7 @@ where
                 })
             }
             None => {
-                let info = result.is_err().then(|| this.info.clone());
+                let info = result.is_err().then(|| Box::new(this.info.clone()));
                 Poll::Ready(TaskOutput {
                     result: Some(result),
                     info,

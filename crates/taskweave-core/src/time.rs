@@ -107,6 +107,12 @@ impl<F: Future> Future for Deadline<F> {
 /// only once those tasks have finished (their destructors ran). A `duration` too large for the
 /// clock (such as `Duration::MAX`) means no timeout.
 ///
+/// # Argument order
+///
+/// The work first, then the time, as in asyncio's `wait_for(aw, timeout)`. [`timeout`] puts the
+/// time first, because it stands for asyncio's `async with timeout(delay):` scope, whose body
+/// comes after the delay (and tokio's `timeout(duration, future)` reads the same way).
+///
 /// # Differences from Python
 ///
 /// - A zero duration never polls the future, even when it would be ready at once: asyncio 3.11
@@ -148,6 +154,13 @@ where
 /// Nested scopes: the outermost scope whose deadline has passed reports the timeout; the scopes
 /// inside it are dropped (cancelled) without reporting their own. A duration too large for the
 /// clock means no deadline.
+///
+/// # Argument order
+///
+/// The time first, then the work: this is asyncio's `async with timeout(delay):` with the body
+/// as the second argument (and tokio's `timeout(duration, future)`). [`wait_for`] keeps
+/// asyncio's `wait_for(aw, timeout)` order, work first. The two differ on purpose, each
+/// following the call it stands for; [`timeout_at`] reads as `timeout` does.
 ///
 /// # Differences from Python
 ///

@@ -53,7 +53,7 @@ fn cancel_running_task_with_message() {
             sleep(Duration::from_secs(60)).await;
         });
         sleep(Duration::from_millis(5)).await;
-        assert!(task.cancel("enough"));
+        assert!(task.cancel_with("enough"));
         match task.await {
             Err(Error::Cancelled { message }) => assert_eq!(message.as_deref(), Some("enough")),
             other => panic!("expected cancellation, got {other:?}"),
@@ -72,7 +72,7 @@ fn cancel_finished_task_returns_false_and_keeps_value() {
         while !task.done() {
             sleep(Duration::from_millis(1)).await;
         }
-        assert!(!task.cancel("late"));
+        assert!(!task.cancel_with("late"));
         assert!(!task.cancelled());
         assert_eq!(task.await.unwrap(), 9);
     });
@@ -117,4 +117,50 @@ fn dropping_an_await_cancels_a_pending_promise() {
     let fut = std::future::IntoFuture::into_future(p);
     drop(fut);
     assert!(!r.set_running(), "the executor sees the cancellation");
+}
+
+#[test]
+fn tasks_and_promises_cancel_and_take_callbacks_the_same_way() {
+    rt(async {
+        // The same two calls, the same answers, on both kinds.
+        let plain = taskweave_core::create_task(std::future::pending::<u32>());
+        let with_message = taskweave_core::create_task(std::future::pending::<u32>());
+        let (promise, _resolver) = taskweave_core::Promise::<u32>::pending();
+        let (promise_with_message, _r2) = taskweave_core::Promise::<u32>::pending();
+        assert!(plain.cancel());
+        assert!(promise.cancel());
+        assert!(with_message.cancel_with("enough"));
+        assert!(promise_with_message.cancel_with("enough"));
+
+        // Callbacks go through a shared reference on both, with the same argument.
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let watch_task = |t: &taskweave_core::Task<u32>, tx: std::sync::mpsc::Sender<String>| {
+            t.add_done_callback(move |r: &Result<u32, Error>| {
+                let _ = tx.send(r.as_ref().unwrap_err().to_string());
+            });
+        };
+        let watch_promise = |p: &taskweave_core::Promise<u32>,
+                             tx: std::sync::mpsc::Sender<String>| {
+            p.add_done_callback(move |r: &Result<u32, Error>| {
+                let _ = tx.send(r.as_ref().unwrap_err().to_string());
+            });
+        };
+        watch_task(&with_message, tx.clone());
+        watch_promise(&promise_with_message, tx);
+
+        fn timed<F: std::future::IntoFuture>(f: F) -> tokio::time::Timeout<F::IntoFuture> {
+            tokio::time::timeout(Duration::from_secs(10), f.into_future())
+        }
+        assert!(timed(plain).await.unwrap().unwrap_err().is_cancelled());
+        assert!(timed(promise).await.unwrap().unwrap_err().is_cancelled());
+        let task_error = timed(with_message).await.unwrap().unwrap_err();
+        assert_eq!(task_error.to_string(), "cancelled: enough");
+        let promise_error = timed(promise_with_message).await.unwrap().unwrap_err();
+        assert_eq!(promise_error.to_string(), "cancelled: enough");
+        let mut seen: Vec<String> = (0..2)
+            .map(|_| rx.recv_timeout(Duration::from_secs(10)).unwrap())
+            .collect();
+        seen.sort();
+        assert_eq!(seen, ["cancelled: enough", "cancelled: enough"]);
+    });
 }

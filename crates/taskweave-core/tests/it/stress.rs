@@ -37,7 +37,7 @@ fn cancel_races_completion_without_losing_outcomes() {
             })
             .collect();
         for t in tasks.iter().step_by(3) {
-            t.cancel("race");
+            t.cancel_with("race");
         }
         for (i, t) in tasks.into_iter().enumerate() {
             match t.await {

@@ -149,7 +149,7 @@ fn result_blocks_on_a_plain_task_from_a_plain_thread() {
 fn done_callback_on_a_task_runs_once_with_the_outcome() {
     rt(async {
         let (tx, rx) = std::sync::mpsc::channel();
-        let mut task = create_task(async {
+        let task = create_task(async {
             sleep(Duration::from_millis(5)).await;
             9
         });
@@ -209,4 +209,47 @@ fn an_error_nobody_retrieves_is_reported_when_the_handle_is_gone() {
     assert!(reports[0].starts_with("detached:") && reports[0].contains("second"));
     assert!(reports[1].starts_with("dropped-early:") && reports[1].contains("first"));
     assert!(reports[2].starts_with("finished:") && reports[2].contains("third"));
+}
+
+/// A panic payload whose own destructor panics as well.
+struct PanicsWhenDropped;
+
+impl Drop for PanicsWhenDropped {
+    fn drop(&mut self) {
+        panic!("the payload's destructor panicked");
+    }
+}
+
+#[test]
+fn a_panic_payload_that_panics_when_dropped_still_ends_the_task_panicked() {
+    rt(async {
+        let plain = create_task_named("grumpy", async {
+            std::panic::panic_any(PanicsWhenDropped);
+        });
+        match tokio::time::timeout(Duration::from_secs(10), plain).await {
+            Ok(Err(Error::Panicked(p))) => {
+                assert_eq!(p.task.as_deref(), Some("grumpy"));
+                assert_ne!(p.message, "the payload's destructor panicked");
+            }
+            other => panic!("expected the task's own panic, got {other:?}"),
+        }
+
+        // A group member delivers through a promise: it must not end as merely cancelled.
+        let group = taskweave_core::TaskGroup::new();
+        let member = group.spawn_named("grumpy member", async {
+            std::panic::panic_any(PanicsWhenDropped);
+            #[allow(unreachable_code)]
+            Ok::<(), Error>(())
+        });
+        let joined = tokio::time::timeout(Duration::from_secs(10), group.join())
+            .await
+            .expect("the group joins in time");
+        assert!(joined.is_err(), "the group sees its member's panic");
+        match tokio::time::timeout(Duration::from_secs(10), member).await {
+            Ok(Err(Error::Panicked(p))) => {
+                assert_eq!(p.task.as_deref(), Some("grumpy member"));
+            }
+            other => panic!("expected the member's own panic, got {other:?}"),
+        }
+    });
 }

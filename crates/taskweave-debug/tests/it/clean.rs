@@ -79,7 +79,7 @@ fn the_usual_combinators_produce_no_warning() {
             group.join().await.unwrap();
 
             let cancelled = create_task(tokio::time::sleep(Duration::from_secs(30)));
-            cancelled.cancel("not needed");
+            cancelled.cancel_with("not needed");
             assert!(cancelled.await.unwrap_err().is_cancelled());
 
             create_task(compute(1)).detach();

@@ -23,7 +23,7 @@ fn task_lifecycle_is_logged_at_debug() {
             assert!(failing.await.is_err());
             let long = create_task_named("long", tokio::time::sleep(Duration::from_secs(60)));
             tokio::time::sleep(Duration::from_millis(5)).await;
-            long.cancel("enough");
+            long.cancel_with("enough");
             assert!(long.await.unwrap_err().is_cancelled());
         })
         .unwrap();

@@ -43,7 +43,7 @@ fn a_panicking_done_callback_is_reported() {
     let debug = Debug::new().build();
     crate::runtime(&debug)
         .run(async {
-            let mut task = create_task_named("observed", async { 5 });
+            let task = create_task_named("observed", async { 5 });
             task.add_done_callback(|_| panic!("callback bug"));
             assert_eq!(task.await.unwrap(), 5);
         })
