@@ -9,7 +9,7 @@ use std::any::type_name;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
-use taskweave_core::instrument::{self, ExecutorEvent};
+use taskweave_core::instrument::{ExecutorEvent, ObserverRef};
 use taskweave_core::{Error, Promise, TaskInfo};
 
 use crate::pool::CallEnd;
@@ -82,10 +82,8 @@ where
     T: Send + 'static,
 {
     let (promise, resolver) = Promise::pending_with(info);
-    if instrument::active() {
-        if let Some(work) = resolver.info() {
-            instrument::executor_event(&ExecutorEvent::Submitted { executor, work });
-        }
+    if let Some(work) = resolver.info() {
+        (resolver.observer()).executor_event(&ExecutorEvent::Submitted { executor, work });
     }
     // The work runs in the submitter's span, as Python runs it in a copy of the contextvars.
     let span = tracing::Span::current();
@@ -96,7 +94,8 @@ where
                 return;
             }
             let end = CallEnd::claim();
-            let result = span.in_scope(|| call_observed(executor, resolver.info(), f));
+            let result =
+                span.in_scope(|| call_observed(executor, resolver.observer(), resolver.info(), f));
             // A pool worker counts as idle before the promise wakes its awaiter, who may
             // submit again at once.
             drop(end);
@@ -107,8 +106,13 @@ where
     (promise, job)
 }
 
-/// Runs `f` and reports `Started` and `Finished` around it.
-fn observed<F, T>(executor: &str, info: Option<&TaskInfo>, f: F) -> Result<T, Error>
+/// Runs `f` and reports `Started` and `Finished` around it to `observer`.
+fn observed<F, T>(
+    executor: &str,
+    observer: &ObserverRef,
+    info: Option<&TaskInfo>,
+    f: F,
+) -> Result<T, Error>
 where
     F: FnOnce() -> T,
 {
@@ -117,14 +121,14 @@ where
     };
     let thread = std::thread::current();
     let worker = thread.name().unwrap_or("unnamed thread");
-    instrument::executor_event(&ExecutorEvent::Started {
+    observer.executor_event(&ExecutorEvent::Started {
         executor,
         work,
         worker,
     });
     let started = Instant::now();
     let result = call(f, info);
-    instrument::executor_event(&ExecutorEvent::Finished {
+    observer.executor_event(&ExecutorEvent::Finished {
         executor,
         work,
         duration: started.elapsed(),
@@ -133,17 +137,19 @@ where
     result
 }
 
-/// [`call`], with `Started` and `Finished` reported when debug mode is on.
+/// [`call`], with `Started` and `Finished` reported to the observer of the code that submitted
+/// the work, if any.
 pub(crate) fn call_observed<F, T>(
     executor: &'static str,
+    observer: &ObserverRef,
     info: Option<&TaskInfo>,
     f: F,
 ) -> Result<T, Error>
 where
     F: FnOnce() -> T,
 {
-    if instrument::active() {
-        observed(executor, info, f)
+    if observer.is_active() {
+        observed(executor, observer, info, f)
     } else {
         call(f, info)
     }

@@ -4,6 +4,7 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use taskweave_core::instrument::{self, ObserverRef};
 use taskweave_core::{Error, TaskInfo};
 use taskweave_executor::{Chunk, Dispatch};
 
@@ -23,6 +24,8 @@ pub(crate) struct ClosureMap<Q: ?Sized, F, A, R> {
     queue: Arc<Q>,
     f: Arc<F>,
     info: Arc<TaskInfo>,
+    /// The observer of the code that started the map, which its items report to.
+    observer: ObserverRef,
     jobs: Vec<Job>,
     _types: PhantomData<fn(A) -> R>,
 }
@@ -38,6 +41,7 @@ where
             queue,
             f: Arc::new(f),
             info: Arc::new(job::describe::<F>()),
+            observer: instrument::current(),
             jobs: Vec::new(),
             _types: PhantomData,
         }
@@ -67,6 +71,7 @@ where
             let (items, mut results) = chunk.into_parts();
             let f = self.f.clone();
             let info = self.info.clone();
+            let observer = self.observer.clone();
             self.jobs.push(Box::new(move |run: Run| match run {
                 Run::Go => {
                     for arg in items {
@@ -74,7 +79,7 @@ where
                             results.fail(Error::cancelled(Some("the map was dropped".to_owned())));
                             return;
                         }
-                        results.push(job::call_observed("map", Some(&info), || f(arg)));
+                        results.push(job::call_observed("map", &observer, Some(&info), || f(arg)));
                     }
                 }
                 Run::Skip(e) => results.fail(e),

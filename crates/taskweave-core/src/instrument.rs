@@ -1,22 +1,43 @@
 //! The instrumentation seam: how a debug layer observes tasks and executor work without core
 //! depending on it.
 //!
-//! An [`Observer`] is installed process-wide with [`install`] (the runtime builder does this when
-//! debug mode is on). Core then calls it at task spawn, around each poll, at completion, when a
-//! handle is dropped unawaited, when an error is never retrieved, and for executor events that
-//! the thread and process pools report through [`executor_event`].
+//! # Which observer is in charge
 //!
-//! **Cost when off.** `create_task` does one relaxed atomic load; each poll does one branch on an
-//! `Option` held in the task; nothing allocates and no clock is read. The observer is captured at
-//! spawn, so a task spawned while debug mode was off stays uninstrumented for its whole life.
+//! An [`Observer`] belongs to a runtime, not to the process. It is put in charge in one of three
+//! ways, each returning a guard that, when dropped, brings back whatever was in charge before:
+//!
+//! - [`attach`]`(handle, observer)`: for the runtime of `handle`. `Runtime::run` does this when
+//!   debug mode is on; an existing tokio application does it itself (through
+//!   `taskweave_debug::attach`).
+//! - [`enter`]`(observer)`: for the code that runs on this thread until the guard is dropped.
+//! - `TASKWEAVE_DEBUG=1`: the first taskweave call on a runtime nobody attached anything to
+//!   checks the variable (once per process) and, when it asks for debug mode and a debug layer
+//!   is registered ([`register_debug`](crate::register_debug)), attaches a fresh debug observer
+//!   to that runtime for the runtime's life.
+//!
+//! Work then reports to the observer of the code that started it. A task captures the observer
+//! in charge where it is spawned ([`current`]) and makes it the one in charge of its own polls,
+//! so the tasks it spawns report there too. A promise captures it where it is created, which for
+//! executor work is where it is submitted: the thread and process pools send their events to
+//! [`Resolver::observer`](crate::Resolver::observer), on whatever thread they run. Two runtimes
+//! with different observers in one process therefore never see each other's work, and dropping
+//! one runtime's guard leaves the other's observer in charge.
+//!
+//! Work started after every guard of its observer is gone is not observed, even from inside
+//! work that is: the guard, not the observer, decides how long an observer is in charge.
+//!
+//! **Cost when off.** [`current`] is one relaxed atomic load and a compare while no observer is
+//! in charge anywhere in the process: `create_task` and `Promise::pending` do nothing more, each
+//! poll does one branch on an `Option` held in the task, nothing allocates, no clock is read and
+//! no lock is taken. While some observer is in charge, `current` reads a thread-local and, for
+//! code outside observed work, looks the runtime up in a short table behind a read lock.
 //!
 //! **Invariant:** core never depends on `tracing-subscriber`; it only emits plain `tracing` events
 //! for the reports that must never be lost (an error nobody retrieved) when no observer is
 //! installed, and falls back to stderr when no subscriber is set, like Python's last-resort
 //! logging handler.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Error;
@@ -84,13 +105,6 @@ pub enum ExecutorEvent<'a> {
         /// How many submissions were not finished.
         pending: usize,
     },
-    /// A worker process was still alive after its pool was gone.
-    WorkerLeftBehind {
-        /// The executor's name.
-        executor: &'a str,
-        /// The process id.
-        pid: u32,
-    },
 }
 
 /// Receives what happens to tasks and executor work. Every method has an empty default.
@@ -142,142 +156,200 @@ pub trait Observer: Send + Sync + 'static {
     fn on_shutdown(&self) {}
     /// The runtime has shut down: leftover tasks were cancelled and dropped, and blocking work
     /// finished or was left behind after the shutdown timeout. A task the observer still counts
-    /// as alive now is one whose poll never returned. Called once per runtime, by the runtime
-    /// that installed this observer, before the observer is uninstalled.
+    /// as alive now is one whose poll never returned. Called once per runtime, by the
+    /// `Runtime` that attached this observer, before it is detached.
     fn on_shutdown_complete(&self) {}
 }
 
-static ACTIVE: AtomicBool = AtomicBool::new(false);
-static OBSERVER: RwLock<Option<Arc<dyn Observer>>> = RwLock::new(None);
+mod scope;
 
-/// Keeps an observer installed; dropping it uninstalls the observer.
-#[derive(Debug)]
-#[must_use = "the observer is uninstalled when the guard is dropped"]
-pub struct ObserverGuard {
-    _private: (),
-}
+pub use scope::{EnterGuard, ObserverGuard, attach, enter};
+pub(crate) use scope::{PollScope, RunScope};
 
-/// Installs `observer` process-wide, replacing any other, until the guard is dropped.
+/// The observer in charge of some code, or none: what [`current`] returns and what a
+/// [`Resolver`](crate::Resolver) carries for its work. Cheap to clone (an `Option` of an `Arc`).
+///
+/// # Examples
 ///
 /// ```
 /// use std::sync::Arc;
+/// use taskweave_core::instrument::{self, ExecutorEvent, ObserverRef};
+///
 /// struct Quiet;
-/// impl taskweave_core::instrument::Observer for Quiet {}
-/// let guard = taskweave_core::instrument::install(Arc::new(Quiet));
-/// assert!(taskweave_core::instrument::active());
-/// drop(guard);
-/// assert!(!taskweave_core::instrument::active());
+/// impl instrument::Observer for Quiet {}
+///
+/// assert!(!instrument::current().is_active());
+/// let observer = ObserverRef::from(Arc::new(Quiet) as Arc<dyn instrument::Observer>);
+/// assert!(observer.is_active());
+/// observer.executor_event(&ExecutorEvent::DroppedWithPending { executor: "pool", pending: 1 });
 /// ```
-pub fn install(observer: Arc<dyn Observer>) -> ObserverGuard {
-    *write_slot() = Some(observer);
-    ACTIVE.store(true, Ordering::Release);
-    ObserverGuard { _private: () }
-}
+#[derive(Clone, Default)]
+pub struct ObserverRef(Option<Arc<dyn Observer>>);
 
-impl Drop for ObserverGuard {
-    fn drop(&mut self) {
-        ACTIVE.store(false, Ordering::Release);
-        *write_slot() = None;
+/// The empty [`ObserverRef`], for what has nothing to report to.
+pub(crate) static NO_OBSERVER: ObserverRef = ObserverRef(None);
+
+impl std::fmt::Debug for ObserverRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObserverRef")
+            .field("active", &self.is_active())
+            .finish()
     }
 }
 
-fn write_slot() -> std::sync::RwLockWriteGuard<'static, Option<Arc<dyn Observer>>> {
-    match OBSERVER.write() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
+impl From<Arc<dyn Observer>> for ObserverRef {
+    fn from(observer: Arc<dyn Observer>) -> ObserverRef {
+        ObserverRef(Some(observer))
     }
 }
 
-/// `true` while an observer is installed.
+impl From<Option<Arc<dyn Observer>>> for ObserverRef {
+    fn from(observer: Option<Arc<dyn Observer>>) -> ObserverRef {
+        ObserverRef(observer)
+    }
+}
+
+impl ObserverRef {
+    /// `true` when there is an observer to report to.
+    ///
+    /// ```
+    /// assert!(!taskweave_core::instrument::ObserverRef::default().is_active());
+    /// ```
+    #[inline]
+    pub fn is_active(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// The observer, if any.
+    ///
+    /// ```
+    /// assert!(taskweave_core::instrument::ObserverRef::default().observer().is_none());
+    /// ```
+    pub fn observer(&self) -> Option<&Arc<dyn Observer>> {
+        self.0.as_ref()
+    }
+
+    /// Reports an executor event to this observer; does nothing when there is none.
+    ///
+    /// ```
+    /// use taskweave_core::instrument::{ExecutorEvent, ObserverRef};
+    /// ObserverRef::default()
+    ///     .executor_event(&ExecutorEvent::DroppedWithPending { executor: "pool", pending: 2 });
+    /// ```
+    pub fn executor_event(&self, event: &ExecutorEvent<'_>) {
+        if let Some(obs) = &self.0 {
+            obs.on_executor(event);
+        }
+    }
+
+    pub(crate) fn handle_dropped(&self, task: Option<&TaskInfo>, report: HandleDrop) {
+        if let Some(obs) = &self.0 {
+            obs.on_handle_drop(task, &report);
+        }
+    }
+
+    pub(crate) fn work_ended(&self, work: &TaskInfo, error: Option<&Error>) {
+        if let Some(obs) = &self.0 {
+            let outcome = match error {
+                None => Outcome::Finished,
+                Some(e) if e.is_cancelled() => Outcome::Cancelled,
+                Some(e) => Outcome::Failed(e),
+            };
+            obs.on_complete(work, outcome);
+        }
+    }
+
+    /// An error nobody can retrieve any more is always reported: to the observer when there is
+    /// one, otherwise as a tracing error event, or on stderr when no tracing subscriber is set.
+    pub(crate) fn error_not_retrieved(&self, task: Option<&TaskInfo>, error: &Error) {
+        if let Some(obs) = &self.0 {
+            obs.on_error_not_retrieved(task, error);
+            return;
+        }
+        let who = task.map_or_else(|| "future".to_owned(), |t| t.to_string());
+        if tracing::dispatcher::has_been_set() {
+            tracing::error!(target: "taskweave", task = %who, error = %error, "exception was never retrieved");
+        } else {
+            eprintln!("taskweave: {who}: exception was never retrieved: {error}");
+        }
+    }
+
+    pub(crate) fn callback_panicked(&self, task: Option<&TaskInfo>, message: &str) {
+        if let Some(obs) = &self.0 {
+            obs.on_callback_panic(task, message);
+            return;
+        }
+        let who = task.map_or_else(|| "future".to_owned(), |t| t.to_string());
+        if tracing::dispatcher::has_been_set() {
+            tracing::error!(target: "taskweave", task = %who, panic = message, "done-callback panicked");
+        } else {
+            eprintln!("taskweave: {who}: done-callback panicked: {message}");
+        }
+    }
+}
+
+/// `true` when an observer may be in charge somewhere in this process: one relaxed atomic load.
+/// A cheap test before building an event; [`current`] says which observer, if any, is in charge
+/// of the calling code.
 ///
 /// ```
-/// // Nothing is installed in a fresh program.
+/// // Nothing is in charge in a fresh program.
 /// assert!(!taskweave_core::instrument::active());
 /// ```
+#[inline]
 pub fn active() -> bool {
-    ACTIVE.load(Ordering::Relaxed)
+    scope::anything_attached()
 }
 
-/// The installed observer, if any.
+/// The observer in charge of the calling code: the one of the observed task being polled, else
+/// the one [`enter`]ed on this thread, else the one attached to the current tokio runtime
+/// (attaching one first when `TASKWEAVE_DEBUG` asks for it and nothing was attached to this
+/// runtime yet). Empty when none is.
 ///
 /// ```
-/// assert!(taskweave_core::instrument::current_observer().is_none());
+/// use std::sync::Arc;
+/// use taskweave_core::instrument;
+///
+/// struct Quiet;
+/// impl instrument::Observer for Quiet {}
+///
+/// assert!(!instrument::current().is_active());
+/// let guard = instrument::enter(Arc::new(Quiet));
+/// assert!(instrument::current().is_active());
+/// drop(guard);
+/// assert!(!instrument::current().is_active());
 /// ```
-pub fn current_observer() -> Option<Arc<dyn Observer>> {
-    if !active() {
-        return None;
-    }
-    match OBSERVER.read() {
-        Ok(g) => g.clone(),
-        Err(p) => p.into_inner().clone(),
-    }
+#[inline]
+pub fn current() -> ObserverRef {
+    scope::current()
 }
 
-/// Reports an executor event to the installed observer; does nothing when none is installed.
+/// Reports an executor event to the observer in charge of the calling code ([`current`]); does
+/// nothing when none is. Events about submitted work go to the work's own observer instead
+/// ([`Resolver::observer`](crate::Resolver::observer)).
 ///
 /// ```
 /// use taskweave_core::instrument::{executor_event, ExecutorEvent};
 /// executor_event(&ExecutorEvent::DroppedWithPending { executor: "ThreadPoolExecutor", pending: 2 });
 /// ```
 pub fn executor_event(event: &ExecutorEvent<'_>) {
-    if let Some(obs) = current_observer() {
-        obs.on_executor(event);
-    }
-}
-
-pub(crate) fn handle_dropped(task: Option<&TaskInfo>, report: HandleDrop) {
-    if let Some(obs) = current_observer() {
-        obs.on_handle_drop(task, &report);
-    }
-}
-
-pub(crate) fn work_ended(work: &TaskInfo, error: Option<&Error>) {
-    if let Some(obs) = current_observer() {
-        let outcome = match error {
-            None => Outcome::Finished,
-            Some(e) if e.is_cancelled() => Outcome::Cancelled,
-            Some(e) => Outcome::Failed(e),
-        };
-        obs.on_complete(work, outcome);
+    if active() {
+        current().executor_event(event);
     }
 }
 
 pub(crate) fn blocking_wait_refused(what: &str) {
-    if let Some(obs) = current_observer() {
+    if let Some(obs) = current().observer() {
         obs.on_blocking_wait_refused(what);
     }
 }
 
-pub(crate) fn shutdown_started() {
-    if let Some(obs) = current_observer() {
-        obs.on_shutdown();
-    }
-}
-
-/// An error nobody can retrieve any more is always reported: to the observer when debug mode is
-/// on, otherwise as a tracing error event, or on stderr when no tracing subscriber is set.
+/// Reports an error nobody can retrieve to the observer in charge of the calling code, or as a
+/// tracing event or on stderr when none is.
 pub(crate) fn error_not_retrieved(task: Option<&TaskInfo>, error: &Error) {
-    if let Some(obs) = current_observer() {
-        obs.on_error_not_retrieved(task, error);
-        return;
-    }
-    let who = task.map_or_else(|| "future".to_owned(), |t| t.to_string());
-    if tracing::dispatcher::has_been_set() {
-        tracing::error!(target: "taskweave", task = %who, error = %error, "exception was never retrieved");
-    } else {
-        eprintln!("taskweave: {who}: exception was never retrieved: {error}");
-    }
+    current().error_not_retrieved(task, error);
 }
 
 pub(crate) fn callback_panicked(task: Option<&TaskInfo>, message: &str) {
-    if let Some(obs) = current_observer() {
-        obs.on_callback_panic(task, message);
-        return;
-    }
-    let who = task.map_or_else(|| "future".to_owned(), |t| t.to_string());
-    if tracing::dispatcher::has_been_set() {
-        tracing::error!(target: "taskweave", task = %who, panic = message, "done-callback panicked");
-    } else {
-        eprintln!("taskweave: {who}: done-callback panicked: {message}");
-    }
+    current().callback_panicked(task, message);
 }

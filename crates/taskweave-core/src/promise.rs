@@ -120,6 +120,9 @@ pub(crate) struct Shared<T> {
     inner: Mutex<Inner<T>>,
     cond: Condvar,
     info: Option<TaskInfo>,
+    /// The observer in charge where the promise was created (where executor work was
+    /// submitted): its reports go there, from whichever thread completes it.
+    observer: instrument::ObserverRef,
 }
 
 /// The general future: the eventual result of a coroutine, a thread-pool call or a process-pool
@@ -197,6 +200,8 @@ impl<T> Promise<T> {
     }
 
     fn with_info(info: Option<TaskInfo>, phase: Phase) -> (Promise<T>, Resolver<T>) {
+        // Looked up first, so the shared state is built in one piece rather than around a call.
+        let observer = instrument::current();
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 phase,
@@ -213,6 +218,7 @@ impl<T> Promise<T> {
             }),
             cond: Condvar::new(),
             info,
+            observer,
         });
         let resolver = Resolver {
             shared: Some(shared.clone()),
@@ -558,13 +564,12 @@ where
         inner.extras().callbacks.push(Box::new(callback));
         return;
     }
-    let info = shared.info.as_ref();
     match &inner.result {
         Some(Err(e)) => {
             // An error is shared by cloning it: nothing needs to be moved out.
             let outcome = Err(e.clone());
             drop(inner);
-            run_callback(Box::new(callback), &outcome, info);
+            run_callback(Box::new(callback), &outcome, shared);
         }
         Some(Ok(_)) => {
             let outcome = inner.result.take();
@@ -574,7 +579,7 @@ where
                 drop(inner);
                 if let Some(outcome) = &outcome {
                     for cb in queue {
-                        run_callback(cb, outcome, info);
+                        run_callback(cb, outcome, shared);
                     }
                 }
                 inner = lock(&shared.inner);
@@ -595,7 +600,7 @@ where
             run_callback(
                 Box::new(callback),
                 &Err(Error::refused("the result was already taken")),
-                info,
+                shared,
             );
         }
     }
@@ -755,7 +760,7 @@ impl<T> Drop for Promise<T> {
         }
         let mut inner = lock(&self.shared.inner);
         inner.consumer_alive = false;
-        if !instrument::active() {
+        if !self.shared.observer.is_active() {
             return;
         }
         let report = if inner.detached {
@@ -772,7 +777,7 @@ impl<T> Drop for Promise<T> {
         };
         drop(inner);
         if let Some(report) = report {
-            instrument::handle_dropped(self.shared.info.as_ref(), report);
+            (self.shared.observer).handle_dropped(self.shared.info.as_ref(), report);
         }
     }
 }
@@ -851,6 +856,21 @@ impl<T> Resolver<T> {
     /// ```
     pub fn info(&self) -> Option<&TaskInfo> {
         self.shared.as_ref().and_then(|s| s.info.as_ref())
+    }
+
+    /// The observer in charge where the promise was created ([`instrument::current`] then): for
+    /// executor work, the observer of the code that submitted it. Executors report the work's
+    /// events here, from whichever thread runs it. Empty once the promise is completed.
+    ///
+    /// ```
+    /// let (_p, r) = taskweave_core::Promise::<()>::pending();
+    /// assert!(!r.observer().is_active()); // debug mode is off
+    /// ```
+    pub fn observer(&self) -> &instrument::ObserverRef {
+        match &self.shared {
+            Some(s) => &s.observer,
+            None => &instrument::NO_OBSERVER,
+        }
     }
 
     /// Completes the promise with `result`. Ignored if it was already cancelled.
@@ -944,7 +964,7 @@ fn finish<'a, T>(
             }
             drop(inner);
             for cb in callbacks {
-                run_callback(cb, &result, shared.info.as_ref());
+                run_callback(cb, &result, shared);
             }
             inner = lock(&shared.inner);
         }
@@ -952,7 +972,7 @@ fn finish<'a, T>(
     // Executor work: the observer learns that its promise completed, also when the work never
     // ran (cancelled while queued, refused at shutdown). Tasks report their own end.
     let work_ended = match &shared.info {
-        Some(info) if info.kind() == WorkKind::Executor && instrument::active() => {
+        Some(info) if info.kind() == WorkKind::Executor && shared.observer.is_active() => {
             Some((info, result.as_ref().err().cloned()))
         }
         _ => None,
@@ -984,17 +1004,17 @@ fn finish<'a, T>(
         w.wake();
     }
     if let Some((info, error)) = work_ended {
-        instrument::work_ended(info, error.as_ref());
+        shared.observer.work_ended(info, error.as_ref());
     }
     if let Some(error) = report {
-        instrument::error_not_retrieved(shared.info.as_ref(), &error);
+        (shared.observer).error_not_retrieved(shared.info.as_ref(), &error);
     }
 }
 
-fn run_callback<T>(cb: Callback<T>, result: &Result<T, Error>, info: Option<&TaskInfo>) {
+fn run_callback<T>(cb: Callback<T>, result: &Result<T, Error>, shared: &Shared<T>) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| cb(result))) {
         let message = crate::error::panic_message(&*payload);
         crate::error::drop_panic_payload(payload);
-        instrument::callback_panicked(info, &message);
+        (shared.observer).callback_panicked(shared.info.as_ref(), &message);
     }
 }

@@ -143,7 +143,7 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
-static DEBUG_FACTORY: OnceLock<fn() -> Arc<dyn Observer>> = OnceLock::new();
+pub(crate) static DEBUG_FACTORY: OnceLock<fn() -> Arc<dyn Observer>> = OnceLock::new();
 
 /// Registers the function that makes the debug-mode observer. The debug layer calls this so
 /// that `Builder::debug(true)` and `TASKWEAVE_DEBUG=1` can switch it on without core depending on
@@ -235,7 +235,7 @@ impl Runtime {
             self.rt.shutdown_background();
             return Err(e);
         }
-        let guard = self.observer.clone().map(instrument::install);
+        let scope = instrument::RunScope::new(self.rt.handle(), self.observer.clone());
         let watch = interrupt::Watch::start(self.on_interrupt);
         // Boxed so that, after a Ctrl-C, it can be dropped outside `block_on`.
         let mut main = Box::pin(MainFuture { main });
@@ -260,7 +260,7 @@ impl Runtime {
             // stays the one it had.
             let _ = catch_unwind(AssertUnwindSafe(|| drop(main)));
         }
-        instrument::shutdown_started();
+        scope.shutdown_started();
         match self.shutdown_timeout {
             Some(t) => self.rt.shutdown_timeout(t),
             None => drop(self.rt),
@@ -268,7 +268,7 @@ impl Runtime {
         if let Some(obs) = &self.observer {
             obs.on_shutdown_complete();
         }
-        drop(guard);
+        drop(scope);
         // Only now: a second Ctrl-C during the shutdown above must still end the process.
         drop(watch);
         if interrupted && self.on_interrupt == OnInterrupt::Exit {
@@ -498,9 +498,9 @@ impl Builder {
     }
 }
 
-const NO_LAYER_HINT: &str = "depend on the `taskweave` facade or call taskweave_debug::register() before building the runtime";
+const NO_LAYER_HINT: &str = "depend on the `taskweave` facade or `taskweave-debug`, or call taskweave_debug::enable_on_request() before building the runtime";
 
-fn warn_env_without_layer() {
+pub(crate) fn warn_env_without_layer() {
     static WARNED: std::sync::Once = std::sync::Once::new();
     WARNED.call_once(|| {
         warn(&format!(

@@ -212,7 +212,7 @@ where
     T: Send + 'static,
     M: Fn(F::Output) -> Result<T, Error> + Send + 'static,
 {
-    let observer = instrument::current_observer();
+    let observer = instrument::current().observer().cloned();
     if let Some(obs) = &observer {
         obs.on_spawn(&info);
     }
@@ -664,7 +664,7 @@ impl<T> Drop for Task<T> {
             Repr::Promise(_) | Repr::Taken => false,
         };
         if pending {
-            instrument::handle_dropped(Some(&self.info), instrument::HandleDrop::Pending);
+            instrument::current().handle_dropped(Some(&self.info), instrument::HandleDrop::Pending);
         }
     }
 }
@@ -882,6 +882,8 @@ where
         let _polling = crate::strict::PollingTask::enter();
         // One branch when debug mode is off: the observer is only captured at spawn when on.
         let observer = this.hooks.as_ref().and_then(|h| h.observer.as_ref());
+        // While polled, the task's observer is in charge of what the task starts.
+        let _scope = observer.map(instrument::PollScope::enter);
         let started = observer.map(|obs| {
             obs.on_poll_start(this.info);
             Instant::now()

@@ -8,9 +8,10 @@ use crate::observer::DebugObserver;
 
 /// The configuration of debug mode: asyncio's `slow_callback_duration` and what taskweave adds.
 ///
-/// Build an observer from it with [`build`](Self::build) and hand it to a runtime, or make it the
-/// configuration that `Runtime::builder().debug(true)` and `TASKWEAVE_DEBUG=1` use with
-/// [`register`](Self::register).
+/// Build an observer from it with [`build`](Self::build) and hand it to a runtime, switch debug
+/// mode on for a tokio runtime with [`attach`](Self::attach), or make it the configuration that
+/// `Runtime::builder().debug(true)` and `TASKWEAVE_DEBUG=1` use with
+/// [`enable_on_request`](Self::enable_on_request).
 ///
 /// | setting | default | what it does |
 /// |---|---|---|
@@ -162,37 +163,73 @@ impl Debug {
         DebugObserver::start(self.clone())
     }
 
-    /// Makes this the configuration of debug mode when it is switched on by
-    /// `Runtime::builder().debug(true)` or `TASKWEAVE_DEBUG=1`, and registers the debug layer
-    /// with core. The first registration wins.
+    /// Makes this the configuration of debug mode when it is requested
+    /// (`Runtime::builder().debug(true)`, `#[taskweave::main(debug)]`, `TASKWEAVE_DEBUG=1`),
+    /// and makes this crate the one that answers those requests. The first configuration wins.
     ///
     /// ```
     /// use std::time::Duration;
-    /// taskweave_debug::Debug::new().slow_poll(Duration::from_millis(250)).register();
+    /// taskweave_debug::Debug::new().slow_poll(Duration::from_millis(250)).enable_on_request();
     /// let rt = taskweave_core::Runtime::builder().debug(true).build().unwrap();
     /// assert!(rt.debug());
     /// ```
-    pub fn register(self) {
+    pub fn enable_on_request(self) {
         let _ = REGISTERED.set(self);
         taskweave_core::register_debug(registered_observer);
     }
-}
 
-fn registered_observer() -> Arc<dyn taskweave_core::instrument::Observer> {
-    match REGISTERED.get() {
-        Some(config) => config.build(),
-        None => Debug::new().build(),
+    /// Switches debug mode on, with this configuration, for the runtime of `handle` until the
+    /// guard is dropped: see [`attach`](crate::attach).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// let debug = taskweave_debug::Debug::new().slow_poll(Duration::from_millis(20)).attach(rt.handle());
+    /// rt.block_on(async { taskweave_core::create_task(async { 1 }).await.unwrap() });
+    /// assert!(debug.observer().dump().tasks.is_empty());
+    /// ```
+    pub fn attach(&self, handle: &tokio::runtime::Handle) -> crate::DebugGuard {
+        crate::attach::attach_with(self, handle)
     }
 }
 
-/// Registers debug mode with its default configuration, so that `Runtime::builder().debug(true)`
-/// and `TASKWEAVE_DEBUG=1` switch it on (what the `taskweave` facade does at start-up).
+/// The configuration registered with [`Debug::enable_on_request`], else the defaults.
+pub(crate) fn registered() -> Debug {
+    REGISTERED.get().cloned().unwrap_or_default()
+}
+
+fn registered_observer() -> Arc<dyn taskweave_core::instrument::Observer> {
+    registered().build()
+}
+
+/// Makes this crate answer requests for debug mode (`Runtime::builder().debug(true)`,
+/// `#[taskweave::main(debug)]`, `TASKWEAVE_DEBUG=1`, also inside a tokio runtime the program
+/// built itself), with the default configuration.
+///
+/// On Linux, Android and FreeBSD this already happens before `main` in every program this crate
+/// is linked into (through the `taskweave` facade, for example), so the call is only needed
+/// elsewhere; `#[taskweave::main]` and `taskweave::run` make it anyway.
 ///
 /// ```
-/// taskweave_debug::register();
+/// taskweave_debug::enable_on_request();
 /// let rt = taskweave_core::Runtime::builder().debug(true).build().unwrap();
 /// assert!(rt.debug());
 /// ```
-pub fn register() {
-    Debug::new().register();
+pub fn enable_on_request() {
+    taskweave_core::register_debug(registered_observer);
+}
+
+/// Lets `TASKWEAVE_DEBUG=1` work in a program that never calls into this crate: every ELF loader
+/// runs the functions of `.init_array` before `main`.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+#[used]
+// SAFETY: the loader calls each `.init_array` entry once, before `main`, as an
+// `extern "C" fn()` with no arguments, which is this static's type; the function only stores a
+// function pointer in a `OnceLock`, which needs nothing that `main` sets up and cannot unwind.
+#[unsafe(link_section = ".init_array")]
+static ENABLE_ON_REQUEST_BEFORE_MAIN: extern "C" fn() = enable_on_request_before_main;
+
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+extern "C" fn enable_on_request_before_main() {
+    taskweave_core::register_debug(registered_observer);
 }

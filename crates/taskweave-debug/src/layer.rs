@@ -1,5 +1,5 @@
 //! [`PrettyLayer`]: a `tracing-subscriber` layer that prints taskweave's reports for people, and
-//! [`init`] to install it as the global subscriber.
+//! [`PrettyLayer::install_global`] to make it the program's whole subscriber.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -112,6 +112,31 @@ impl PrettyLayer {
         self.with_filter(filter_fn(move |meta| wanted(meta, max_level)))
     }
 
+    /// Installs a global subscriber made of this layer alone ([`filtered`](Self::filtered)).
+    ///
+    /// Call it once at the start of `main` when the program has no subscriber of its own; a
+    /// program that has one adds the layer to it instead, or keeps its own (debug mode's
+    /// reports are plain tracing events that any subscriber shows). Without any subscriber,
+    /// debug mode still prints warnings and errors on stderr; this adds the informational events
+    /// (dumps on demand) and, with [`with_debug_logs`](Self::with_debug_logs), the debug logs.
+    ///
+    /// # Errors
+    ///
+    /// The error of [`tracing::subscriber::set_global_default`] when a global subscriber is
+    /// already set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let _ = taskweave_debug::PrettyLayer::new().install_global();
+    /// ```
+    pub fn install_global(self) -> Result<(), tracing::subscriber::SetGlobalDefaultError> {
+        use tracing_subscriber::layer::SubscriberExt;
+        tracing::subscriber::set_global_default(
+            tracing_subscriber::registry().with(self.filtered()),
+        )
+    }
+
     fn wants(&self, meta: &Metadata<'_>) -> bool {
         wanted(meta, self.max_level)
     }
@@ -185,27 +210,4 @@ impl Visit for Fields {
             self.record_str(field, &format!("{value:?}"));
         }
     }
-}
-
-/// Installs a global subscriber that prints taskweave's reports with [`PrettyLayer`].
-///
-/// Call it once at the start of `main` when the program has no subscriber of its own. Without
-/// any subscriber, debug mode still prints warnings and errors on stderr; this adds the
-/// informational events (dumps on demand) and, with `debug_logs`, the debug logs.
-///
-/// # Errors
-///
-/// Returns the error of [`tracing::subscriber::set_global_default`] when a global subscriber is
-/// already set.
-///
-/// # Examples
-///
-/// ```
-/// let _ = taskweave_debug::init(false);
-/// ```
-pub fn init(debug_logs: bool) -> Result<(), tracing::subscriber::SetGlobalDefaultError> {
-    use tracing_subscriber::layer::SubscriberExt;
-    let subscriber = tracing_subscriber::registry()
-        .with(PrettyLayer::new().with_debug_logs(debug_logs).filtered());
-    tracing::subscriber::set_global_default(subscriber)
 }

@@ -1,10 +1,20 @@
 //! Debug mode for taskweave: what asyncio's debug mode finds, for taskweave programs, reported as
 //! `tracing` events.
 //!
-//! Switched on with `Runtime::builder().debug(true)`, `#[taskweave::main(debug)]` or
-//! `TASKWEAVE_DEBUG=1` once this crate is registered ([`register`]; the `taskweave` facade does
-//! it), or by handing an observer built from [`Debug`](struct@Debug) to `Runtime::builder().observer(..)`.
-//! When on, it reports:
+//! Debug mode belongs to a runtime. It is switched on
+//!
+//! - for a taskweave runtime, with `Runtime::builder().debug(true)`, `#[taskweave::main(debug)]`,
+//!   or by handing an observer built from [`Debug`](struct@Debug) to
+//!   `Runtime::builder().observer(..)`;
+//! - for a tokio runtime the program built itself (`#[tokio::main]`), with
+//!   `let _debug = taskweave_debug::enable()?;` ([`enable`], [`attach`]);
+//! - for any runtime, with `TASKWEAVE_DEBUG=1` in the environment: the first taskweave call on a
+//!   runtime checks it.
+//!
+//! The last two need this crate to answer requests for debug mode, which it does by itself on
+//! Linux, Android and FreeBSD (before `main`) and after [`enable_on_request`] elsewhere (the
+//! `taskweave` facade's `run` and `#[taskweave::main]` call it). Two runtimes in one process
+//! each have their own observer and never see each other's tasks. When on, it reports:
 //!
 //! | report (`kind` field) | level | when |
 //! |---|---|---|
@@ -16,14 +26,13 @@
 //! | `pending_at_shutdown` | WARN | a task was still pending when `run` ended |
 //! | `runtime_dropped_with_tasks` | WARN | tasks were still inside a poll after the runtime shut down |
 //! | `executor_dropped_with_pending` | WARN | a pool was dropped without shutdown with work pending |
-//! | `worker_left_behind` | WARN | a worker process outlived its pool |
 //! | `blocking_wait_refused` | ERROR | a blocking wait was refused inside a task |
 //! | `callback_panicked` | ERROR | a done-callback panicked |
 //! | `spawn`, `finished`, `failed`, `cancelled`, `submitted`, `started`, `work_finished`, `work_ended` | DEBUG | debug logs |
 //!
 //! Every event has target [`TARGET`] and the fields `kind`, `task.id`, `task.name`,
 //! `task.site` and, where they apply, `duration_s`, `age_s`, `polls`, `error`, `backtrace`
-//! (a panic's, captured with `RUST_BACKTRACE=1`), `executor`, `pending`, `pid`, `hint` and
+//! (a panic's, captured with `RUST_BACKTRACE=1`), `executor`, `pending`, `hint` and
 //! `dump`. [`PrettyLayer`] prints them for people; with no subscriber at all, warnings and errors
 //! still reach stderr.
 //!
@@ -35,8 +44,8 @@
 //! executor work (through `taskweave_core::instrument`), not raw `tokio::spawn` tasks, and costs
 //! nothing when off: core then does one branch per poll and never calls into this crate.
 //!
-//! Where it sits: it depends on `taskweave-core` (the seam), `tracing` and `tracing-subscriber`;
-//! nothing below the facade depends on it.
+//! Where it sits: it depends on `taskweave-core` (the seam), `tokio` (for a runtime's handle),
+//! `tracing` and `tracing-subscriber`; nothing below the facade depends on it.
 //!
 //! # Example
 //!
@@ -54,6 +63,7 @@
 //! .unwrap();
 //! ```
 
+mod attach;
 mod clock;
 mod config;
 mod layer;
@@ -63,8 +73,9 @@ mod report;
 mod threads;
 mod timeline;
 
-pub use config::{Debug, register};
-pub use layer::{PrettyLayer, init};
+pub use attach::{DebugGuard, attach, enable};
+pub use config::{Debug, enable_on_request};
+pub use layer::PrettyLayer;
 pub use observer::{DebugObserver, current, dump};
 pub use registry::{Dump, TaskSnapshot, TaskState};
 pub use report::TARGET;

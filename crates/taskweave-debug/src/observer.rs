@@ -36,8 +36,6 @@ const LEFT_RUNNING_HINT: &str = "a task was inside a poll that never returned wh
     gave up waiting (shutdown_timeout); its thread is still blocked";
 const EXECUTOR_DROPPED_HINT: &str = "call shutdown(true, false) before dropping the pool, or \
     await every submission first; the pending work is lost";
-const WORKER_LEFT_HINT: &str = "the pool could not stop the worker; it keeps using memory and \
-    CPU until it exits: shut the pool down with wait=true";
 const BLOCKING_WAIT_HINT: &str = "`.await` the future instead, or call the blocking wait from a \
     plain thread (inside to_thread / spawn_blocking)";
 const CALLBACK_HINT: &str = "a done-callback must not panic; the other callbacks still ran";
@@ -45,7 +43,9 @@ const CALLBACK_HINT: &str = "a done-callback must not panic; the other callbacks
 /// How many pending tasks the shutdown report names one by one before summing up.
 const SHUTDOWN_LIST_LIMIT: usize = 50;
 
-static LATEST: Mutex<Weak<DebugObserver>> = Mutex::new(Weak::new());
+/// Every debug observer built, newest last, for [`current`]; dead ones are pruned as new ones
+/// come.
+static BUILT: Mutex<Vec<Weak<DebugObserver>>> = Mutex::new(Vec::new());
 
 /// The debug-mode observer: reports what it sees as tracing events, keeps the table of live
 /// tasks for dumps and the watchdog, and records the timeline when asked to.
@@ -74,6 +74,8 @@ pub struct DebugObserver {
     watchdog: Mutex<Option<std::thread::Thread>>,
     /// The watchdog's interval, by which coarse times may lag.
     tick_ns: std::sync::atomic::AtomicU64,
+    /// The configured trace file was written (at shutdown, or when detached from a runtime).
+    trace_written: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for DebugObserver {
@@ -90,8 +92,9 @@ impl std::fmt::Debug for DebugObserver {
     }
 }
 
-/// The most recently built debug observer that is still alive: what the facade's debug mode
-/// uses, for a dump on demand without holding the observer.
+/// The debug observer in charge of the calling code (the one of its runtime, task or thread,
+/// see `taskweave_core::instrument::current`), else the most recently built one that is still
+/// alive: what a program uses for a dump on demand without holding the observer.
 ///
 /// ```
 /// let debug = taskweave_debug::Debug::new().build();
@@ -99,14 +102,25 @@ impl std::fmt::Debug for DebugObserver {
 /// # drop(debug);
 /// ```
 pub fn current() -> Option<Arc<DebugObserver>> {
-    match LATEST.lock() {
-        Ok(g) => g.upgrade(),
-        Err(p) => p.into_inner().upgrade(),
+    let in_charge = taskweave_core::instrument::current();
+    let in_charge = in_charge.observer().map(|o| Arc::as_ptr(o).cast::<()>());
+    let built = lock(&BUILT);
+    let mut live = built.iter().rev().filter_map(Weak::upgrade);
+    match in_charge {
+        Some(ptr) => {
+            let all: Vec<_> = live.collect();
+            let found = all
+                .iter()
+                .find(|d| Arc::as_ptr(d).cast::<()>() == ptr)
+                .cloned();
+            found.or_else(|| all.into_iter().next())
+        }
+        None => live.next(),
     }
 }
 
-/// A dump of every live task of the current debug observer (see [`current`]); `None` when debug
-/// mode is off.
+/// A dump of every live task of the current debug observer (see [`current`]); `None` when no
+/// debug observer is alive.
 ///
 /// ```
 /// let debug = taskweave_debug::Debug::new().build();
@@ -130,6 +144,7 @@ impl DebugObserver {
             timeline: config.timeline.then(Timeline::new),
             watchdog: Mutex::new(None),
             tick_ns: std::sync::atomic::AtomicU64::new(0),
+            trace_written: std::sync::atomic::AtomicBool::new(false),
         });
         clock::tick();
         // The watchdog always runs: its tick is the coarse clock. It ticks at least every
@@ -161,7 +176,11 @@ impl DebugObserver {
                 .emit(),
             }
         }
-        *lock(&LATEST) = Arc::downgrade(&observer);
+        {
+            let mut built = lock(&BUILT);
+            built.retain(|w| w.strong_count() > 0);
+            built.push(Arc::downgrade(&observer));
+        }
         observer
     }
 
@@ -347,6 +366,84 @@ impl DebugObserver {
         }
     }
 
+    /// Reports every task still registered as pending, `when` saying at what moment.
+    fn report_pending(&self, when: &str) {
+        let now = clock::now_ns();
+        let pending: Vec<_> = self
+            .registry
+            .records()
+            .into_iter()
+            .filter(|r| r.executor.is_none())
+            .collect();
+        for record in pending.iter().take(SHUTDOWN_LIST_LIMIT) {
+            let age = secs_between(record.created_ns, now);
+            let mut r = Report::new(
+                Level::WARN,
+                "pending_at_shutdown",
+                format!(
+                    "Task was still pending {when}: {}, age {age:.3} seconds, {} poll(s)",
+                    record.info, record.polls
+                ),
+            )
+            .task(Some(&record.info))
+            .hint(SHUTDOWN_HINT);
+            r.age_s = Some(age);
+            r.polls = Some(record.polls);
+            self.emit(&r);
+        }
+        if pending.len() > SHUTDOWN_LIST_LIMIT {
+            let mut r = Report::new(
+                Level::WARN,
+                "pending_at_shutdown",
+                format!(
+                    "... and {} more task(s) were still pending {when}",
+                    pending.len() - SHUTDOWN_LIST_LIMIT
+                ),
+            )
+            .hint(SHUTDOWN_HINT);
+            r.pending = Some((pending.len() - SHUTDOWN_LIST_LIMIT) as u64);
+            self.emit(&r);
+        }
+    }
+
+    /// Writes the configured trace file, once.
+    fn write_trace_file(&self) {
+        let Some(path) = &self.trace_file else {
+            return;
+        };
+        if self
+            .trace_written
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        match self.write_trace(path) {
+            Ok(()) => Report::new(
+                Level::INFO,
+                "timeline_written",
+                format!(
+                    "timeline written to {}: open it in ui.perfetto.dev or chrome://tracing",
+                    path.display()
+                ),
+            )
+            .emit(),
+            Err(e) => Report::new(
+                Level::ERROR,
+                "timeline_not_written",
+                format!("cannot write the timeline to {}: {e}", path.display()),
+            )
+            .emit(),
+        }
+    }
+
+    /// Debug mode was switched off for the runtime this observer was attached to (its
+    /// [`DebugGuard`](crate::DebugGuard) was dropped): the runtime lives on, so its tasks are
+    /// reported as pending, not as cancelled.
+    pub(crate) fn detached(&self) {
+        self.report_pending("when debug mode was switched off for its runtime");
+        self.write_trace_file();
+    }
+
     fn debug_enabled() -> bool {
         tracing::enabled!(target: TARGET, Level::DEBUG)
     }
@@ -361,6 +458,9 @@ impl Drop for DebugObserver {
         if let Some(t) = lock(&self.watchdog).take() {
             t.unpark();
         }
+        // A runtime switched to debug mode by TASKWEAVE_DEBUG has no shutdown hook: its
+        // observer writes the timeline when the last task holding it is gone.
+        self.write_trace_file();
     }
 }
 
@@ -656,58 +756,12 @@ impl Observer for DebugObserver {
                 r.pending = Some(*pending as u64);
                 self.emit(&r);
             }
-            ExecutorEvent::WorkerLeftBehind { executor, pid } => {
-                let mut r = Report::new(
-                    Level::WARN,
-                    "worker_left_behind",
-                    format!("{executor} left worker process {pid} behind after the pool was gone"),
-                )
-                .hint(WORKER_LEFT_HINT);
-                r.executor = Some(executor);
-                r.pid = Some(u64::from(*pid));
-                self.emit(&r);
-            }
             _ => {}
         }
     }
 
     fn on_shutdown(&self) {
-        let now = clock::now_ns();
-        let pending: Vec<_> = self
-            .registry
-            .records()
-            .into_iter()
-            .filter(|r| r.executor.is_none())
-            .collect();
-        for record in pending.iter().take(SHUTDOWN_LIST_LIMIT) {
-            let age = secs_between(record.created_ns, now);
-            let mut r = Report::new(
-                Level::WARN,
-                "pending_at_shutdown",
-                format!(
-                    "Task was still pending when run() ended and is cancelled: {}, age {age:.3} seconds, {} poll(s)",
-                    record.info, record.polls
-                ),
-            )
-            .task(Some(&record.info))
-            .hint(SHUTDOWN_HINT);
-            r.age_s = Some(age);
-            r.polls = Some(record.polls);
-            self.emit(&r);
-        }
-        if pending.len() > SHUTDOWN_LIST_LIMIT {
-            let mut r = Report::new(
-                Level::WARN,
-                "pending_at_shutdown",
-                format!(
-                    "... and {} more task(s) were still pending when run() ended",
-                    pending.len() - SHUTDOWN_LIST_LIMIT
-                ),
-            )
-            .hint(SHUTDOWN_HINT);
-            r.pending = Some((pending.len() - SHUTDOWN_LIST_LIMIT) as u64);
-            self.emit(&r);
-        }
+        self.report_pending("when run() ended and is cancelled");
     }
 
     fn on_shutdown_complete(&self) {
@@ -731,24 +785,6 @@ impl Observer for DebugObserver {
             r.dump = Some(self.dump().to_string());
             self.emit(&r);
         }
-        if let Some(path) = &self.trace_file {
-            match self.write_trace(path) {
-                Ok(()) => Report::new(
-                    Level::INFO,
-                    "timeline_written",
-                    format!(
-                        "timeline written to {}: open it in ui.perfetto.dev or chrome://tracing",
-                        path.display()
-                    ),
-                )
-                .emit(),
-                Err(e) => Report::new(
-                    Level::ERROR,
-                    "timeline_not_written",
-                    format!("cannot write the timeline to {}: {e}", path.display()),
-                )
-                .emit(),
-            }
-        }
+        self.write_trace_file();
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! Fields (present when they apply): `kind` (which report, e.g. `"slow_poll"`), `task.id`,
 //! `task.name`, `task.site`, `duration_s`, `age_s`, `polls`, `error`, `backtrace`, `executor`,
-//! `pending`, `pid`, `hint` and `dump`. When no tracing subscriber is set at all, warnings and
+//! `pending`, `hint` and `dump`. When no tracing subscriber is set at all, warnings and
 //! errors are printed on stderr in the same form as [`PrettyLayer`](crate::PrettyLayer) uses, so
 //! a report is never lost, as Python's last-resort logging handler does.
 
@@ -27,7 +27,6 @@ pub(crate) struct Report<'a> {
     pub(crate) backtrace: Option<String>,
     pub(crate) executor: Option<&'a str>,
     pub(crate) pending: Option<u64>,
-    pub(crate) pid: Option<u64>,
     pub(crate) hint: Option<&'static str>,
     pub(crate) dump: Option<String>,
 }
@@ -46,7 +45,6 @@ impl<'a> Report<'a> {
             backtrace: None,
             executor: None,
             pending: None,
-            pid: None,
             hint: None,
             dump: None,
         }
@@ -83,7 +81,6 @@ impl<'a> Report<'a> {
                     backtrace = self.backtrace.as_deref(),
                     executor = self.executor,
                     pending = self.pending,
-                    pid = self.pid,
                     hint = self.hint,
                     dump = self.dump.as_deref(),
                     "{}",

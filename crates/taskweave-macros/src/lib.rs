@@ -18,7 +18,7 @@ use proc_macro::{Delimiter, Group, Span, TokenStream, TokenTree};
 /// Runs an `async fn main` on a taskweave runtime (asyncio's `asyncio.run(main())`).
 ///
 /// Before anything else it hands control to the process-pool worker loop when this process was
-/// started as a worker, so pools work without an explicit `init()` call.
+/// started as a worker, so pools work without an explicit `become_worker_if_spawned()` call.
 ///
 /// Options: `#[taskweave::main(debug)]`, `#[taskweave::main(current_thread)]`,
 /// `#[taskweave::main(worker_threads = 4)]`, `#[taskweave::main(on_interrupt = off)]`,

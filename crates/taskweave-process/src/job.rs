@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
+use taskweave_core::instrument::ObserverRef;
 use taskweave_core::{Error, Resolver, TaskInfo};
 
 use crate::wire::outcome;
@@ -31,8 +32,9 @@ pub(crate) trait Sink: Send {
     fn start(&mut self) -> bool;
     /// Delivers the job's outcome.
     fn finish(self: Box<Self>, reply: Reply<'_>);
-    /// The work's description for debug events, if any.
-    fn info(&self) -> Option<&TaskInfo>;
+    /// The work's description and the observer of the code that submitted it, for debug
+    /// events, if any.
+    fn observed(&self) -> Option<(&TaskInfo, &ObserverRef)>;
 }
 
 /// A queued or dispatched call.
@@ -69,7 +71,11 @@ impl<R: DeserializeOwned + Send + 'static> Sink for PromiseSink<R> {
         self.resolver.resolve(result);
     }
 
-    fn info(&self) -> Option<&TaskInfo> {
-        self.resolver.info()
+    fn observed(&self) -> Option<(&TaskInfo, &ObserverRef)> {
+        let observer = self.resolver.observer();
+        self.resolver
+            .info()
+            .filter(|_| observer.is_active())
+            .map(|info| (info, observer))
     }
 }

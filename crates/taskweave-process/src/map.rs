@@ -6,6 +6,7 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use taskweave_core::instrument::ObserverRef;
 use taskweave_core::{Error, TaskInfo};
 use taskweave_executor::{Chunk, ChunkResults, Dispatch, Payload};
 
@@ -174,7 +175,7 @@ impl<R: Payload> Sink for MapSink<R> {
         results.extend(out);
     }
 
-    fn info(&self) -> Option<&TaskInfo> {
+    fn observed(&self) -> Option<(&TaskInfo, &ObserverRef)> {
         None
     }
 }

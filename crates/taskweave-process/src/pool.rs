@@ -488,13 +488,11 @@ impl ProcessPoolExecutor {
                 return promise;
             }
         };
-        if instrument::active() {
-            if let Some(info) = promise.info() {
-                instrument::executor_event(&ExecutorEvent::Submitted {
-                    executor: EXECUTOR_NAME,
-                    work: info,
-                });
-            }
+        if let Some(info) = resolver.info() {
+            (resolver.observer()).executor_event(&ExecutorEvent::Submitted {
+                executor: EXECUTOR_NAME,
+                work: info,
+            });
         }
         inner.enqueue(Job {
             id,

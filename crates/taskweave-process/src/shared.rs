@@ -33,7 +33,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use taskweave_core::instrument::{self, ExecutorEvent};
+use taskweave_core::instrument::ExecutorEvent;
 use taskweave_core::{Error, Promise, Resolver};
 
 use crate::claims::Claims;
@@ -228,15 +228,13 @@ impl Inner {
         } else {
             self.stats.failed.fetch_add(1, Ordering::Relaxed);
         }
-        if instrument::active() {
-            if let Some(info) = job.sink.info() {
-                instrument::executor_event(&ExecutorEvent::Finished {
-                    executor: EXECUTOR_NAME,
-                    work: info,
-                    duration,
-                    ok,
-                });
-            }
+        if let Some((info, observer)) = job.sink.observed() {
+            observer.executor_event(&ExecutorEvent::Finished {
+                executor: EXECUTOR_NAME,
+                work: info,
+                duration,
+                ok,
+            });
         }
     }
 
@@ -526,15 +524,13 @@ impl Inner {
     /// Reports that `job` was taken by the worker `pid`: the `Started` event, on every path
     /// that sends a call (the direct write and the feeder alike).
     pub(crate) fn started(&self, job: &Job, pid: Option<u32>) {
-        if instrument::active() {
-            if let Some(info) = job.sink.info() {
-                let worker = pid.unwrap_or(0).to_string();
-                instrument::executor_event(&ExecutorEvent::Started {
-                    executor: EXECUTOR_NAME,
-                    work: info,
-                    worker: &worker,
-                });
-            }
+        if let Some((info, observer)) = job.sink.observed() {
+            let worker = pid.unwrap_or(0).to_string();
+            observer.executor_event(&ExecutorEvent::Started {
+                executor: EXECUTOR_NAME,
+                work: info,
+                worker: &worker,
+            });
         }
     }
 }

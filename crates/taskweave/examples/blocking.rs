@@ -55,7 +55,7 @@ async fn in_a_process() -> Result<(), Error> {
 fn main() -> Result<(), Error> {
     // In a worker process this runs the worker loop instead (on Linux it already did, before
     // main); first in main either way.
-    taskweave::init();
+    taskweave::process::become_worker_if_spawned();
     run(async {
         in_a_thread().await?;
         in_a_process().await?;

@@ -20,7 +20,7 @@ fn heavy(item: u64) -> u64 {
 }
 
 fn main() -> Result<(), Error> {
-    taskweave_process::init();
+    taskweave_process::become_worker_if_spawned();
 
     let items: Vec<u64> = (0..64).collect();
     let pool = ProcessPoolExecutor::new()?;

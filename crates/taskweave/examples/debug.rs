@@ -53,8 +53,8 @@ async fn main_coroutine() {
 
 fn main() -> Result<(), Error> {
     // Print the reports for people (warnings and errors; debug logs stay off).
-    let _ = taskweave_debug::init(false);
-    taskweave_debug::register();
+    let _ = taskweave_debug::PrettyLayer::new().install_global();
+    taskweave_debug::enable_on_request();
     // asyncio.run(main(), debug=True)
     Runtime::builder()
         .debug(true)

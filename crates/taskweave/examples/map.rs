@@ -19,7 +19,7 @@ fn intensive_computation(n: u64) -> u64 {
 fn main() -> Result<(), Error> {
     // Workers are this executable started again; on Linux they are recognised before `main`,
     // elsewhere this line is what turns them into workers.
-    taskweave_process::init();
+    taskweave_process::become_worker_if_spawned();
 
     let started = Instant::now();
     let pool = ProcessPoolExecutor::new()?;

@@ -37,7 +37,7 @@
 //! | Python | taskweave |
 //! |---|---|
 //! | `asyncio.run(main())` | [`run`]`(main)`, [`run_try`]`(main)` when `main` returns a `Result` / [`Runtime::builder`]`()...build()?.run(main)`; Ctrl-C: [`OnInterrupt`] |
-//! | `asyncio.run(main(), debug=True)`, `PYTHONASYNCIODEBUG=1` | `#[taskweave::main(debug)]`, `Runtime::builder().debug(true)`, `TASKWEAVE_DEBUG=1` |
+//! | `asyncio.run(main(), debug=True)`, `PYTHONASYNCIODEBUG=1` | `#[taskweave::main(debug)]`, `Runtime::builder().debug(true)`, `TASKWEAVE_DEBUG=1`; in a `#[tokio::main]` app [`debug::enable`]`()` |
 //! | `asyncio.create_task(coro, name=...)` | [`create_task`]`(fut)`, [`create_task_named`]`(name, fut)` -> [`Task<T>`] |
 //! | `await task`, `task.cancel(msg)`, `done()`, `cancelled()`, `add_done_callback` | `task.await`, [`Task::cancel_with`], [`Promise::done`], [`Promise::cancelled`], [`Promise::add_done_callback`] |
 //! | `concurrent.futures.Future` (`result(timeout)`, `cancel()`, states) | [`Promise<T>`] ([`Promise::result`], [`Promise::cancel`], [`State`]) |
@@ -62,30 +62,16 @@ pub use taskweave_core::*;
 pub use taskweave_macros::{main, test};
 
 /// Debug mode: slow polls, never-awaited tasks, unretrieved errors, the hang watchdog, the
-/// timeline: the whole `taskweave-debug` crate.
+/// timeline: the whole `taskweave-debug` crate. An existing tokio application switches it on
+/// with `let _debug = taskweave::debug::enable()?;` or `TASKWEAVE_DEBUG=1`.
 pub use taskweave_debug as debug;
-
-/// Sets taskweave up for this program; call it first in `main` (or use
-/// [`#[taskweave::main]`](macro@main), which does).
-///
-/// In a process started as a process-pool worker it runs the worker loop instead of returning
-/// (on Linux this already happens before `main`). Otherwise it registers debug mode, so that `Runtime::builder().debug(true)` and `TASKWEAVE_DEBUG=1`
-/// switch it on. Calling it more than once is harmless.
-///
-/// ```
-/// taskweave::init();
-/// let rt = taskweave::Runtime::builder().debug(true).build().unwrap();
-/// assert!(rt.debug());
-/// ```
-pub fn init() {
-    taskweave_process::init();
-    taskweave_debug::register();
-}
 
 /// Runs `main` to completion on a new runtime, then cancels leftover tasks and shuts down
 /// (asyncio's `run`). Unlike `taskweave_core::run`, it knows debug mode: `TASKWEAVE_DEBUG=1`
-/// switches it on. Ctrl-C cancels `main` and exits with status 130 after the clean-up
-/// ([`OnInterrupt`]); [`run_try`] is the flat form for a `main` that returns a `Result`.
+/// switches it on on every platform, and in a process started as a process-pool worker it runs
+/// the worker loop instead (on Linux that already happened before `main`). Ctrl-C cancels `main`
+/// and exits with status 130 after the clean-up ([`OnInterrupt`]); [`run_try`] is the flat form
+/// for a `main` that returns a `Result`.
 ///
 /// # Errors
 ///
@@ -97,7 +83,7 @@ pub fn init() {
 /// assert_eq!(out.unwrap(), vec![2, 4, 6]);
 /// ```
 pub fn run<F: std::future::Future>(main: F) -> Result<F::Output, Error> {
-    init();
+    __private::enter_main();
     taskweave_core::run(main)
 }
 
@@ -123,7 +109,7 @@ where
     F: std::future::Future<Output = Result<T, E>>,
     E: From<Error>,
 {
-    init();
+    __private::enter_main();
     taskweave_core::run_try(main)
 }
 
@@ -148,9 +134,11 @@ pub use taskweave_bridge::{
 pub mod __private {
     //! What the `#[taskweave::main]` and `#[taskweave::test]` expansions call.
 
-    /// Runs first in an attributed `main`: lets the other crates set themselves up.
+    /// Runs first in an attributed `main`: a process started as a pool worker becomes one, and
+    /// requests for debug mode are answered, also where no loader constructor did both already.
     pub fn enter_main() {
-        crate::init();
+        taskweave_process::become_worker_if_spawned();
+        taskweave_debug::enable_on_request();
     }
 
     /// Builds the runtime and runs the body; panics with the error's text on failure, as an

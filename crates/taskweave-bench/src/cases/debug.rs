@@ -12,8 +12,8 @@
 //!   everything a taskweave poll adds (the `Option` branch of the seam, the strict-check flag,
 //!   `catch_unwind`), so it bounds the seam's off cost from above. ns per poll.
 //!
-//! Debug mode is switched on and off by installing the observer process-wide for one
-//! measurement (`instrument::install`), so both sides share a runtime and a warm machine. A
+//! Debug mode is switched on and off by attaching the observer to the runtime for one
+//! measurement (`instrument::attach`), so both sides share a runtime and a warm machine. A
 //! third contender, an observer that does nothing, shows what core's seam costs when on, apart
 //! from what the debug layer adds; it is printed, not a row.
 

@@ -160,11 +160,11 @@ async fn main_spawn_await(n: usize) -> f64 {
 
 /// ns per `create_task(async {}).await`, measured inside a task.
 ///
-/// With an `observer` (debug mode on), it is installed inside the measuring task, so only the
-/// measured tasks are observed.
+/// With an `observer` (debug mode on), it is attached to the runtime inside the measuring task,
+/// so only the measured tasks are observed.
 pub(super) async fn ours_spawn_await(n: usize, observer: Option<Arc<dyn Observer>>) -> f64 {
     let measuring = create_task(async move {
-        let _debug = observer.map(instrument::install);
+        let _debug = observer.map(|o| instrument::attach(&tokio::runtime::Handle::current(), o));
         let started = Instant::now();
         for _ in 0..n {
             if let Err(e) = create_task(async {}).await {
@@ -239,10 +239,10 @@ fn gather_100k(config: &Config, case: &str, flavour: Flavour) -> Vec<Row> {
 }
 
 /// ns per task to create `n` tasks and gather their results in input order, with an
-/// `observer` installed as in [`ours_spawn_await`].
+/// `observer` attached as in [`ours_spawn_await`].
 pub(super) async fn ours_gather(n: usize, observer: Option<Arc<dyn Observer>>) -> f64 {
     let measuring = create_task(async move {
-        let _debug = observer.map(instrument::install);
+        let _debug = observer.map(|o| instrument::attach(&tokio::runtime::Handle::current(), o));
         let started = Instant::now();
         let tasks: Vec<Task<usize>> = (0..n).map(|i| create_task(async move { i })).collect();
         let results = match gather(tasks).await {

@@ -49,7 +49,7 @@ fn submit_and_drop_with_pending_are_reported() {
         release: Mutex::default(),
         test_thread: std::thread::current().id(),
     });
-    let guard = instrument::install(record.clone());
+    let guard = instrument::enter(record.clone());
     {
         let pool = ThreadPoolExecutor::builder()
             .max_workers(1)

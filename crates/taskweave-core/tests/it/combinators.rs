@@ -150,13 +150,31 @@ fn wait_takes_plain_promises_from_threads() {
 #[test]
 fn as_completed_yields_in_completion_order() {
     rt(async {
-        let tasks = [40u64, 1, 20].map(|ms| delayed(ms, ms as u32));
+        // Each task finishes when released; they are released one at a time, in an order
+        // unlike the input's, so the completion order does not depend on timer precision.
+        let (senders, tasks): (Vec<_>, Vec<_>) = [40u32, 1, 20]
+            .into_iter()
+            .map(|v| {
+                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+                let task = create_task(async move {
+                    let _ = rx.await;
+                    v
+                });
+                (tx, task)
+            })
+            .unzip();
+        let mut senders: Vec<Option<_>> = senders.into_iter().map(Some).collect();
         let mut stream = as_completed(tasks);
         let mut got = Vec::new();
-        while let Some(v) = stream.next().await {
-            got.push(v.unwrap());
+        for index in [1, 2, 0] {
+            senders[index].take().unwrap().send(()).unwrap();
+            let next = timeout(Duration::from_secs(10), stream.next())
+                .await
+                .unwrap();
+            got.push(next.unwrap().unwrap());
         }
         assert_eq!(got, vec![1, 20, 40]);
+        assert!(stream.next().await.is_none());
         assert!(stream.is_empty());
     });
 }

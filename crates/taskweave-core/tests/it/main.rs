@@ -6,6 +6,7 @@ mod deadlines;
 mod errors;
 mod gather_values;
 mod group;
+mod observers;
 mod promise;
 mod properties;
 mod runtime;

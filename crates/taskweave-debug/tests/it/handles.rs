@@ -152,7 +152,7 @@ fn awaited_or_inspected_errors_are_not_reported() {
 fn executor_work_lost_error_carries_its_backtrace() {
     let _serial = capture::serial();
     let debug = Debug::new().build();
-    let guard = instrument::install(debug.clone());
+    let guard = instrument::enter(debug.clone());
     let (promise, resolver) = Promise::<u8>::pending_with(TaskInfo::executor("square"));
     resolver.set_error(Error::panicked(
         "overflow".into(),

@@ -1,8 +1,8 @@
 //! Integration tests of debug mode: each report triggered for real on a real runtime and read
 //! back through a capturing tracing subscriber.
 //!
-//! The observer is installed process-wide while a runtime runs, and the capturing subscriber is
-//! global, so every test that runs a runtime holds [`capture::serial`] for its whole length.
+//! The capturing subscriber is global, so every test that reads it holds [`capture::serial`] for
+//! its whole length.
 
 mod capture;
 mod clean;
@@ -11,6 +11,7 @@ mod handles;
 mod layer;
 mod logs;
 mod pool_drop;
+mod runtimes;
 mod shutdown;
 mod slow;
 mod strict;

@@ -3,7 +3,8 @@
 //! ([`trampoline`]).
 //!
 //! It is entered before `main` (from the loader's constructor list on ELF platforms, or from
-//! [`init`](crate::init) at the top of `main`), so the user's `main` never runs in a worker. It
+//! [`become_worker_if_spawned`](crate::become_worker_if_spawned) at the top of `main`), so the
+//! user's `main` never runs in a worker. It
 //! removes its marker from the environment (so a pool created inside a worker starts workers of
 //! its own), arranges to die with its parent, says hello, checks the pool's setup, runs the
 //! initializer and then serves calls one at a time until its input pipe closes.
@@ -39,7 +40,8 @@ extern "C" fn worker_ctor() {
     run_if_worker();
 }
 
-/// `true` where [`WORKER_CTOR`] exists and [`init`](crate::init) is optional.
+/// `true` where [`WORKER_CTOR`] exists and
+/// [`become_worker_if_spawned`](crate::become_worker_if_spawned) is optional.
 pub(crate) const HAS_CTOR: bool = cfg!(any(
     target_os = "linux",
     target_os = "android",
@@ -96,7 +98,7 @@ pub(crate) fn run_if_worker() {
     };
     // SAFETY: this line is reached only in a process started as a worker, before its `main`:
     // on ELF targets from the loader constructor (no thread of the program exists yet), and
-    // elsewhere from `init`, which must be the first thing in `main`, before any thread starts.
+    // elsewhere from `become_worker_if_spawned`, which must be the first thing in `main`, before any thread starts.
     // So no other thread reads or writes the environment concurrently.
     unsafe { std::env::remove_var(WORKER_ENV) };
     std::process::exit(serve(marker));
