@@ -56,8 +56,9 @@ where
 ///
 /// # Errors
 ///
-/// The promise carries them: [`Error::Panicked`] when `f` panics, [`Error::Shutdown`] when the
-/// executor was shut down, [`Error::Broken`] when its initializer failed.
+/// The promise carries them: [`ErrorKind::Panicked`](taskweave_core::ErrorKind::Panicked) when `f`
+/// panics, [`ErrorKind::Shutdown`](taskweave_core::ErrorKind::Shutdown) when the executor was shut
+/// down, [`ErrorKind::Broken`](taskweave_core::ErrorKind::Broken) when its initializer failed.
 ///
 /// # Examples
 ///
@@ -93,8 +94,9 @@ where
 ///
 /// # Errors
 ///
-/// The promise carries them: [`Error::Panicked`] when `f` panics; [`Error::Refused`] when
-/// called outside a tokio runtime (use [`ThreadPoolExecutor::submit`] from plain threads).
+/// The promise carries them: [`ErrorKind::Panicked`](taskweave_core::ErrorKind::Panicked) when `f`
+/// panics; [`ErrorKind::Refused`](taskweave_core::ErrorKind::Refused) when called outside a tokio
+/// runtime (use [`ThreadPoolExecutor::submit`] from plain threads).
 ///
 /// # Examples
 ///
@@ -122,7 +124,7 @@ where
 ///
 /// # Errors
 ///
-/// [`Error::Refused`] when called outside a tokio runtime.
+/// [`ErrorKind::Refused`](taskweave_core::ErrorKind::Refused) when called outside a tokio runtime.
 ///
 /// # Examples
 ///
@@ -155,7 +157,7 @@ pub fn default_executor() -> Result<Arc<ThreadPoolExecutor>, Error> {
 ///
 /// # Errors
 ///
-/// [`Error::Refused`] when called outside a tokio runtime.
+/// [`ErrorKind::Refused`](taskweave_core::ErrorKind::Refused) when called outside a tokio runtime.
 ///
 /// # Examples
 ///

@@ -2,8 +2,9 @@
 //! either to run or to give up with an error.
 //!
 //! Giving up is not the same as dropping: a job dropped unrun would complete its promise with
-//! [`Error::Abandoned`], while a job told to skip completes it with the reason (shut down,
-//! cancelled, broken), which is what the caller needs to see.
+//! [`ErrorKind::Abandoned`](taskweave_core::ErrorKind::Abandoned), while a job told to skip
+//! completes it with the reason (shut down, cancelled, broken), which is what the caller needs to
+//! see.
 
 use std::any::type_name;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -25,9 +26,9 @@ pub(crate) enum Run {
 /// A unit of work queued on an executor.
 pub(crate) type Job = Box<dyn FnOnce(Run) + Send + 'static>;
 
-/// Calls `f`, turning a panic into [`Error::Panicked`] that names the work and where it was
-/// submitted. A payload whose own `Drop` panics still gives `Panicked`: nothing unwinds out of
-/// here into the worker.
+/// Calls `f`, turning a panic into [`ErrorKind::Panicked`](taskweave_core::ErrorKind::Panicked)
+/// that names the work and where it was submitted. A payload whose own `Drop` panics still gives
+/// `Panicked`: nothing unwinds out of here into the worker.
 pub(crate) fn call<F, T>(f: F, info: Option<&TaskInfo>) -> Result<T, Error>
 where
     F: FnOnce() -> T,
@@ -44,10 +45,11 @@ where
     })
 }
 
-/// Runs `job` on an executor's thread. The job catches the work's panics; this catches what
-/// escapes anyway (an observer hook, a drop of user data), so the thread lives on: a pool worker
-/// takes its next job, a rayon thread does not abort the process. The job's resolver, dropped
-/// while unwinding, has completed its promise with [`Error::Abandoned`].
+/// Runs `job` on an executor's thread. The job catches the work's panics; this catches what escapes
+/// anyway (an observer hook, a drop of user data), so the thread lives on: a pool worker takes its
+/// next job, a rayon thread does not abort the process. The job's resolver, dropped while
+/// unwinding, has completed its promise with
+/// [`ErrorKind::Abandoned`](taskweave_core::ErrorKind::Abandoned).
 pub(crate) fn run_contained(job: Job) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| job(Run::Go))) {
         taskweave_core::error::drop_panic_payload(payload);
@@ -71,7 +73,18 @@ pub(crate) fn cancelled_by_shutdown(executor: &str) -> Error {
 /// Describes work of closure type `F`, submitted from the caller's location.
 #[track_caller]
 pub(crate) fn describe<F>() -> TaskInfo {
-    TaskInfo::executor(type_name::<F>())
+    TaskInfo::executor(work_name(type_name::<F>()))
+}
+
+/// The name of submitted work: a function item by its path (`app::resize`), a closure by the
+/// function it is written in (`closure in app::main`). The compiler's own name for a closure
+/// type (`app::main::{{closure}}::{{closure}}`) says little; the submit site, recorded next to
+/// the name, says where exactly.
+fn work_name(type_name: &str) -> String {
+    match type_name.find("::{{closure}}") {
+        Some(at) => format!("closure in {}", &type_name[..at]),
+        None => type_name.to_owned(),
+    }
 }
 
 /// Builds the promise and the job for running `f` on `executor`, reporting the executor events

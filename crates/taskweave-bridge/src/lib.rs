@@ -17,11 +17,11 @@
 //! - [`Executor`], [`Map`], [`MapOptions`]: re-exported from `taskweave-executor`, the layer
 //!   thread pools, rayon and process pools share, so code can be generic over where work runs.
 //!
-//! Every call hands back taskweave's general future, [`Promise`](taskweave_core::Promise):
-//! await it from async code, or block on it from a plain thread with
+//! Every call hands back taskweave's general future, [`Promise`](taskweave_core::Promise): await it
+//! from async code, or block on it from a plain thread with
 //! [`result`](taskweave_core::Promise::result). Blocking waits (`result`, iterating a map,
-//! `shutdown(wait = true)`) refuse to run inside an async task, where they would stall the
-//! runtime, with an [`Error::Refused`](taskweave_core::Error::Refused) that says what to use
+//! `shutdown(wait = true)`) refuse to run inside an async task, where they would stall the runtime,
+//! with an [`ErrorKind::Refused`](taskweave_core::ErrorKind::Refused) that says what to use
 //! instead.
 //!
 //! What it is not: it has no process pool (that is `taskweave-process`, which implements

@@ -53,12 +53,13 @@ type Initializer = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 /// A pool of threads that runs closures and hands back their [`Promise`]s: Python's
 /// `concurrent.futures.ThreadPoolExecutor`.
 ///
-/// Threads start as work arrives, up to `max_workers`, and only when no worker is idle: calls
-/// made one after another (`submit(..).result()` in a loop, sequential awaits) all run on one
-/// thread. A panic in a submitted closure becomes an [`Error::Panicked`] on its promise and the
-/// worker thread lives on, also when the panic's payload panics again as it is dropped. Dropping
-/// the pool shuts it down and waits for submitted work, like leaving Python's
-/// `with ThreadPoolExecutor() as pool:`.
+/// Threads start as work arrives, up to `max_workers`, and only when no worker is idle: calls made
+/// one after another (`submit(..).result()` in a loop, sequential awaits) all run on one thread. A
+/// panic in a submitted closure becomes an
+/// [`ErrorKind::Panicked`](taskweave_core::ErrorKind::Panicked) on its promise and the worker
+/// thread lives on, also when the panic's payload panics again as it is dropped. Dropping the pool
+/// shuts it down and waits for submitted work, like leaving Python's `with ThreadPoolExecutor() as
+/// pool:`.
 ///
 /// Work runs inside the submitter's current `tracing` span, so its events carry the caller's
 /// context.
@@ -221,10 +222,12 @@ impl ThreadPoolExecutor {
 
     /// Runs `f` on a worker thread and returns its promise at once.
     ///
-    /// `f` runs inside the caller's current `tracing` span. The promise ends with `f`'s value,
-    /// or with an error: [`Error::Panicked`] if `f` panicked (the worker survives),
-    /// [`Error::Shutdown`] if the pool was shut down, [`Error::Broken`] if an initializer failed,
-    /// [`Error::Cancelled`] if it was cancelled while queued.
+    /// `f` runs inside the caller's current `tracing` span. The promise ends with `f`'s value, or
+    /// with an error: [`ErrorKind::Panicked`](taskweave_core::ErrorKind::Panicked) if `f` panicked
+    /// (the worker survives), [`ErrorKind::Shutdown`](taskweave_core::ErrorKind::Shutdown) if the
+    /// pool was shut down, [`ErrorKind::Broken`](taskweave_core::ErrorKind::Broken) if an
+    /// initializer failed, [`ErrorKind::Cancelled`](taskweave_core::ErrorKind::Cancelled) if it was
+    /// cancelled while queued.
     ///
     /// # Examples
     ///
@@ -235,7 +238,7 @@ impl ThreadPoolExecutor {
     ///
     /// pool.shutdown(true, false);
     /// let mut late = pool.submit(|| "never runs");
-    /// assert!(matches!(late.result(None), Err(taskweave_core::Error::Shutdown { .. })));
+    /// assert!(late.result(None).is_err_and(|e| e.is_shutdown()));
     /// ```
     #[track_caller]
     pub fn submit<F, T>(&self, f: F) -> Promise<T>
@@ -379,9 +382,11 @@ impl ThreadPoolExecutor {
 
     /// Stops accepting work (Python's `shutdown(wait, cancel_futures)`).
     ///
-    /// Later submits end with [`Error::Shutdown`]. With `cancel_futures`, work still queued is
-    /// cancelled ([`Error::Cancelled`]); running work always finishes, and so does queued work
-    /// otherwise. With `wait`, the call returns once every worker thread has exited.
+    /// Later submits end with [`ErrorKind::Shutdown`](taskweave_core::ErrorKind::Shutdown). With
+    /// `cancel_futures`, work still queued is cancelled
+    /// ([`ErrorKind::Cancelled`](taskweave_core::ErrorKind::Cancelled)); running work always
+    /// finishes, and so does queued work otherwise. With `wait`, the call returns once every worker
+    /// thread has exited.
     ///
     /// A blocking wait inside an async task would stall the runtime, so there `wait` is not
     /// honoured: the pool shuts down and its threads finish on their own. When work is still
@@ -526,8 +531,8 @@ impl Builder {
     }
 
     /// Runs `init` once in each worker thread before it takes work. If it returns an error (or
-    /// panics) the pool is broken, as in Python: all queued work and every later submit end
-    /// with [`Error::Broken`] carrying the initializer's error.
+    /// panics) the pool is broken, as in Python: all queued work and every later submit end with
+    /// [`ErrorKind::Broken`](taskweave_core::ErrorKind::Broken) carrying the initializer's error.
     ///
     /// ```
     /// use taskweave_bridge::ThreadPoolExecutor;
@@ -568,10 +573,10 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// [`Error::Refused`] when `max_workers` is zero or `thread_name_prefix` contains a NUL
-    /// byte. Every other value is valid: a `max_workers` beyond what the OS allows only means
-    /// the pool runs with the threads it could start, and a `keep_alive` too long to represent
-    /// means workers stay until shutdown.
+    /// [`ErrorKind::Refused`](taskweave_core::ErrorKind::Refused) when `max_workers` is zero or
+    /// `thread_name_prefix` contains a NUL byte. Every other value is valid: a `max_workers` beyond
+    /// what the OS allows only means the pool runs with the threads it could start, and a
+    /// `keep_alive` too long to represent means workers stay until shutdown.
     ///
     /// ```
     /// let err = taskweave_bridge::ThreadPoolExecutor::builder().max_workers(0).build();

@@ -27,7 +27,8 @@ const EXECUTOR: &str = "RayonExecutor";
 ///
 /// # Errors
 ///
-/// The promise carries [`Error::Panicked`] when `f` panics.
+/// The promise carries [`ErrorKind::Panicked`](taskweave_core::ErrorKind::Panicked) when `f`
+/// panics.
 ///
 /// # Examples
 ///
@@ -56,7 +57,8 @@ where
 ///
 /// # Errors
 ///
-/// The promise carries [`Error::Panicked`] when `f` panics for any item.
+/// The promise carries [`ErrorKind::Panicked`](taskweave_core::ErrorKind::Panicked) when `f` panics
+/// for any item.
 ///
 /// # Examples
 ///
@@ -173,8 +175,10 @@ impl RayonExecutor {
     ///
     /// # Errors
     ///
-    /// The promise carries [`Error::Panicked`] when `f` panics, [`Error::Shutdown`] after
-    /// [`shutdown`](Self::shutdown), [`Error::Cancelled`] when cancelled before it started.
+    /// The promise carries [`ErrorKind::Panicked`](taskweave_core::ErrorKind::Panicked) when `f`
+    /// panics, [`ErrorKind::Shutdown`](taskweave_core::ErrorKind::Shutdown) after
+    /// [`shutdown`](Self::shutdown), [`ErrorKind::Cancelled`](taskweave_core::ErrorKind::Cancelled)
+    /// when cancelled before it started.
     ///
     /// ```
     /// let rayon = taskweave_bridge::RayonExecutor::global();
@@ -299,11 +303,11 @@ impl RayonExecutor {
         MapUnordered::new(ClosureMap::new(self.shared.clone(), f), inputs, options)
     }
 
-    /// Refuses new work from now on ([`Error::Shutdown`]). With `cancel_futures`, work submitted
-    /// earlier that has not started is skipped with [`Error::Cancelled`]. With `wait`, returns
-    /// once all work submitted through this executor has finished (not honoured inside an async
-    /// task, where it would block the runtime). The rayon pool itself keeps running until it is
-    /// dropped.
+    /// Refuses new work from now on ([`ErrorKind::Shutdown`](taskweave_core::ErrorKind::Shutdown)).
+    /// With `cancel_futures`, work submitted earlier that has not started is skipped with
+    /// [`ErrorKind::Cancelled`](taskweave_core::ErrorKind::Cancelled). With `wait`, returns once
+    /// all work submitted through this executor has finished (not honoured inside an async task,
+    /// where it would block the runtime). The rayon pool itself keeps running until it is dropped.
     ///
     /// ```
     /// let rayon = taskweave_bridge::RayonExecutor::global();

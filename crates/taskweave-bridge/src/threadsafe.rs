@@ -12,12 +12,12 @@ use tokio::runtime::Handle;
 ///
 /// Cancelling the promise ([`Promise::cancel`]) cancels the task at its next suspension point.
 /// Callable from any thread, including the runtime's own; blocking on the promise there is
-/// refused with [`Error::Refused`](taskweave_core::Error::Refused) (await it instead).
+/// refused with [`ErrorKind::Refused`](taskweave_core::ErrorKind::Refused) (await it instead).
 ///
 /// # Errors
 ///
-/// The promise carries them: [`Error::Panicked`](taskweave_core::Error::Panicked) when the
-/// future panics, [`Error::Cancelled`](taskweave_core::Error::Cancelled) when the task was
+/// The promise carries them: [`ErrorKind::Panicked`](taskweave_core::ErrorKind::Panicked) when the
+/// future panics, [`ErrorKind::Cancelled`](taskweave_core::ErrorKind::Cancelled) when the task was
 /// cancelled or the runtime shut down before it finished.
 ///
 /// # Examples

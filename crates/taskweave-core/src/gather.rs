@@ -380,7 +380,7 @@ gather_tuples!((A)(A, B)(A, B, C)(A, B, C, D)(A, B, C, D, E)(
 /// use taskweave_core::{gather_settled, Error};
 /// let futs = vec![
 ///     Box::pin(async { Ok(1) }) as std::pin::Pin<Box<dyn std::future::Future<Output = Result<i32, Error>> + Send>>,
-///     Box::pin(async { Err(Error::Abandoned) }),
+///     Box::pin(async { Err(Error::abandoned()) }),
 /// ];
 /// let all = gather_settled(futs).await;
 /// assert_eq!(all[0].as_ref().unwrap(), &1);
@@ -432,7 +432,7 @@ macro_rules! gather {
 /// # taskweave_core::run(async {
 /// use taskweave_core::{create_task, gather_settled, Error};
 /// let ok = create_task(async { 1 });
-/// let bad = async { Err::<u8, Error>(Error::Abandoned) };
+/// let bad = async { Err::<u8, Error>(Error::abandoned()) };
 /// let (a, b) = gather_settled!(ok, bad);
 /// assert_eq!(a.unwrap(), 1);
 /// assert!(b.is_err());

@@ -2,11 +2,11 @@
 //!
 //! Every task spawned into a group is awaited by [`TaskGroup::join`]. The first task that fails
 //! cancels its siblings; `join` then reports every failure, not only the first, as
-//! [`Error::Group`] (Python's `ExceptionGroup`). Cancellations the group caused are not
-//! failures. Dropping the group, or the `join` future, cancels the tasks still running, so no
-//! group task outlives its scope unobserved; when a deadline ([`timeout`](crate::timeout),
-//! [`wait_for`](crate::wait_for)) dropped it, the deadline reports its timeout only once they
-//! have all finished.
+//! [`ErrorKind::Group`](crate::ErrorKind::Group) (Python's `ExceptionGroup`). Cancellations the
+//! group caused are not failures. Dropping the group, or the `join` future, cancels the tasks still
+//! running, so no group task outlives its scope unobserved; when a deadline
+//! ([`timeout`](crate::timeout), [`wait_for`](crate::wait_for)) dropped it, the deadline reports
+//! its timeout only once they have all finished.
 //!
 //! Once the group has failed no member body starts: a spawn into it returns a task that is
 //! already cancelled, and a member spawned earlier that had not been polled yet checks the
@@ -78,7 +78,7 @@ struct Shared {
 /// group.spawn(async { Err::<(), _>(std::io::Error::other("disk full")) });
 /// group.spawn(async { Err::<(), _>(std::io::Error::other("no network")) });
 /// let err = group.join().await.unwrap_err();
-/// assert!(matches!(&err, Error::Group { errors } if !errors.is_empty()));
+/// assert_eq!(err.errors().map(<[Error]>::len), Some(2));
 /// # });
 /// ```
 pub struct TaskGroup {
@@ -124,7 +124,7 @@ impl TaskGroup {
     /// Spawns `future` into the group and returns its task handle.
     ///
     /// If the group already failed, the task never starts (as asyncio refuses new tasks in a
-    /// failing group); its handle reports [`Error::Cancelled`].
+    /// failing group); its handle reports [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled).
     ///
     /// # Panics
     ///
@@ -243,13 +243,14 @@ impl TaskGroup {
     ///
     /// # Errors
     ///
-    /// [`Error::Group`] listing every failure, in the order they happened, when any task failed.
+    /// [`ErrorKind::Group`](crate::ErrorKind::Group) listing every failure, in the order they
+    /// happened, when any task failed.
     ///
     /// ```
     /// # taskweave_core::run(async {
     /// let group = taskweave_core::TaskGroup::new();
     /// group.spawn(async { Err::<(), _>(taskweave_core::Error::broken("down")) });
-    /// assert!(matches!(group.join().await, Err(taskweave_core::Error::Group { .. })));
+    /// assert!(group.join().await.is_err_and(|e| e.is_group()));
     /// # }).unwrap();
     /// ```
     pub async fn join(self) -> Result<(), Error> {
@@ -267,7 +268,7 @@ impl TaskGroup {
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(Error::Group { errors })
+            Err(Error::group(errors))
         }
     }
 

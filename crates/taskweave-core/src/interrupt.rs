@@ -58,8 +58,8 @@ pub enum OnInterrupt {
     /// Cancel the main future, clean up, then end the process with status 130 (the default).
     #[default]
     Exit,
-    /// Cancel the main future, clean up, then return [`Error::Interrupted`](crate::Error::Interrupted)
-    /// from `run`.
+    /// Cancel the main future, clean up, then return
+    /// [`ErrorKind::Interrupted`](crate::ErrorKind::Interrupted) from `run`.
     ReturnError,
     /// Install no handler: SIGINT keeps whatever disposition the program gave it. For programs
     /// that handle signals themselves (`tokio::signal::ctrl_c`, the `ctrlc` crate).

@@ -4,7 +4,7 @@
 //! This is the core of taskweave: the types every other crate builds on.
 //!
 //! - [`create_task`] starts a coroutine as a [`Task<T>`] (asyncio's `create_task`), with a name
-//!   and its creation site recorded; a panic inside becomes an [`Error::Panicked`] value.
+//!   and its creation site recorded; a panic inside becomes an [`ErrorKind::Panicked`] value.
 //! - [`Promise<T>`] is the general future (Python's `concurrent.futures.Future`): the result of a
 //!   coroutine, of a function in a thread, or of one in another process. Await it, or block on it
 //!   from a plain thread with [`Promise::result`]. Executors complete it through a [`Resolver`].
@@ -62,7 +62,7 @@ mod task;
 mod time;
 mod wait;
 
-pub use error::{BoxError, Error, PanicError, WireError, WorkerDied};
+pub use error::{BoxError, Error, ErrorKind, PanicError, WireError, WorkerDied};
 pub use gather::{GatherOutput, GatherValue, Gathered, gather, gather_settled};
 pub use group::TaskGroup;
 pub use info::{TaskId, TaskInfo, WorkKind};

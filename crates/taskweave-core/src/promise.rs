@@ -155,7 +155,7 @@ pub struct Promise<T> {
 /// result exactly once.
 ///
 /// Dropping a resolver without setting a result completes the promise with
-/// [`Error::Abandoned`], so a consumer never waits forever.
+/// [`ErrorKind::Abandoned`](crate::ErrorKind::Abandoned), so a consumer never waits forever.
 ///
 /// # Examples
 ///
@@ -164,7 +164,7 @@ pub struct Promise<T> {
 ///
 /// let (mut promise, resolver) = Promise::<u32>::pending();
 /// drop(resolver);
-/// assert!(matches!(promise.result(None), Err(Error::Abandoned)));
+/// assert!(promise.result(None).as_ref().is_err_and(|e| e.is_abandoned()));
 /// ```
 pub struct Resolver<T> {
     shared: Option<Arc<Shared<T>>>,
@@ -330,15 +330,15 @@ impl<T> Promise<T> {
         self.request_cancel(None)
     }
 
-    /// Cancels with a message that the consumer sees in [`Error::Cancelled`] (asyncio's
+    /// Cancels with a message that the consumer sees in [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled) (asyncio's
     /// `cancel(msg)`); returns as [`cancel`](Self::cancel) does.
     /// [`Task::cancel_with`](crate::Task::cancel_with) has the same signature and meaning.
     ///
     /// ```
-    /// use taskweave_core::{Error, Promise};
+    /// use taskweave_core::Promise;
     /// let (mut p, _r) = Promise::<u8>::pending();
     /// assert!(p.cancel_with("not needed"));
-    /// assert!(matches!(p.result(None), Err(Error::Cancelled { message: Some(_) })));
+    /// assert!(p.result(None).is_err_and(|e| e.cancel_message() == Some("not needed")));
     /// ```
     pub fn cancel_with(&self, message: impl Into<String>) -> bool {
         self.request_cancel(Some(message.into()))
@@ -355,10 +355,12 @@ impl<T> Promise<T> {
     ///
     /// # Errors
     ///
-    /// The work's own error, cancellation or panic; [`Error::TimedOut`] if `timeout` passed first
-    /// (the work goes on and `result` may be called again); [`Error::Refused`] when called on a
-    /// thread that is polling a taskweave task (blocking there would stall the runtime: `.await`
-    /// the promise instead); [`Error::Refused`] if the result was already taken.
+    /// The work's own error, cancellation or panic;
+    /// [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut) if `timeout` passed first (the work goes
+    /// on and `result` may be called again); [`ErrorKind::Refused`](crate::ErrorKind::Refused) when
+    /// called on a thread that is polling a taskweave task (blocking there would stall the runtime:
+    /// `.await` the promise instead); [`ErrorKind::Refused`](crate::ErrorKind::Refused) if the
+    /// result was already taken.
     ///
     /// A timeout too large for the clock (such as `Duration::MAX`) means no timeout.
     ///
@@ -406,8 +408,8 @@ impl<T> Promise<T> {
     ///
     /// ```
     /// use taskweave_core::{Error, Promise};
-    /// let p = Promise::<u8>::ready(Err(Error::Abandoned));
-    /// assert!(matches!(p.exception(), Some(Error::Abandoned)));
+    /// let p = Promise::<u8>::ready(Err(Error::abandoned()));
+    /// assert!(p.exception().as_ref().is_some_and(|e| e.is_abandoned()));
     /// ```
     pub fn exception(&self) -> Option<Error> {
         let mut inner = lock(&self.shared.inner);
@@ -426,7 +428,7 @@ impl<T> Promise<T> {
     ///
     /// A callback that panics is caught and reported as a tracing error event; other callbacks
     /// still run. If the result was already taken by `await` or [`result`](Self::result), the
-    /// callback sees an [`Error::Refused`] explaining so.
+    /// callback sees an [`ErrorKind::Refused`](crate::ErrorKind::Refused) explaining so.
     ///
     /// Callbacks added after completion from several threads at once all see the outcome.
     ///
@@ -924,7 +926,7 @@ impl<T> Resolver<T> {
 impl<T> Drop for Resolver<T> {
     fn drop(&mut self) {
         if let Some(shared) = self.shared.take() {
-            complete(&shared, Err(Error::Abandoned));
+            complete(&shared, Err(Error::abandoned()));
         }
     }
 }
@@ -950,7 +952,7 @@ fn finish<'a, T>(
     if matches!(inner.phase, Phase::Completing | Phase::Done) {
         return;
     }
-    inner.cancelled = matches!(result, Err(Error::Cancelled { .. }));
+    inner.cancelled = result.as_ref().is_err_and(|e| e.is_cancelled());
     if inner
         .extras
         .as_ref()
@@ -981,7 +983,7 @@ fn finish<'a, T>(
         !inner.consumer_alive && !inner.retrieved && !inner.cancelled && result.is_err();
     let report = unretrieved.then(|| match &result {
         Err(e) => e.clone(),
-        Ok(_) => Error::Abandoned,
+        Ok(_) => Error::abandoned(),
     });
     inner.result = Some(result);
     inner.phase = Phase::Done;

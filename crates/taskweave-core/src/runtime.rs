@@ -31,8 +31,9 @@ use crate::interrupt::{self, OnInterrupt};
 ///
 /// # Errors
 ///
-/// [`Error::Refused`] when called from inside a runtime; [`Error::Broken`] when the runtime
-/// cannot be built; [`Error::Panicked`] when `main` panics.
+/// [`ErrorKind::Refused`](crate::ErrorKind::Refused) when called from inside a runtime;
+/// [`ErrorKind::Broken`](crate::ErrorKind::Broken) when the runtime cannot be built;
+/// [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) when `main` panics.
 ///
 /// # Examples
 ///
@@ -220,9 +221,10 @@ impl Runtime {
     ///
     /// # Errors
     ///
-    /// [`Error::Refused`] when called from inside a runtime; [`Error::Panicked`] when `main`
-    /// panics (leftover tasks are still cancelled first); [`Error::Interrupted`] after Ctrl-C
-    /// under [`OnInterrupt::ReturnError`].
+    /// [`ErrorKind::Refused`](crate::ErrorKind::Refused) when called from inside a runtime;
+    /// [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) when `main` panics (leftover tasks are
+    /// still cancelled first); [`ErrorKind::Interrupted`](crate::ErrorKind::Interrupted) after
+    /// Ctrl-C under [`OnInterrupt::ReturnError`].
     ///
     /// ```
     /// let rt = taskweave_core::Runtime::builder().build().unwrap();
@@ -277,7 +279,7 @@ impl Runtime {
         match outcome {
             Err(payload) => Err(Error::from_panic(&*payload, Some("main".to_owned()), None)),
             Ok(Some(out)) if !interrupted => Ok(out),
-            Ok(_) => Err(Error::Interrupted),
+            Ok(_) => Err(Error::interrupted()),
         }
     }
 
@@ -291,8 +293,8 @@ impl Runtime {
     /// ```
     /// use taskweave_core::{Error, Runtime};
     /// let rt = Runtime::builder().current_thread().build().unwrap();
-    /// let out: Result<u8, Error> = rt.run_try(async { Err(Error::Abandoned) });
-    /// assert!(matches!(out, Err(Error::Abandoned)));
+    /// let out: Result<u8, Error> = rt.run_try(async { Err(Error::abandoned()) });
+    /// assert!(out.as_ref().is_err_and(|e| e.is_abandoned()));
     /// ```
     pub fn run_try<F, T, E>(self, main: F) -> Result<T, E>
     where
@@ -386,7 +388,7 @@ impl Builder {
     /// ```
     /// // Without a registered debug layer, asking for debug mode is a clear error.
     /// let err = taskweave_core::Runtime::builder().debug(true).build().unwrap_err();
-    /// assert!(matches!(err, taskweave_core::Error::Refused { .. }));
+    /// assert!(err.is_refused());
     /// assert!(err.to_string().contains("debug layer"));
     /// ```
     pub fn debug(mut self, on: bool) -> Builder {
@@ -441,10 +443,11 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// [`Error::Broken`] when tokio cannot start the runtime (threads refused by the OS);
-    /// [`Error::Refused`] when [`Builder::debug`]`(true)` asked for debug mode with no debug
-    /// layer registered. `TASKWEAVE_DEBUG` without a layer is no error: it warns once and the
-    /// runtime runs without debug mode.
+    /// [`ErrorKind::Broken`](crate::ErrorKind::Broken) when tokio cannot start the runtime (threads
+    /// refused by the OS); [`ErrorKind::Refused`](crate::ErrorKind::Refused) when
+    /// [`Builder::debug`]`(true)` asked for debug mode with no debug layer registered.
+    /// `TASKWEAVE_DEBUG` without a layer is no error: it warns once and the runtime runs without
+    /// debug mode.
     ///
     /// ```
     /// let rt = taskweave_core::Runtime::builder().worker_threads(1).build();

@@ -51,7 +51,7 @@ pub fn in_task_poll() -> bool {
 ///
 /// # Errors
 ///
-/// [`Error::Refused`] naming `what` and saying to `.await` instead.
+/// [`ErrorKind::Refused`](crate::ErrorKind::Refused) naming `what` and saying to `.await` instead.
 ///
 /// ```
 /// assert!(taskweave_core::strict::check_blocking_wait("my wait").is_ok());

@@ -2,9 +2,9 @@
 //! [`Task<T>`] handle.
 //!
 //! A task is a tokio task whose future is wrapped in [`TaskFuture`]. The wrapper catches a panic
-//! and turns it into [`Error::Panicked`] with the task's name and creation site, marks the thread
-//! as polling a task (for the strict blocking-wait check) and tells the instrumentation seam about
-//! each poll when debug mode is on.
+//! and turns it into [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) with the task's name and
+//! creation site, marks the thread as polling a task (for the strict blocking-wait check) and tells
+//! the instrumentation seam about each poll when debug mode is on.
 //!
 //! # Where a task's result lives
 //!
@@ -142,9 +142,10 @@ where
 }
 
 /// Starts `future`, which returns `Result<T, E>`, as a task whose own outcome is that result:
-/// awaiting it gives `Result<T, Error>` with `E` carried as [`Error::Failed`] (or passed through
-/// when `E` is already [`Error`]). Use this when the task's failure should count as a failure
-/// for [`gather`](crate::gather()), [`wait`](crate::wait) and [`TaskGroup`](crate::TaskGroup).
+/// awaiting it gives `Result<T, Error>` with `E` carried as
+/// [`ErrorKind::Failed`](crate::ErrorKind::Failed) (or passed through when `E` is already
+/// [`Error`]). Use this when the task's failure should count as a failure for
+/// [`gather`](crate::gather()), [`wait`](crate::wait) and [`TaskGroup`](crate::TaskGroup).
 ///
 /// # Panics
 ///
@@ -157,7 +158,7 @@ where
 /// let task = taskweave_core::create_task_try(async {
 ///     "x1".parse::<u32>()
 /// });
-/// assert!(matches!(task.await, Err(taskweave_core::Error::Failed(_))));
+/// assert!(task.await.is_err_and(|e| e.is_failed()));
 /// # });
 /// ```
 #[track_caller]
@@ -190,8 +191,9 @@ where
     spawn(TaskInfo::task(name), future, flatten, true)
 }
 
-/// A task that never starts: its handle reports [`Error::Cancelled`] with `message` (for a
-/// task group that already failed).
+/// A task that never starts: its handle reports
+/// [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled) with `message` (for a task group that
+/// already failed).
 #[track_caller]
 pub(crate) fn never_started<T>(name: Option<Arc<str>>, message: &str) -> Task<T> {
     let info = TaskInfo::task(name);
@@ -311,7 +313,7 @@ impl<T> Task<T> {
     /// Requests cancellation (asyncio's `Task.cancel()`).
     ///
     /// The task stops at its next suspension point; awaiting it then gives
-    /// [`Error::Cancelled`] without a message. Returns `true` if the cancellation was requested,
+    /// [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled) without a message. Returns `true` if the cancellation was requested,
     /// `false` if the task had already finished. [`Promise::cancel`] has the same signature and
     /// meaning.
     ///
@@ -329,7 +331,7 @@ impl<T> Task<T> {
     /// Requests cancellation with a message (asyncio's `Task.cancel(msg)`); returns as
     /// [`Task::cancel`] does.
     ///
-    /// Awaiting the task then gives [`Error::Cancelled`] carrying `message`.
+    /// Awaiting the task then gives [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled) carrying `message`.
     /// [`Promise::cancel_with`] has the same signature and meaning.
     ///
     /// ```
@@ -430,8 +432,9 @@ impl<T> Task<T> {
     ///
     /// # Errors
     ///
-    /// The task's error, cancellation or panic; [`Error::TimedOut`] when `timeout` passed first
-    /// (the task goes on; call again); [`Error::Refused`] when called inside a task poll (await
+    /// The task's error, cancellation or panic; [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut)
+    /// when `timeout` passed first (the task goes on; call again);
+    /// [`ErrorKind::Refused`](crate::ErrorKind::Refused) when called inside a task poll (await
     /// instead) or when the result was already taken.
     ///
     /// A timeout too large for the clock (such as `Duration::MAX`) means no timeout.
@@ -607,7 +610,7 @@ fn forward<T: Send + 'static>(join: JoinHandle<TaskOutput<T>>, resolver: Resolve
                             resolver.resolve_aborted("the task was cancelled")
                         }
                         Some(Err(e)) => resolver.resolve(Err(join_panic(e))),
-                        None => resolver.resolve(Err(Error::Abandoned)),
+                        None => resolver.resolve(Err(Error::abandoned())),
                     }
                 });
             if let Err(e) = spawned {

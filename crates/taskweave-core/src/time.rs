@@ -1,10 +1,11 @@
 //! Deadlines: [`wait_for`], [`timeout`] and [`timeout_at`].
 //!
-//! All three run their future inside one [`Deadline`], which checks the clock *before* it polls
-//! the future. So when scopes are nested, the outermost one whose deadline has passed is the one
-//! that reports [`Error::TimedOut`]: the scopes inside it are dropped without seeing their own
-//! deadline, and no code inside runs on past the outer deadline (asyncio's nested `timeout()`
-//! behaves so). A deadline already past when the scope starts never polls the future.
+//! All three run their future inside one [`Deadline`], which checks the clock *before* it polls the
+//! future. So when scopes are nested, the outermost one whose deadline has passed is the one that
+//! reports [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut): the scopes inside it are dropped
+//! without seeing their own deadline, and no code inside runs on past the outer deadline (asyncio's
+//! nested `timeout()` behaves so). A deadline already past when the scope starts never polls the
+//! future.
 //!
 //! On expiry the inner future is dropped, which cancels it: an inline future stops, an awaited
 //! task is cancelled (awaiting links cancellation), as asyncio's `wait_for` cancels its inner
@@ -124,7 +125,8 @@ impl<F: Future> Future for Deadline<F> {
 ///
 /// # Errors
 ///
-/// [`Error::TimedOut`] on timeout; otherwise the future's own error.
+/// [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut) on timeout; otherwise the future's own
+/// error.
 ///
 /// # Examples
 ///
@@ -170,8 +172,9 @@ where
 ///
 /// # Errors
 ///
-/// [`Error::TimedOut`] when the deadline passes first; the future is then dropped (cancelled),
-/// and the tasks it awaited have finished by the time the error is returned.
+/// [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut) when the deadline passes first; the future
+/// is then dropped (cancelled), and the tasks it awaited have finished by the time the error is
+/// returned.
 ///
 /// # Examples
 ///
@@ -198,7 +201,7 @@ pub async fn timeout<F: IntoFuture>(duration: Duration, future: F) -> Result<F::
 ///
 /// # Errors
 ///
-/// [`Error::TimedOut`] when the deadline passes first.
+/// [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut) when the deadline passes first.
 ///
 /// # Examples
 ///

@@ -482,10 +482,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn backtrace_of(error: &Error) -> Option<String> {
-    match error {
-        Error::Panicked(p) => p.backtrace.clone(),
-        _ => None,
-    }
+    error.backtrace().map(str::to_owned)
 }
 
 fn describe(task: Option<&TaskInfo>, what: &str) -> String {

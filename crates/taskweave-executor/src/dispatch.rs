@@ -10,9 +10,10 @@
 //! window); unordered, a completion queue.
 //!
 //! **Invariant:** every index the engine hands out gets exactly one result. A [`ChunkResults`]
-//! dropped before it delivered all of them fills in the rest with [`Error::Abandoned`], so a
-//! consumer never waits for an item an executor lost. After the map is closed (dropped, timed
-//! out) late results are discarded, outside the lock.
+//! dropped before it delivered all of them fills in the rest with
+//! [`ErrorKind::Abandoned`](taskweave_core::ErrorKind::Abandoned), so a consumer never waits for an
+//! item an executor lost. After the map is closed (dropped, timed out) late results are discarded,
+//! outside the lock.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -102,7 +103,7 @@ pub trait Dispatch: Send + 'static {
     fn default_window(&self, chunksize: usize) -> usize;
 
     /// Starts the chunks, draining `chunks`. A chunk left in the vector is dropped, and its
-    /// items end with [`Error::Abandoned`].
+    /// items end with [`ErrorKind::Abandoned`](taskweave_core::ErrorKind::Abandoned).
     ///
     /// An executor that refuses work (shut down, broken) completes the chunks at once with
     /// [`ChunkResults::fail`]; one that cannot run an item reports that item's error in its
@@ -125,7 +126,7 @@ pub trait Dispatch: Send + 'static {
     ///     }
     /// }
     /// let out: Vec<_> = Map::new(ShutDown, [1, 2], MapOptions::new()).collect();
-    /// assert!(out.iter().all(|r| matches!(r, Err(Error::Shutdown { .. }))));
+    /// assert!(out.iter().all(|r| r.as_ref().is_err_and(|e| e.is_shutdown())));
     /// ```
     fn dispatch(&mut self, chunks: &mut Vec<Chunk<Self::Input, Self::Output>>);
 }
@@ -344,7 +345,8 @@ impl<A> fmt::Debug for Items<A> {
 /// Where the results of one [`Chunk`] go: one per input, in input order, from any thread.
 ///
 /// Results beyond the chunk's length are ignored. Dropped before it delivered them all, it
-/// completes the rest with [`Error::Abandoned`]: a lost chunk never leaves the map waiting.
+/// completes the rest with [`ErrorKind::Abandoned`](taskweave_core::ErrorKind::Abandoned): a lost
+/// chunk never leaves the map waiting.
 ///
 /// ```
 /// # use taskweave_executor::{Chunk, Dispatch, Map, MapOptions};
@@ -365,7 +367,7 @@ impl<A> fmt::Debug for Items<A> {
 /// # }
 /// let out: Vec<_> = Map::new(Lossy, [7, 8], MapOptions::new().chunksize(2)).collect();
 /// assert_eq!(*out[0].as_ref().unwrap(), 7);
-/// assert!(matches!(out[1], Err(Error::Abandoned)));
+/// assert!(out[1].as_ref().is_err_and(|e| e.is_abandoned()));
 /// ```
 pub struct ChunkResults<R> {
     board: Arc<Board<R>>,
@@ -476,7 +478,7 @@ impl<R> ChunkResults<R> {
     /// #     }
     /// # }
     /// let out: Vec<_> = Map::new(Broken, 0..3, MapOptions::new()).collect();
-    /// assert!(out.iter().all(|r| matches!(r, Err(Error::Broken { .. }))));
+    /// assert!(out.iter().all(|r| r.as_ref().is_err_and(|e| e.is_broken())));
     /// ```
     pub fn fail(mut self, error: Error) {
         self.fill(&error);
@@ -530,7 +532,7 @@ impl<R> Extend<Result<R, Error>> for ChunkResults<R> {
 impl<R> Drop for ChunkResults<R> {
     fn drop(&mut self) {
         if self.remaining() > 0 && !self.board.stop.load(Ordering::Relaxed) {
-            self.fill(&Error::Abandoned);
+            self.fill(&Error::abandoned());
         }
     }
 }

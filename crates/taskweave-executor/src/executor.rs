@@ -58,8 +58,11 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Payload for T {}
 pub trait Executor: Send + Sync {
     /// Runs `f(arg)` and returns its promise.
     ///
-    /// Errors are carried by the promise: [`Error::Shutdown`] after shutdown, [`Error::Panicked`]
-    /// when `f` panics, and for process pools [`Error::WorkerDied`] and [`Error::Wire`].
+    /// Errors are carried by the promise:
+    /// [`ErrorKind::Shutdown`](taskweave_core::ErrorKind::Shutdown) after shutdown,
+    /// [`ErrorKind::Panicked`](taskweave_core::ErrorKind::Panicked) when `f` panics, and for
+    /// process pools [`ErrorKind::WorkerDied`](taskweave_core::ErrorKind::WorkerDied) and
+    /// [`ErrorKind::Wire`](taskweave_core::ErrorKind::Wire).
     ///
     /// ```
     /// use taskweave_bridge::ThreadPoolExecutor;
@@ -162,8 +165,9 @@ pub trait Executor: Send + Sync {
         self.map_unordered_with(f, inputs, MapOptions::new())
     }
 
-    /// Stops accepting work. `wait` blocks until running work finished; `cancel_futures`
-    /// cancels work that has not started. Later submits get [`Error::Shutdown`].
+    /// Stops accepting work. `wait` blocks until running work finished; `cancel_futures` cancels
+    /// work that has not started. Later submits get
+    /// [`ErrorKind::Shutdown`](taskweave_core::ErrorKind::Shutdown).
     ///
     /// ```
     /// use taskweave_bridge::ThreadPoolExecutor;

@@ -31,12 +31,14 @@ use crate::poison;
 /// stream ([`next_async`](Map::next_async), [`collect_async`](Map::collect_async),
 /// `futures::Stream`) for async code. Every executor's `map` returns it.
 ///
-/// Each item is the outcome of one call: `Ok(value)`, or the error of that call (a panic,
-/// shutdown of the executor, a dead worker); later items still follow. After a timeout the map
-/// yields one [`Error::TimedOut`] and ends. Dropping it cancels the items not yet started.
+/// Each item is the outcome of one call: `Ok(value)`, or the error of that call (a panic, shutdown
+/// of the executor, a dead worker); later items still follow. After a timeout the map yields one
+/// [`ErrorKind::TimedOut`](taskweave_core::ErrorKind::TimedOut) and ends. Dropping it cancels the
+/// items not yet started.
 ///
-/// Iterating blocks the thread; inside an async task the first item is [`Error::Refused`]
-/// (use [`next_async`](Map::next_async) there).
+/// Iterating blocks the thread; inside an async task the first item is
+/// [`ErrorKind::Refused`](taskweave_core::ErrorKind::Refused) (use [`next_async`](Map::next_async)
+/// there).
 ///
 /// # Differences from Python
 ///

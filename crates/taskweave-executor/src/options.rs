@@ -67,14 +67,15 @@ impl MapOptions {
     /// items in turn, which saves per-call overhead for cheap items, most of all on a process
     /// pool. Results still come one per input.
     ///
-    /// A chunksize of 0 is refused: the map's first item is [`Error::Refused`] and nothing runs.
+    /// A chunksize of 0 is refused: the map's first item is [`ErrorKind::Refused`] and nothing
+    /// runs.
     ///
     /// # Differences from Python
     ///
     /// Python raises `ValueError` from `map` itself; here the map carries the error, since
     /// building options cannot fail.
     ///
-    /// [`Error::Refused`]: taskweave_core::Error::Refused
+    /// [`ErrorKind::Refused`]: taskweave_core::ErrorKind::Refused
     ///
     /// ```
     /// use taskweave_executor::MapOptions;
@@ -93,11 +94,11 @@ impl MapOptions {
     }
 
     /// Gives up when the whole map takes longer than `timeout`, counted from the call to `map`
-    /// as in Python: the next item then is [`Error::TimedOut`], the items not started are
+    /// as in Python: the next item then is [`ErrorKind::TimedOut`], the items not started are
     /// cancelled, and the map ends. A timeout too long to represent as a deadline (such as
     /// [`Duration::MAX`]) never fires.
     ///
-    /// [`Error::TimedOut`]: taskweave_core::Error::TimedOut
+    /// [`ErrorKind::TimedOut`]: taskweave_core::ErrorKind::TimedOut
     ///
     /// ```
     /// use std::time::Duration;

@@ -56,8 +56,8 @@
 //! a mismatched binary in three layers:
 //!
 //! 1. at the handshake the worker sends its build id (the ELF GNU build id, or a hash of the
-//!    executable's bytes where there is none, plus the anchor's offset in the image) and the
-//!    pool refuses a worker that is not the same build ([`Error::Broken`] saying so); the worker
+//!    executable's bytes where there is none, plus the anchor's offset in the image) and the pool
+//!    refuses a worker that is not the same build ([`ErrorKind::Broken`] saying so); the worker
 //!    checks the pool's id too, before it trusts any offset;
 //! 2. every function reference carries a tag keyed by a per-pool random secret, so bytes that
 //!    were not made by this pool from a real function are never called;
@@ -67,7 +67,7 @@
 //!
 //! The third check needs the executable's segments, which this crate reads on 64-bit Linux
 //! (`dl_iterate_phdr`). Where it cannot read them, it cannot make the check, so it sends no
-//! offset at all: every call fails with [`Error::Refused`] saying so, rather than trusting an
+//! offset at all: every call fails with [`ErrorKind::Refused`] saying so, rather than trusting an
 //! unchecked address.
 //!
 //! Registered names (a `linkme`-style table of `name -> trampoline`) would let work travel to
@@ -76,20 +76,20 @@
 //!
 //! # Wire
 //!
-//! Each worker has two pipes (close-on-exec, 1 MiB buffers on Linux). Messages are
-//! length-prefixed frames; arguments and results are postcard bytes, serialised once
-//! into the frame buffer and deserialised from the received buffer. [`Bytes`] carries large byte
-//! buffers as one block. A frame above the limit ([`ProcessPoolBuilder::max_frame`], default 1 GiB), or a
-//! malformed or truncated one, fails the worker that sent it (its call gets [`Error::Wire`]); it
-//! never panics or hangs the pool.
+//! Each worker has two pipes (close-on-exec, 1 MiB buffers on Linux). Messages are length-prefixed
+//! frames; arguments and results are postcard bytes, serialised once into the frame
+//! buffer and deserialised from the received buffer. [`Bytes`] carries large byte buffers as one
+//! block. A frame above the limit ([`ProcessPoolBuilder::max_frame`], default 1 GiB), or a
+//! malformed or truncated one, fails the worker that sent it (its call gets [`ErrorKind::Wire`]);
+//! it never panics or hangs the pool.
 //!
 //! # Failures
 //!
 //! - A panic in the function (also in serialising or dropping its result, and a panic whose
-//!   payload panics again as it is dropped): [`Error::Panicked`] with the message, and the
+//!   payload panics again as it is dropped): [`ErrorKind::Panicked`] with the message, and the
 //!   worker's backtrace and panic location; the worker keeps serving.
 //! - A worker killed by a signal, aborting or calling `exit`: only the call it was running fails,
-//!   with [`Error::WorkerDied`] (pid, signal or exit status, task); calls it had been sent but
+//!   with [`ErrorKind::WorkerDied`] (pid, signal or exit status, task); calls it had been sent but
 //!   had not started go to other workers, a new worker replaces it, the pool keeps serving.
 //! - Which calls a worker started is not guessed from its pipe: pool and worker share a small
 //!   ring of claim words, and a worker marks a call started (one compare-and-swap) before it
@@ -100,18 +100,18 @@
 //!   than the pool's usual call, the calls queued behind it are taken back and run on other
 //!   workers, and it gets no new ones until it is done. With a timeout
 //!   ([`CallOptions::timeout`], for `submit_with` and `map_with_calls`) an overdue call ends
-//!   its worker and fails with [`Error::TimedOut`]; a fresh worker takes its place.
+//!   its worker and fails with [`ErrorKind::TimedOut`]; a fresh worker takes its place.
 //! - A reply stream that loses its framing (a length prefix that lies, random bytes): the worker
-//!   is ended, the calls it started fail with [`Error::Wire`], the ones it never started run
+//!   is ended, the calls it started fail with [`ErrorKind::Wire`], the ones it never started run
 //!   elsewhere. A reply that the worker finished writing but that never arrives whole (a lying
 //!   length would make the reader wait for ever) is noticed within a few seconds.
 //! - An argument that cannot be serialised, or a result that cannot be serialised or
-//!   deserialised: [`Error::Wire`] for that future (or that map item) only, naming the type and
+//!   deserialised: [`ErrorKind::Wire`] for that future (or that map item) only, naming the type and
 //!   the reason its `Serialize` gave. A result whose `Deserialize` panics, or a done-callback
 //!   that panics, fails or disturbs nothing but that future.
 //! - An initializer that fails, a worker of another build, a program that cannot be executed, or
 //!   workers that fail on their own at start (an exit status, a crash) three times in a row: the
-//!   pool is broken and every future fails with [`Error::Broken`] explaining why; nothing
+//!   pool is broken and every future fails with [`ErrorKind::Broken`] explaining why; nothing
 //!   respawns forever. Workers killed from outside while they start do not break the pool: it
 //!   starts others, backing off while the kills go on.
 //! - `SIGPIPE` never ends the pool's process, whatever its disposition (a program may restore
@@ -125,7 +125,7 @@
 //! worker finishes it. A call timeout, [`ProcessPoolExecutor::kill_workers`],
 //! [`ProcessPoolExecutor::terminate_workers`] and [`ProcessPoolExecutor::shutdown_within`] stop
 //! running work by ending the workers; a call they take back before it started fails with
-//! [`Error::Cancelled`] saying it never started.
+//! [`ErrorKind::Cancelled`] saying it never started.
 //!
 //! # Resources
 //!
@@ -138,13 +138,13 @@
 //! the pool is `shutdown(wait = true, cancel_futures = false)`, except inside async code when no
 //! work is left: then the workers wind down in the background and nothing waits.
 //!
-//! [`Error::Broken`]: taskweave_core::Error::Broken
-//! [`Error::Panicked`]: taskweave_core::Error::Panicked
-//! [`Error::WorkerDied`]: taskweave_core::Error::WorkerDied
-//! [`Error::Wire`]: taskweave_core::Error::Wire
-//! [`Error::TimedOut`]: taskweave_core::Error::TimedOut
-//! [`Error::Cancelled`]: taskweave_core::Error::Cancelled
-//! [`Error::Refused`]: taskweave_core::Error::Refused
+//! [`ErrorKind::Broken`]: taskweave_core::ErrorKind::Broken
+//! [`ErrorKind::Panicked`]: taskweave_core::ErrorKind::Panicked
+//! [`ErrorKind::WorkerDied`]: taskweave_core::ErrorKind::WorkerDied
+//! [`ErrorKind::Wire`]: taskweave_core::ErrorKind::Wire
+//! [`ErrorKind::TimedOut`]: taskweave_core::ErrorKind::TimedOut
+//! [`ErrorKind::Cancelled`]: taskweave_core::ErrorKind::Cancelled
+//! [`ErrorKind::Refused`]: taskweave_core::ErrorKind::Refused
 
 mod bytes;
 mod claims;

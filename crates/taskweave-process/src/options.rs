@@ -29,7 +29,8 @@ impl CallOptions {
     }
 
     /// The longest the call may run in its worker, counted from when the worker starts it;
-    /// past it the worker is ended and the call fails with [`Error::TimedOut`].
+    /// past it the worker is ended and the call fails with
+    /// [`ErrorKind::TimedOut`](taskweave_core::ErrorKind::TimedOut).
     /// [`Duration::MAX`] is no limit; zero is refused when the call is submitted.
     ///
     /// ```

@@ -147,8 +147,9 @@ impl Builder {
     }
 
     /// Runs `f(arg)` once in every worker before it takes work (Python's `initializer` and
-    /// `initargs`). `f` returns `()` or `Result<(), E>`; an `Err` or a panic breaks the pool:
-    /// its futures then fail with [`Error::Broken`] carrying the initializer's error.
+    /// `initargs`). `f` returns `()` or `Result<(), E>`; an `Err` or a panic breaks the pool: its
+    /// futures then fail with [`ErrorKind::Broken`](taskweave_core::ErrorKind::Broken) carrying the
+    /// initializer's error.
     ///
     /// ```
     /// fn setup(level: u8) -> Result<(), std::io::Error> {
@@ -163,7 +164,7 @@ impl Builder {
     ///     .build()
     ///     .unwrap();
     /// let err = pool.submit(id, 1).result(None).unwrap_err();
-    /// assert!(matches!(err, taskweave_core::Error::Broken { .. }));
+    /// assert!(err.is_broken());
     /// ```
     pub fn initializer<A: Payload, O: InitResult + 'static>(
         mut self,
@@ -195,7 +196,7 @@ impl Builder {
     ///     .build()
     ///     .unwrap();
     /// let err = pool.submit(len, taskweave_process::Bytes(vec![0; 4096])).result(None).unwrap_err();
-    /// assert!(matches!(err, taskweave_core::Error::Wire(_)));
+    /// assert!(err.is_wire());
     /// ```
     ///
     /// [`build`](Self::build) refuses a limit below 64 bytes or above `u32::MAX` (a frame's
@@ -246,11 +247,13 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// [`Error::Refused`] naming the argument for `max_workers` of 0 or above 4096,
-    /// `max_tasks_per_child(0)`, a `max_frame` below 64 bytes or above `u32::MAX`, a zero
-    /// `handshake_timeout`, a `worker_program` that is not a file, or an initializer that is not
-    /// a function of this executable; [`Error::Wire`] for an initializer argument that cannot be
-    /// serialised; [`Error::Broken`] if threads cannot be created.
+    /// [`ErrorKind::Refused`](taskweave_core::ErrorKind::Refused) naming the argument for
+    /// `max_workers` of 0 or above 4096, `max_tasks_per_child(0)`, a `max_frame` below 64 bytes or
+    /// above `u32::MAX`, a zero `handshake_timeout`, a `worker_program` that is not a file, or an
+    /// initializer that is not a function of this executable;
+    /// [`ErrorKind::Wire`](taskweave_core::ErrorKind::Wire) for an initializer argument that cannot
+    /// be serialised; [`ErrorKind::Broken`](taskweave_core::ErrorKind::Broken) if threads cannot be
+    /// created.
     ///
     /// ```
     /// use taskweave_process::ProcessPoolExecutor;
@@ -363,12 +366,16 @@ impl ProcessPoolExecutor {
 
     /// Runs `f(arg)` in a worker process and returns its future.
     ///
-    /// Never blocks. The future fails with [`Error::Panicked`] (message and the worker's
-    /// backtrace) if `f` panics, [`Error::WorkerDied`] if the worker died running it (killed,
-    /// aborted or exited; the pool replaces the worker and keeps serving), [`Error::Wire`] if
-    /// `arg` cannot be serialised or the result cannot be carried back, [`Error::Shutdown`] after
-    /// shutdown, [`Error::Broken`] if the pool is broken, and [`Error::Refused`] if `f` is not a
-    /// function of the main executable.
+    /// Never blocks. The future fails with
+    /// [`ErrorKind::Panicked`](taskweave_core::ErrorKind::Panicked) (message and the worker's
+    /// backtrace) if `f` panics, [`ErrorKind::WorkerDied`](taskweave_core::ErrorKind::WorkerDied)
+    /// if the worker died running it (killed, aborted or exited; the pool replaces the worker and
+    /// keeps serving), [`ErrorKind::Wire`](taskweave_core::ErrorKind::Wire) if `arg` cannot be
+    /// serialised or the result cannot be carried back,
+    /// [`ErrorKind::Shutdown`](taskweave_core::ErrorKind::Shutdown) after shutdown,
+    /// [`ErrorKind::Broken`](taskweave_core::ErrorKind::Broken) if the pool is broken, and
+    /// [`ErrorKind::Refused`](taskweave_core::ErrorKind::Refused) if `f` is not a function of the
+    /// main executable.
     ///
     /// [`Promise::cancel`] succeeds while the call is queued. A running call is not interrupted
     /// (as in Python): `cancel` returns `false` and the call runs to its end, its result
@@ -392,14 +399,16 @@ impl ProcessPoolExecutor {
 
     /// As [`submit`](Self::submit), with per-call [`CallOptions`] (a timeout).
     ///
-    /// With a timeout, a call that runs longer than it in its worker ends that worker
-    /// (`SIGKILL`): the future fails with [`Error::TimedOut`] and a fresh worker takes the
-    /// worker's place, as pebble's `schedule(timeout=)` does. Time spent queued does not count.
+    /// With a timeout, a call that runs longer than it in its worker ends that worker (`SIGKILL`):
+    /// the future fails with [`ErrorKind::TimedOut`](taskweave_core::ErrorKind::TimedOut) and a
+    /// fresh worker takes the worker's place, as pebble's `schedule(timeout=)` does. Time spent
+    /// queued does not count.
     ///
     /// # Errors
     ///
-    /// As [`submit`](Self::submit), plus [`Error::TimedOut`] for an overdue call and
-    /// [`Error::Refused`] for a zero timeout.
+    /// As [`submit`](Self::submit), plus
+    /// [`ErrorKind::TimedOut`](taskweave_core::ErrorKind::TimedOut) for an overdue call and
+    /// [`ErrorKind::Refused`](taskweave_core::ErrorKind::Refused) for a zero timeout.
     ///
     /// # Differences from Python
     ///
@@ -543,7 +552,7 @@ impl ProcessPoolExecutor {
     /// # Differences from Python
     ///
     /// The chunksize is an option rather than an argument, and 0 makes the map's first item an
-    /// [`Error::Refused`] instead of raising `ValueError`.
+    /// [`ErrorKind::Refused`](taskweave_core::ErrorKind::Refused) instead of raising `ValueError`.
     ///
     /// ```
     /// use taskweave_process::{MapOptions, ProcessPoolExecutor};
@@ -568,15 +577,17 @@ impl ProcessPoolExecutor {
     }
 
     /// [`map_with`](Self::map_with), with [`CallOptions`] for every call the map makes (one per
-    /// chunk): with a call timeout, a chunk that runs longer than it in its worker ends that
-    /// worker and its items fail with [`Error::TimedOut`], while the other chunks go on (as
-    /// pebble's `map(timeout=)`). [`MapOptions::timeout`] is something else: a limit on the
-    /// whole map, counted from its start, as in Python.
+    /// chunk): with a call timeout, a chunk that runs longer than it in its worker ends that worker
+    /// and its items fail with [`ErrorKind::TimedOut`](taskweave_core::ErrorKind::TimedOut), while
+    /// the other chunks go on (as pebble's `map(timeout=)`). [`MapOptions::timeout`] is something
+    /// else: a limit on the whole map, counted from its start, as in Python.
     ///
     /// # Errors
     ///
-    /// As [`map_with`](Self::map_with), plus [`Error::TimedOut`] for the items of an overdue
-    /// chunk and [`Error::Refused`] for every item with a zero call timeout.
+    /// As [`map_with`](Self::map_with), plus
+    /// [`ErrorKind::TimedOut`](taskweave_core::ErrorKind::TimedOut) for the items of an overdue
+    /// chunk and [`ErrorKind::Refused`](taskweave_core::ErrorKind::Refused) for every item with a
+    /// zero call timeout.
     ///
     /// # Differences from Python
     ///
@@ -716,13 +727,14 @@ impl ProcessPoolExecutor {
         )
     }
 
-    /// Stops taking work; submissions afterwards fail with [`Error::Shutdown`].
+    /// Stops taking work; submissions afterwards fail with
+    /// [`ErrorKind::Shutdown`](taskweave_core::ErrorKind::Shutdown).
     ///
-    /// With `cancel_futures`, queued calls are cancelled ([`Error::Cancelled`]); otherwise they
-    /// still run. With `wait`, blocks until every worker has finished its work, exited and been
-    /// reaped; without, returns at once and the pool winds down in the background. Inside an
-    /// async task `wait` is skipped (blocking there could stall the runtime): await the futures
-    /// instead.
+    /// With `cancel_futures`, queued calls are cancelled
+    /// ([`ErrorKind::Cancelled`](taskweave_core::ErrorKind::Cancelled)); otherwise they still run.
+    /// With `wait`, blocks until every worker has finished its work, exited and been reaped;
+    /// without, returns at once and the pool winds down in the background. Inside an async task
+    /// `wait` is skipped (blocking there could stall the runtime): await the futures instead.
     ///
     /// ```
     /// use taskweave_core::Error;
@@ -734,7 +746,7 @@ impl ProcessPoolExecutor {
     ///
     /// let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
     /// pool.shutdown(true, false);
-    /// assert!(matches!(pool.submit(id, 1).result(None), Err(Error::Shutdown { .. })));
+    /// assert!(pool.submit(id, 1).result(None).as_ref().is_err_and(|e| e.is_shutdown()));
     /// ```
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
         self.inner.shutdown(wait, cancel_futures);
@@ -768,9 +780,10 @@ impl ProcessPoolExecutor {
         }
     }
 
-    /// Shuts down and lets queued and running work finish for up to `timeout`; then cancels
-    /// what is still queued and kills (`SIGKILL`) the workers still running calls, which fail
-    /// with [`Error::WorkerDied`]. Returns `true` if everything finished in time.
+    /// Shuts down and lets queued and running work finish for up to `timeout`; then cancels what is
+    /// still queued and kills (`SIGKILL`) the workers still running calls, which fail with
+    /// [`ErrorKind::WorkerDied`](taskweave_core::ErrorKind::WorkerDied). Returns `true` if
+    /// everything finished in time.
     ///
     /// Blocks until the workers are gone, like `shutdown(wait = true)`; inside an async task
     /// it returns at once (`false`) and the deadline is kept by a background thread.
@@ -816,9 +829,9 @@ impl ProcessPoolExecutor {
     }
 
     /// Shuts the pool down, cancelling queued work, and terminates every worker with `SIGTERM`
-    /// (Python 3.14's `terminate_workers`). Running calls fail with [`Error::WorkerDied`].
-    /// Returns once every worker is reaped (except inside an async task, see
-    /// [`shutdown`](Self::shutdown)).
+    /// (Python 3.14's `terminate_workers`). Running calls fail with
+    /// [`ErrorKind::WorkerDied`](taskweave_core::ErrorKind::WorkerDied). Returns once every worker
+    /// is reaped (except inside an async task, see [`shutdown`](Self::shutdown)).
     ///
     /// ```
     /// let pool = taskweave_process::ProcessPoolExecutor::builder().max_workers(1).build().unwrap();

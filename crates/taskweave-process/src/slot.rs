@@ -512,9 +512,13 @@ fn run(inner: &Arc<Inner>, slot: usize, worker: Worker) {
             "{} never started (its worker pid {pid} ended first)",
             job.what
         );
-        let error = match &broken {
-            Some(Error::Broken { reason }) => Error::broken(format!("{reason}; {never}")),
-            _ => Error::cancelled(Some(format!(
+        let error = match broken
+            .as_ref()
+            .filter(|e| e.is_broken())
+            .and_then(Error::reason)
+        {
+            Some(reason) => Error::broken(format!("{reason}; {never}")),
+            None => Error::cancelled(Some(format!(
                 "the process pool's workers were stopped; {never}"
             ))),
         };
@@ -614,9 +618,9 @@ fn read_replies(
 }
 
 fn rewrap(e: Error, pid: u32) -> Error {
-    match e {
-        Error::Wire(w) => Error::wire(format!("reply from worker pid {pid}"), w.detail.clone()),
-        other => other,
+    match e.wire_error() {
+        Some(w) => Error::wire(format!("reply from worker pid {pid}"), w.detail()),
+        None => e,
     }
 }
 
@@ -780,7 +784,7 @@ fn overdue_at(s: &SlotState) -> Option<Instant> {
 }
 
 /// Ends the worker running an overdue call; its reader then fails the call with
-/// [`Error::TimedOut`] and a new worker replaces it. Returns `false` if the call had not
+/// [`ErrorKind::TimedOut`](taskweave_core::ErrorKind::TimedOut) and a new worker replaces it. Returns `false` if the call had not
 /// started (it is taken back instead: a call that never ran is not overdue).
 fn time_out(s: &mut SlotState, claims: &Claims) -> bool {
     if s.timed_out.is_some() {

@@ -75,8 +75,8 @@ pub use taskweave_debug as debug;
 ///
 /// # Errors
 ///
-/// [`Error::Refused`] when called from inside a runtime; [`Error::Broken`] when the runtime
-/// cannot be built; [`Error::Panicked`] when `main` panics.
+/// [`ErrorKind::Refused`] when called from inside a runtime; [`ErrorKind::Broken`] when the runtime
+/// cannot be built; [`ErrorKind::Panicked`] when `main` panics.
 ///
 /// ```
 /// let out = taskweave::run(async { taskweave::gather((1..=3).map(|x| async move { x * 2 })).await });
@@ -166,8 +166,8 @@ pub mod prelude {
     pub use crate::{run, run_try};
     pub use taskweave_bridge::{Executor, ThreadPoolExecutor, run_in_executor, to_thread};
     pub use taskweave_core::{
-        Error, Promise, ReturnWhen, Task, TaskGroup, as_completed, create_task, create_task_named,
-        gather, gather_settled, shield, sleep, timeout, wait, wait_for,
+        Error, ErrorKind, Promise, ReturnWhen, Task, TaskGroup, as_completed, create_task,
+        create_task_named, gather, gather_settled, shield, sleep, timeout, wait, wait_for,
     };
     pub use taskweave_process::ProcessPoolExecutor;
 }

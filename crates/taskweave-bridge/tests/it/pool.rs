@@ -5,7 +5,7 @@ use std::sync::{Arc, Barrier, mpsc};
 use std::time::{Duration, Instant};
 
 use taskweave_bridge::ThreadPoolExecutor;
-use taskweave_core::{Error, State};
+use taskweave_core::State;
 
 use crate::support::{eventually, threads_named};
 
@@ -28,13 +28,18 @@ fn a_panic_is_an_error_value_and_the_worker_survives() {
         .unwrap();
     let mut bad = pool.submit(|| -> u32 { panic!("disk on fire") });
     let err = bad.result(None).unwrap_err();
-    match &err {
-        Error::Panicked(p) => {
-            assert_eq!(p.message, "disk on fire");
-            let site = p.site.expect("the submit site is recorded");
+    match err.panic() {
+        Some(p) => {
+            assert_eq!(p.message(), "disk on fire");
+            assert_eq!(
+                p.task(),
+                Some("closure in it::pool::a_panic_is_an_error_value_and_the_worker_survives")
+            );
+            assert!(!err.to_string().contains("{{closure}}"), "{err}");
+            let site = p.site().expect("the submit site is recorded");
             assert!(site.file().ends_with("tests/it/pool.rs"), "{site}");
         }
-        other => panic!("expected a panic error, got {other:?}"),
+        None => panic!("expected a panic error, got {err:?}"),
     }
     let mut good = pool.submit(|| 7);
     assert_eq!(good.result(None).unwrap(), 7);
@@ -88,7 +93,7 @@ fn submit_after_shutdown_is_an_error_value() {
     let pool = ThreadPoolExecutor::new();
     pool.shutdown(true, false);
     let err = pool.submit(|| 1).result(None).unwrap_err();
-    assert!(matches!(err, Error::Shutdown { .. }), "{err:?}");
+    assert!(err.is_shutdown(), "{err:?}");
     // Shutting down twice is fine.
     pool.shutdown(true, true);
 }
@@ -154,14 +159,11 @@ fn a_failing_initializer_breaks_the_pool() {
     let mut pending: Vec<_> = (0..10).map(|i| pool.submit(move || i)).collect();
     for p in &mut pending {
         let err = p.result(Some(Duration::from_secs(10))).unwrap_err();
-        assert!(matches!(err, Error::Broken { .. }), "{err:?}");
+        assert!(err.is_broken(), "{err:?}");
         assert!(err.to_string().contains("database unreachable"), "{err}");
     }
     let err = pool.submit(|| 1).result(None).unwrap_err();
-    assert!(
-        matches!(err, Error::Broken { .. }),
-        "later submits say so too: {err:?}"
-    );
+    assert!(err.is_broken(), "later submits say so too: {err:?}");
 }
 
 #[test]
@@ -276,7 +278,7 @@ fn zero_workers_is_refused() {
         .max_workers(0)
         .build()
         .unwrap_err();
-    assert!(matches!(err, Error::Refused { .. }));
+    assert!(err.is_refused());
     assert!(err.to_string().contains("max_workers"));
 }
 
@@ -324,7 +326,7 @@ fn a_thread_name_prefix_with_a_nul_byte_is_refused() {
             .build()
     });
     let err = built.expect("build does not panic").unwrap_err();
-    assert!(matches!(err, Error::Refused { .. }), "{err:?}");
+    assert!(err.is_refused(), "{err:?}");
     assert!(err.to_string().contains("thread_name_prefix"), "{err}");
 }
 

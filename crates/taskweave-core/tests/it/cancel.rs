@@ -55,7 +55,7 @@ fn cancel_running_task_with_message() {
         sleep(Duration::from_millis(5)).await;
         assert!(task.cancel_with("enough"));
         match task.await {
-            Err(Error::Cancelled { message }) => assert_eq!(message.as_deref(), Some("enough")),
+            Err(e) if e.is_cancelled() => assert_eq!(e.cancel_message(), Some("enough")),
             other => panic!("expected cancellation, got {other:?}"),
         }
         assert!(

@@ -140,7 +140,7 @@ fn nested_scopes_with_one_deadline_time_out_only_the_outermost() {
         })
         .await;
         assert!(
-            matches!(out, Err(Error::TimedOut { .. })),
+            out.as_ref().is_err_and(|e| e.is_timeout()),
             "the outer scope must report the timeout, got {out:?}"
         );
         assert!(inner_cancelled.load(Ordering::SeqCst));

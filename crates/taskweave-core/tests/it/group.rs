@@ -49,7 +49,7 @@ fn first_failure_cancels_siblings_and_all_failures_are_reported() {
             Err::<(), _>(std::io::Error::other("second"))
         });
         let err = group.join().await.unwrap_err();
-        let Error::Group { errors } = &err else {
+        let Some(errors) = err.errors() else {
             panic!("expected a group error, got {err:?}")
         };
         assert!(!errors.is_empty());

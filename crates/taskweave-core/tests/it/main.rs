@@ -3,6 +3,7 @@
 mod cancel;
 mod combinators;
 mod deadlines;
+mod error_api;
 mod errors;
 mod gather_values;
 mod group;

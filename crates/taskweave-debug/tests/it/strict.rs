@@ -1,7 +1,7 @@
 //! Strict checks: a blocking wait inside a task is refused and reported; a panicking
 //! done-callback is reported.
 
-use taskweave_core::{Error, Promise, create_task_named};
+use taskweave_core::{Promise, create_task_named};
 use taskweave_debug::Debug;
 use tracing::Level;
 
@@ -20,7 +20,7 @@ fn a_blocking_wait_inside_a_task_is_refused_and_reported() {
                 assert_eq!(promise.await.unwrap(), 1);
                 refused
             });
-            assert!(matches!(task.await.unwrap(), Err(Error::Refused { .. })));
+            assert!(task.await.unwrap().as_ref().is_err_and(|e| e.is_refused()));
         })
         .unwrap();
     let reports = of_kind("blocking_wait_refused");

@@ -6,7 +6,7 @@
 //! results) are postcard bytes and are placed last in the body, so a frame is built in one buffer
 //! with one copy of the payload and read with one read into an exactly sized buffer.
 //!
-//! The decoder is total: any byte string gives a message or an `Error::Wire`, never a panic, and
+//! The decoder is total: any byte string gives a message or an `ErrorKind::Wire`, never a panic, and
 //! a body longer than the frame limit is refused before anything is allocated for it. A reader that
 //! hits end of file in the middle of a frame reports a truncated frame instead of waiting.
 //!
@@ -133,7 +133,7 @@ fn wire_err(detail: impl Into<String>) -> Error {
 ///
 /// # Errors
 ///
-/// [`Error::Wire`] for a body longer than `max` (nothing is read or allocated for it), for a frame
+/// [`ErrorKind::Wire`] for a body longer than `max` (nothing is read or allocated for it), for a frame
 /// cut short by end of file, and for I/O errors. Memory is reserved as bytes arrive, at most
 /// twice what was received, so a length prefix that lies costs nothing beyond the data sent.
 pub(crate) fn read_frame<R: Read>(reader: &mut R, max: usize) -> Result<Option<Vec<u8>>, Error> {
@@ -296,7 +296,7 @@ impl<'a> Cursor<'a> {
 ///
 /// # Errors
 ///
-/// [`Error::Wire`] for an unknown kind or a body that does not fit its kind.
+/// [`ErrorKind::Wire`] for an unknown kind or a body that does not fit its kind.
 pub(crate) fn decode_to_worker(body: &[u8]) -> Result<ToWorker<'_>, Error> {
     let mut c = Cursor { rest: body };
     match c.u8("kind")? {
@@ -341,7 +341,7 @@ pub(crate) fn decode_to_worker(body: &[u8]) -> Result<ToWorker<'_>, Error> {
 ///
 /// # Errors
 ///
-/// [`Error::Wire`] for an unknown kind or a body that does not fit its kind.
+/// [`ErrorKind::Wire`] for an unknown kind or a body that does not fit its kind.
 pub(crate) fn decode_from_worker(body: &[u8]) -> Result<FromWorker<'_>, Error> {
     let mut c = Cursor { rest: body };
     match c.u8("kind")? {
@@ -396,7 +396,7 @@ fn begin(out: &mut Vec<u8>, kind: u8) -> usize {
 ///
 /// # Errors
 ///
-/// [`Error::Wire`] if the body exceeds `max`.
+/// [`ErrorKind::Wire`](taskweave_core::ErrorKind::Wire) if the body exceeds `max`.
 pub(crate) fn finish(out: &mut [u8], start: usize, max: usize) -> Result<(), Error> {
     let len = out.len() - start - 4;
     if len > max || len > u32::MAX as usize {
@@ -446,7 +446,7 @@ pub(crate) fn encode_setup(
 ///
 /// # Errors
 ///
-/// `Error::Wire` naming `what` if the argument cannot be serialised or the frame exceeds `max`.
+/// `ErrorKind::Wire` naming `what` if the argument cannot be serialised or the frame exceeds `max`.
 pub(crate) fn encode_call<A: Serialize>(
     id: u64,
     fref: FnRef,

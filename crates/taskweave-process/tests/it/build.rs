@@ -5,7 +5,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use taskweave_core::Error;
 use taskweave_process::ProcessPoolExecutor;
 
 use crate::work::square;
@@ -31,7 +30,7 @@ fn build_id_at(elf: &[u8]) -> Option<usize> {
 
 fn broken_reason(pool: &ProcessPoolExecutor) -> String {
     match pool.submit(square, 2).result(Some(Duration::from_secs(30))) {
-        Err(Error::Broken { reason }) => reason,
+        Err(e) if e.is_broken() => e.reason().unwrap_or_default().to_owned(),
         other => panic!("expected a broken pool, got {other:?}"),
     }
 }
@@ -162,7 +161,10 @@ fn nested_pools_start_their_own_workers() {
 fn every_builder_argument_is_validated_with_a_clear_error() {
     let _g = shared();
     let refused = |b: taskweave_process::ProcessPoolBuilder, needle: &str| match b.build() {
-        Err(Error::Refused { reason }) => assert!(reason.contains(needle), "{reason}"),
+        Err(e) if e.is_refused() => {
+            let reason = e.reason().unwrap_or_default();
+            assert!(reason.contains(needle), "{reason}");
+        }
         Err(e) => panic!("expected a refusal naming {needle}, got {e}"),
         Ok(_) => panic!("expected a refusal naming {needle}"),
     };

@@ -1,11 +1,10 @@
 //! A worker whose reply stream loses its framing (a lying length prefix, random bytes): the
-//! worker is ended, the calls it ran fail with `Error::Wire`, the calls it never started run
+//! worker is ended, the calls it ran fail with `ErrorKind::Wire`, the calls it never started run
 //! elsewhere, nothing runs twice and nothing waits forever.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use taskweave_core::Error;
 use taskweave_process::ProcessPoolExecutor;
 
 use crate::shared;
@@ -74,7 +73,7 @@ fn nothing_lost_or_run_twice(corrupt: fn(u64) -> u64) {
         .map(|x| pool.submit(record, (log.clone(), x)))
         .collect();
     let err = bad.result(Some(Duration::from_secs(15))).unwrap_err();
-    assert!(matches!(err, Error::Wire(_)), "{err}");
+    assert!(err.is_wire(), "{err}");
     let mut ok = Vec::new();
     for (x, mut p) in (0u64..).zip(before.into_iter().chain(after)) {
         match p.result(Some(Duration::from_secs(15))) {
@@ -84,7 +83,7 @@ fn nothing_lost_or_run_twice(corrupt: fn(u64) -> u64) {
             }
             // It ran on the worker after the stream broke: its reply was lost, and it is not
             // run again.
-            Err(Error::Wire(_)) => {}
+            Err(e) if e.is_wire() => {}
             Err(e) => panic!("call {x} failed with {e}"),
         }
     }

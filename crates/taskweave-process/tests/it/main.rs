@@ -5,6 +5,7 @@
 mod basics;
 mod build;
 mod corrupt;
+mod errors;
 mod events;
 mod faults;
 mod lifecycle;

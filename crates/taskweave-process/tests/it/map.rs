@@ -97,7 +97,8 @@ fn a_panicking_item_fails_only_itself() {
             Err(e) => {
                 assert!(x % 2 == 1);
                 assert!(
-                    matches!(&e, Error::Panicked(p) if p.message == format!("odd input {x}")),
+                    e.panic()
+                        .is_some_and(|p| p.message() == format!("odd input {x}")),
                     "{e}"
                 );
             }
@@ -121,7 +122,8 @@ fn a_dying_worker_fails_the_items_of_its_chunk() {
     for (x, r) in out.iter().enumerate() {
         if (10..20).contains(&x) {
             assert!(
-                matches!(r, Err(Error::WorkerDied(d)) if d.exit_code == Some(5)),
+                r.as_ref()
+                    .is_err_and(|e| e.worker().is_some_and(|d| d.exit_code() == Some(5))),
                 "{x}: {r:?}"
             );
         } else {
@@ -139,7 +141,10 @@ fn map_after_shutdown_fails_every_item() {
         .map_with(square, 0..5u64, MapOptions::new().chunksize(2))
         .collect();
     assert_eq!(out.len(), 5);
-    assert!(out.iter().all(|r| matches!(r, Err(Error::Shutdown { .. }))));
+    assert!(
+        out.iter()
+            .all(|r| r.as_ref().is_err_and(|e| e.is_shutdown()))
+    );
 }
 
 #[test]
@@ -170,7 +175,11 @@ fn blocking_next_inside_a_task_is_refused() {
     let _g = shared();
     let pool = pool(1);
     let first = taskweave_core::run(async move { pool.map(square, 0..3u64).next() });
-    assert!(matches!(first.unwrap(), Some(Err(Error::Refused { .. }))));
+    assert!(
+        first
+            .unwrap()
+            .is_some_and(|r| r.is_err_and(|e| e.is_refused()))
+    );
 }
 
 #[test]
@@ -235,7 +244,7 @@ fn extreme_chunksizes_and_windows_work_or_are_refused() {
     assert_eq!(out, (0..100u64).map(|x| x * x).collect::<Vec<_>>());
     let mut zero = pool.map_with(square, 0..100u64, MapOptions::new().chunksize(0));
     let err = zero.next().unwrap().unwrap_err();
-    assert!(matches!(err, Error::Refused { .. }), "{err:?}");
+    assert!(err.is_refused(), "{err:?}");
     assert!(zero.next().is_none());
     assert_eq!(
         pool.stats().submitted,

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
-use taskweave_core::Error;
 use taskweave_process::ProcessPoolExecutor;
 
 use crate::shared;
@@ -97,8 +96,8 @@ proptest! {
                     prop_assert_eq!(v, i as u64 * 2);
                     prop_assert!(ran);
                 }
-                (Fault::Panic, Err(Error::Panicked(_))) => prop_assert!(ran),
-                (f, Err(Error::WorkerDied(_))) => {
+                (Fault::Panic, Err(e)) if e.is_panic() => prop_assert!(ran),
+                (f, Err(e)) if e.is_worker_died() => {
                     prop_assert!(matches!(f, Fault::Exit | Fault::Abort) || kill_after.is_some());
                 }
                 (f, Err(e)) => prop_assert!(false, "call {} ({:?}) failed with {}", i, f, e),
