@@ -17,6 +17,7 @@
 //! - `doc`: the API docs of every published crate, dependencies first, with rustdoc warnings as
 //!   errors and a check of the rendered pages for links left as text.
 //! - `msrv`: the declared `rust-version` against the syntax used and the locked dependencies.
+//! - `fuzz [--time N]`: every cargo-fuzz target of `fuzz/` for N seconds each (nightly).
 //!
 //! This crate has no dependencies so that it builds in seconds on a fresh machine.
 
@@ -24,6 +25,7 @@ mod bench;
 mod ci;
 mod command;
 mod doc;
+mod fuzz;
 mod loom;
 mod msrv;
 mod tidy;
@@ -42,7 +44,9 @@ commands:
   bench [--quick] [FILTER] run the benchmarks (FILTER: part of a case name)
   loom                     model-checking tests of taskweave-core (--cfg taskweave_loom)
   doc                      API docs of every published crate; warnings and unlinked links are errors
-  msrv                     the declared rust-version against syntax and locked dependencies";
+  msrv                     the declared rust-version against syntax and locked dependencies
+
+  fuzz [--time N]          every fuzz target in fuzz/ for N seconds (default 60; nightly)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         "loom" => no_arguments(command, rest).and_then(|()| loom::run(&root)),
         "doc" => no_arguments(command, rest).and_then(|()| doc::run(&root)),
         "msrv" => no_arguments(command, rest).and_then(|()| msrv::run(&root)),
+        "fuzz" => fuzz::run(&root, rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())

@@ -54,7 +54,7 @@ const BYTES: usize = ((RING + 1) * 8) as usize;
 impl Claims {
     /// A fresh, zeroed ring in an anonymous shared file, for a new worker.
     pub(crate) fn create() -> io::Result<Claims> {
-        let file = crate::spawn::above_stdio(anonymous_file()?)?;
+        let file = crate::fd::above_stdio(anonymous_file()?)?;
         file.set_len(BYTES as u64)?;
         Claims::map(file)
     }

@@ -17,8 +17,27 @@ pub(crate) struct Image {
     /// The GNU build id of the executable (or a hash of its bytes when it has none), followed
     /// by the anchor's offset from the load base.
     pub(crate) build_id: Vec<u8>,
-    /// The addresses of the executable segments of the image that holds the anchor.
+    /// The addresses of the executable segments of the image that holds the anchor; empty
+    /// where they cannot be found, and then no address is in the code.
     pub(crate) text: Vec<Range<usize>>,
+}
+
+/// `true` where this process can find its executable segments (64-bit Linux, through
+/// `dl_iterate_phdr`), which is what makes an offset safe to call. Elsewhere every function
+/// reference is refused: the pool sends no offset it cannot check, and a worker runs none.
+pub(crate) const OFFSETS_CHECKED: bool =
+    cfg!(all(target_os = "linux", target_pointer_width = "64"));
+
+/// Why a function cannot be sent to a worker.
+pub(crate) fn not_in_code() -> &'static str {
+    if OFFSETS_CHECKED {
+        "the function is not part of the main executable's code (for example it comes from a \
+         dynamically loaded library), so a worker process cannot find it"
+    } else {
+        "functions travel to workers as offsets in the executable, and on this platform the \
+         pool cannot check that an offset lands in the executable's code (only 64-bit Linux \
+         can), so it sends none"
+    }
 }
 
 /// The fixed point offsets are taken from. Never called; only its address matters.
@@ -39,9 +58,10 @@ pub(crate) fn image() -> &'static Image {
 }
 
 impl Image {
-    /// `true` if `addr` lies in the image's code.
+    /// `true` if `addr` lies in the image's code; always `false` where the code cannot be
+    /// found ([`OFFSETS_CHECKED`] is `false`, or the loader did not list the anchor's image).
     pub(crate) fn contains(&self, addr: usize) -> bool {
-        self.text.is_empty() || self.text.iter().any(|r| r.contains(&addr))
+        self.text.iter().any(|r| r.contains(&addr))
     }
 
     /// The build id as lowercase hex, for error messages.
@@ -154,6 +174,9 @@ fn load() -> Image {
         build_id: Option<Vec<u8>>,
     }
 
+    /// # Safety
+    ///
+    /// Only as `dl_iterate_phdr`'s callback with `data` pointing to a `Found`.
     unsafe extern "C" fn visit(
         info: *mut libc::dl_phdr_info,
         _size: libc::size_t,
@@ -214,6 +237,8 @@ fn load() -> Image {
     }
 }
 
+/// Without a way to list the executable segments, `text` stays empty, so `contains` refuses
+/// every address and no offset is ever sent or run here.
 #[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
 fn load() -> Image {
     Image {
@@ -253,6 +278,10 @@ mod tests {
 
     #[test]
     fn offsets_round_trip() {
+        if !OFFSETS_CHECKED {
+            assert!(fn_ref(anchor_addr(), anchor_addr(), 1).is_none());
+            return;
+        }
         let secret = random_secret();
         let f = fn_ref(sample as fn(u32) -> u32 as usize, anchor_addr(), secret).unwrap();
         let (func, _) = resolve(f, secret).unwrap();
@@ -262,6 +291,21 @@ mod tests {
             ..f
         };
         assert!(resolve(forged, secret).is_err());
+    }
+
+    #[test]
+    fn only_addresses_in_the_code_pass() {
+        let img = image();
+        assert_eq!(OFFSETS_CHECKED, !img.text.is_empty());
+        assert_eq!(img.contains(anchor_addr()), OFFSETS_CHECKED);
+        let on_heap = Box::new(0u8);
+        assert!(!img.contains(&*on_heap as *const u8 as usize));
+        assert!(!img.contains(0));
+        let refused = Image {
+            build_id: Vec::new(),
+            text: Vec::new(),
+        };
+        assert!(!refused.contains(anchor_addr()));
     }
 
     #[test]

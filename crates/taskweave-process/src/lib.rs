@@ -65,6 +65,11 @@
 //!    `dlopen`ed library, which loads at an unrelated address), and the worker checks that both
 //!    offsets land in its executable segments.
 //!
+//! The third check needs the executable's segments, which this crate reads on 64-bit Linux
+//! (`dl_iterate_phdr`). Where it cannot read them, it cannot make the check, so it sends no
+//! offset at all: every call fails with [`ErrorKind::Refused`] saying so, rather than trusting an
+//! unchecked address.
+//!
 //! Registered names (a `linkme`-style table of `name -> trampoline`) would let work travel to
 //! other builds and machines; the wire format keeps a function reference as its own field so a
 //! named form can be added beside the offset form.
@@ -72,7 +77,7 @@
 //! # Wire
 //!
 //! Each worker has two pipes (close-on-exec, 1 MiB buffers on Linux). Messages are length-prefixed
-//! frames ([`wire`]); arguments and results are postcard bytes, serialised once into the frame
+//! frames; arguments and results are postcard bytes, serialised once into the frame
 //! buffer and deserialised from the received buffer. [`Bytes`] carries large byte buffers as one
 //! block. A frame above the limit ([`ProcessPoolBuilder::max_frame`], default 1 GiB), or a
 //! malformed or truncated one, fails the worker that sent it (its call gets [`ErrorKind::Wire`]);
@@ -139,25 +144,33 @@
 //! [`ErrorKind::Wire`]: taskweave_core::ErrorKind::Wire
 //! [`ErrorKind::TimedOut`]: taskweave_core::ErrorKind::TimedOut
 //! [`ErrorKind::Cancelled`]: taskweave_core::ErrorKind::Cancelled
+//! [`ErrorKind::Refused`]: taskweave_core::ErrorKind::Refused
 
 mod bytes;
 mod claims;
+mod fd;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod image;
 mod job;
 mod map;
+mod options;
 mod pool;
+mod shared;
 mod sigpipe;
 mod slot;
 mod spawn;
 mod unwind;
-pub mod wire;
+mod wire;
 mod worker;
 
 pub use bytes::Bytes;
-pub use job::InitResult;
-pub use pool::{Builder as ProcessPoolBuilder, CallOptions, ProcessPoolExecutor, Stats};
+pub use options::CallOptions;
+pub use pool::{Builder as ProcessPoolBuilder, ProcessPoolExecutor, Stats};
 /// The executor layer's map types and options, which this pool's maps return and take.
 pub use taskweave_executor::{Map, MapOptions, MapUnordered, Progress};
+pub use worker::trampoline::InitResult;
 
 /// Turns this process into a pool worker if it was started as one, before the program does
 /// anything else; returns at once otherwise.
@@ -183,5 +196,5 @@ pub fn become_worker_if_spawned() {
 /// }
 /// ```
 pub fn becomes_worker_before_main() -> bool {
-    spawn::HAS_CTOR
+    worker::HAS_CTOR
 }

@@ -10,9 +10,11 @@ use taskweave_core::instrument::ObserverRef;
 use taskweave_core::{Error, TaskInfo};
 use taskweave_executor::{Chunk, ChunkResults, Dispatch, Payload};
 
-use crate::job::{Job, Reply, Sink, next_outcome};
-use crate::pool::{CallOptions, Inner, fn_ref_for};
-use crate::wire::{self, FnRef};
+use crate::job::{Job, Reply, Sink};
+use crate::options::CallOptions;
+use crate::shared::Inner;
+use crate::wire::{self, FnRef, outcome};
+use crate::worker::trampoline;
 
 /// One map's dispatcher: the pool, the function's reference, its name for errors, and the
 /// options of each call (one per chunk).
@@ -26,7 +28,7 @@ pub(crate) struct ProcessMap<A, R> {
 
 impl<A: Payload, R: Payload> ProcessMap<A, R> {
     pub(crate) fn new(pool: Arc<Inner>, f: fn(A) -> R, calls: CallOptions) -> ProcessMap<A, R> {
-        let fref = fn_ref_for(&pool, f);
+        let fref = trampoline::call_ref(f, pool.secret);
         ProcessMap {
             pool,
             fref,
@@ -47,10 +49,7 @@ impl<A: Payload, R: Payload> ProcessMap<A, R> {
             return;
         }
         let Some(fref) = self.fref else {
-            results.fail(Error::refused(
-                "the function is not part of the main executable's code, so a worker process \
-                 cannot find it",
-            ));
+            results.fail(Error::refused(crate::image::not_in_code()));
             return;
         };
         let max = self.pool.config.max_frame;
@@ -161,7 +160,7 @@ impl<R: Payload> Sink for MapSink<R> {
             out.push(match (&failed, &poisoned) {
                 (Some(e), _) | (None, Some(e)) => Err(e.clone()),
                 (None, None) => {
-                    let outcome = next_outcome(&mut payload, &what, pid);
+                    let outcome = outcome::next(&mut payload, &what, pid);
                     // A `Deserialize` that panicked leaves the rest of the reply unframed: the
                     // items after it share its error.
                     if let Err(e) = &outcome {

@@ -1,517 +1,32 @@
-//! [`ProcessPoolExecutor`], its [`Builder`], and the shared state its slot threads work on.
+//! The public face of the pool: [`ProcessPoolExecutor`], its [`Builder`] and [`Stats`].
+//!
+//! One `submit` reads straight down: the function becomes a reference through its trampoline
+//! (`worker::trampoline`), the argument a call frame (`wire`), the call a [`Job`] with a
+//! promise's sink (`job`), and `shared` queues it or writes it to an idle worker. A slot's
+//! threads (`slot`) take it from there, and the reply settles the promise through the sink.
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use taskweave_core::instrument::{self, ExecutorEvent};
-use taskweave_core::{Error, Promise, Resolver, TaskInfo};
+use taskweave_core::{Error, Promise, TaskInfo};
 use taskweave_executor::{Map, MapOptions, MapUnordered, Payload};
 
-use crate::claims::Claims;
-use crate::image;
-use crate::job::{
-    InitResult, InitTrampoline, Job, PromiseSink, Reply, Trampoline, run_chunk, run_init, run_thunk,
-};
+use crate::job::{Job, PromiseSink};
 use crate::map::ProcessMap;
+use crate::options::CallOptions;
+use crate::shared::{Config, EXECUTOR_NAME, Inner, sigkill};
 use crate::wire::{self, FnRef};
-
-/// The largest call written directly from the submitting thread (see `Inner::try_direct`).
-const DIRECT_MAX: usize = 16 * 1024;
+use crate::worker::trampoline::{self, InitResult};
 
 /// The most workers a pool may have.
 const MAX_WORKERS: usize = 4096;
 
 /// The smallest frame limit: room for a call header and a small argument.
 const MIN_FRAME: usize = 64;
-
-/// The executor name in debug events.
-pub(crate) const EXECUTOR_NAME: &str = "ProcessPoolExecutor";
-
-pub(crate) struct Config {
-    pub(crate) max_workers: usize,
-    pub(crate) max_tasks_per_child: Option<u64>,
-    pub(crate) initializer: Option<(FnRef, Vec<u8>)>,
-    pub(crate) max_frame: usize,
-    pub(crate) program: PathBuf,
-    pub(crate) handshake_timeout: Duration,
-}
-
-/// Per-slot state, guarded by the pool's mutex.
-#[derive(Default)]
-pub(crate) struct SlotState {
-    /// The live worker's pid; `None` while none is serving (and before it is reaped).
-    pub(crate) pid: Option<u32>,
-    /// Calls sent to the worker and not answered yet, oldest first.
-    pub(crate) in_flight: VecDeque<Job>,
-    /// The current worker's reader has stopped; its feeder must stop too.
-    pub(crate) ended: bool,
-    /// Calls sent to the current worker.
-    pub(crate) sent: u64,
-    /// The supervising thread has not finished.
-    pub(crate) thread_alive: bool,
-    /// The pipe to the live worker, while it takes calls.
-    pub(crate) writer: Option<Arc<Mutex<std::fs::File>>>,
-    /// The live worker's claim words.
-    pub(crate) claims: Option<Arc<Claims>>,
-    /// The worker is held up by a long call: it gets no new calls until it has caught up.
-    pub(crate) held: bool,
-    /// Since when the oldest call in flight has been the worker's current one.
-    pub(crate) front_since: Option<Instant>,
-    /// The call whose timeout ended the worker.
-    pub(crate) timed_out: Option<u64>,
-    /// The reader is inside a frame read (not delivering a result).
-    pub(crate) reading: Arc<std::sync::atomic::AtomicBool>,
-    /// The oldest call in flight whose reply the worker has written, and since when that is
-    /// known.
-    pub(crate) replied_seen: Option<(u64, Instant)>,
-    /// The worker was ended because its reply stream lost its framing.
-    pub(crate) lost_framing: bool,
-}
-
-pub(crate) struct State {
-    pub(crate) queue: VecDeque<Job>,
-    pub(crate) shutdown: bool,
-    /// The workers are being killed: calls taken back from them are cancelled, not re-sent.
-    pub(crate) killing: bool,
-    pub(crate) broken: Option<Error>,
-    pub(crate) slots: Vec<SlotState>,
-    pub(crate) start_failures: u32,
-    /// Supervising threads still running.
-    alive: usize,
-    /// Completed when the last supervising thread has ended (`shutdown_async`).
-    stopped: Vec<Resolver<()>>,
-    /// Threads waiting on the condition variable; notifications are skipped when there are none.
-    waiting: usize,
-}
-
-#[derive(Default)]
-pub(crate) struct Counters {
-    pub(crate) submitted: AtomicU64,
-    pub(crate) succeeded: AtomicU64,
-    pub(crate) failed: AtomicU64,
-    pub(crate) cancelled: AtomicU64,
-    pub(crate) workers_started: AtomicU64,
-    pub(crate) worker_deaths: AtomicU64,
-}
-
-pub(crate) struct Inner {
-    pub(crate) config: Config,
-    pub(crate) secret: u64,
-    state: Mutex<State>,
-    cond: Condvar,
-    next_id: AtomicU64,
-    /// A moving average of how long one call runs in a worker; 0 until the first reply.
-    avg_exec_nanos: AtomicU64,
-    pub(crate) stats: Counters,
-    threads: Mutex<Vec<JoinHandle<()>>>,
-}
-
-impl Inner {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn wait<'a>(&self, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-        st.waiting += 1;
-        let mut st = self.cond.wait(st).unwrap_or_else(|p| p.into_inner());
-        st.waiting -= 1;
-        st
-    }
-
-    /// Wakes every waiter if there is one; call with the state locked after changing it.
-    pub(crate) fn notify(&self, st: &State) {
-        if st.waiting > 0 {
-            self.cond.notify_all();
-        }
-    }
-
-    /// As [`wait`](Self::wait), returning by `at` at the latest.
-    pub(crate) fn wait_until<'a>(
-        &self,
-        mut st: MutexGuard<'a, State>,
-        at: Instant,
-    ) -> MutexGuard<'a, State> {
-        let left = at.saturating_duration_since(Instant::now());
-        st.waiting += 1;
-        let (mut st, _) = self
-            .cond
-            .wait_timeout(st, left)
-            .unwrap_or_else(|p| p.into_inner());
-        st.waiting -= 1;
-        st
-    }
-
-    /// A moving average of how long one call runs, in nanoseconds; 0 before the first reply.
-    pub(crate) fn avg_exec(&self) -> u64 {
-        self.avg_exec_nanos.load(Ordering::Relaxed)
-    }
-
-    /// Called by a supervising thread as it ends.
-    pub(crate) fn slot_thread_ended(&self, slot: usize) {
-        let stopped = {
-            let mut st = self.lock();
-            st.slots[slot].thread_alive = false;
-            st.alive -= 1;
-            self.notify_all_now(&st);
-            if st.alive == 0 {
-                std::mem::take(&mut st.stopped)
-            } else {
-                Vec::new()
-            }
-        };
-        for r in stopped {
-            r.set_result(());
-        }
-    }
-
-    pub(crate) fn notify_all_now(&self, _st: &State) {
-        self.cond.notify_all();
-    }
-
-    pub(crate) fn next_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// How many calls a worker may hold at once: deep pipelines for short calls (the round
-    /// trip dominates), one at a time for long ones (so a long call never holds work another
-    /// worker could run).
-    pub(crate) fn depth(&self) -> usize {
-        match self.avg_exec_nanos.load(Ordering::Relaxed) {
-            0 => 1,
-            n if n < 20_000 => 64,
-            n if n < 200_000 => 8,
-            n if n < 2_000_000 => 2,
-            _ => 1,
-        }
-    }
-
-    pub(crate) fn note_exec(&self, nanos: u64) {
-        let nanos = nanos.max(1);
-        let old = self.avg_exec_nanos.load(Ordering::Relaxed);
-        let new = if old == 0 {
-            nanos
-        } else {
-            (old.saturating_mul(7).saturating_add(nanos)) / 8
-        };
-        self.avg_exec_nanos.store(new.max(1), Ordering::Relaxed);
-    }
-
-    pub(crate) fn finished(&self, job: &Job, ok: bool, duration: Duration) {
-        if ok {
-            self.stats.succeeded.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.stats.failed.fetch_add(1, Ordering::Relaxed);
-        }
-        if let Some((info, observer)) = job.sink.observed() {
-            observer.executor_event(&ExecutorEvent::Finished {
-                executor: EXECUTOR_NAME,
-                work: info,
-                duration,
-                ok,
-            });
-        }
-    }
-
-    /// Queues a job, or fails it at once if the pool takes no more work.
-    pub(crate) fn enqueue(&self, job: Job) {
-        self.stats.submitted.fetch_add(1, Ordering::Relaxed);
-        let st = self.lock();
-        let refusal = if let Some(e) = &st.broken {
-            Some(e.clone())
-        } else if st.shutdown {
-            Some(Error::shutdown("the process pool is shut down"))
-        } else {
-            None
-        };
-        match refusal {
-            Some(e) => {
-                drop(st);
-                crate::unwind::settle(job.sink, Reply::Failed(e));
-            }
-            None => {
-                if let Err((mut st, job)) = self.try_direct(st, job) {
-                    st.queue.push_back(job);
-                    self.notify(&st);
-                }
-            }
-        }
-    }
-
-    /// Writes a small call straight to an idle worker from the submitting thread, saving the
-    /// feeder's wake-up on the round trip. Gives the job back when no worker is idle or its pipe
-    /// is busy.
-    ///
-    /// An idle worker (nothing in flight) has read everything sent to it, so its pipe is empty
-    /// and a write of at most [`DIRECT_MAX`] bytes does not block.
-    #[allow(clippy::result_large_err)]
-    fn try_direct<'a>(
-        &self,
-        mut st: MutexGuard<'a, State>,
-        mut job: Job,
-    ) -> Result<(), (MutexGuard<'a, State>, Job)> {
-        if !st.queue.is_empty() || job.frame.len() > DIRECT_MAX {
-            return Err((st, job));
-        }
-        let quota = self.config.max_tasks_per_child;
-        let idle = st.slots.iter().position(|s| {
-            s.writer.is_some()
-                && !s.ended
-                && !s.held
-                && s.in_flight.is_empty()
-                && quota.is_none_or(|q| s.sent < q)
-                && s.claims.as_ref().is_some_and(|c| c.has_room(s.sent))
-        });
-        let Some(slot) = idle else {
-            return Err((st, job));
-        };
-        let (Some(pipe), Some(claims)) =
-            (st.slots[slot].writer.clone(), st.slots[slot].claims.clone())
-        else {
-            return Err((st, job));
-        };
-        let Ok(mut file) = pipe.try_lock() else {
-            return Err((st, job));
-        };
-        if !job.sink.start() {
-            self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
-            drop(st);
-            drop(file);
-            drop(job);
-            return Ok(());
-        }
-        // The same events as the queued path, so the timeline keeps these calls' worker spans.
-        if let Some((info, observer)) = job.sink.observed() {
-            let worker = st.slots[slot].pid.unwrap_or(0).to_string();
-            observer.executor_event(&ExecutorEvent::Started {
-                executor: EXECUTOR_NAME,
-                work: info,
-                worker: &worker,
-            });
-        }
-        let frame = job.frame.clone();
-        let watched = job.timeout.is_some();
-        let s = &mut st.slots[slot];
-        job.position = s.sent;
-        claims.sent(job.position, job.id);
-        s.sent += 1;
-        s.front_since = Some(Instant::now());
-        s.in_flight.push_back(job);
-        if watched {
-            // The slot's feeder keeps the call's deadline.
-            self.notify(&st);
-        }
-        drop(st);
-        // The submitting thread's SIGPIPE disposition is the program's, so the write keeps the
-        // signal away.
-        let written = crate::sigpipe::write_all(&mut file, &frame);
-        drop(file);
-        if written.is_err() {
-            // The worker cannot take calls: it is ended, and its reader settles the call.
-            self.end_worker(slot, &pipe);
-        }
-        Ok(())
-    }
-
-    /// Marks the pool broken with `error` and fails everything queued with it.
-    pub(crate) fn break_pool(&self, error: Error) {
-        let drained: Vec<Job> = {
-            let mut st = self.lock();
-            if st.broken.is_none() {
-                st.broken = Some(error.clone());
-            }
-            let drained = st.queue.drain(..).collect();
-            self.notify_all_now(&st);
-            drained
-        };
-        for job in drained {
-            self.stats.failed.fetch_add(1, Ordering::Relaxed);
-            crate::unwind::settle(job.sink, Reply::Failed(error.clone()));
-        }
-    }
-
-    fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        let cancelled: Vec<Job> = {
-            let mut st = self.lock();
-            st.shutdown = true;
-            let drained = if cancel_futures {
-                st.queue.drain(..).collect()
-            } else {
-                Vec::new()
-            };
-            self.notify_all_now(&st);
-            drained
-        };
-        for job in cancelled {
-            self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
-            crate::unwind::settle(
-                job.sink,
-                Reply::Failed(Error::cancelled(Some(
-                    "the process pool was shut down with cancel_futures".into(),
-                ))),
-            );
-        }
-        if wait
-            && taskweave_core::strict::check_blocking_wait("ProcessPoolExecutor::shutdown(wait)")
-                .is_ok()
-        {
-            self.join_threads();
-        }
-    }
-
-    /// Waits up to `timeout` for every supervising thread to end; then kills the workers and
-    /// waits for the threads, which end promptly once their workers are dead.
-    fn stop_within(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now().checked_add(timeout);
-        let mut st = self.lock();
-        while st.alive > 0 {
-            match deadline {
-                Some(d) if Instant::now() >= d => break,
-                Some(d) => st = self.wait_until(st, d),
-                None => st = self.wait(st),
-            }
-        }
-        let in_time = st.alive == 0;
-        drop(st);
-        if !in_time {
-            self.signal_workers(libc_sigkill());
-            let mut st = self.lock();
-            while st.alive > 0 {
-                st = self.wait(st);
-            }
-        }
-        in_time
-    }
-
-    fn join_threads(&self) {
-        let handles: Vec<JoinHandle<()>> = {
-            let mut threads = self.threads.lock().unwrap_or_else(|p| p.into_inner());
-            std::mem::take(&mut *threads)
-        };
-        let me = std::thread::current().id();
-        let mut own = Vec::new();
-        for h in handles {
-            if h.thread().id() == me {
-                // Shutdown from a done-callback on a slot thread: that thread cannot wait for
-                // itself; it finishes after the callback returns.
-                own.push(h);
-            } else {
-                let _ = h.join();
-            }
-        }
-        if !own.is_empty() {
-            self.threads
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .extend(own);
-        }
-    }
-
-    /// Kills the worker of `slot` if it is still the one behind `pipe`, after a write to it
-    /// failed.
-    pub(crate) fn end_worker(&self, slot: usize, pipe: &Arc<Mutex<std::fs::File>>) {
-        let st = self.lock();
-        let s = &st.slots[slot];
-        let same = s.writer.as_ref().is_some_and(|w| Arc::ptr_eq(w, pipe));
-        if let (true, Some(pid)) = (same, s.pid) {
-            #[cfg(unix)]
-            // SAFETY: the pid is read under the pool lock, and a slot clears it under that lock
-            // before it reaps the process, so it is our live (or unreaped) child.
-            unsafe {
-                libc::kill(pid as libc::pid_t, libc::SIGKILL);
-            }
-            #[cfg(not(unix))]
-            let _ = pid;
-        }
-    }
-
-    fn signal_workers(&self, signal: i32) {
-        self.lock().killing = true;
-        self.shutdown(false, true);
-        let st = self.lock();
-        // The pids are read and signalled under the lock: a slot clears its pid under the same
-        // lock before it reaps the process, so none of these pids can have been recycled.
-        for s in &st.slots {
-            if let Some(pid) = s.pid {
-                #[cfg(unix)]
-                // SAFETY: sending a signal to a child process of ours that is not reaped yet.
-                unsafe {
-                    libc::kill(pid as libc::pid_t, signal);
-                }
-                #[cfg(not(unix))]
-                let _ = (pid, signal);
-            }
-        }
-    }
-}
-
-/// Options of one call: [`ProcessPoolExecutor::submit_with`].
-///
-/// ```
-/// use std::time::Duration;
-/// let options = taskweave_process::CallOptions::new().timeout(Duration::from_secs(5));
-/// # let _ = options;
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[must_use]
-pub struct CallOptions {
-    timeout: Option<Duration>,
-}
-
-impl CallOptions {
-    /// No options: the call may run as long as it takes.
-    ///
-    /// ```
-    /// assert_eq!(taskweave_process::CallOptions::new(), Default::default());
-    /// ```
-    pub fn new() -> CallOptions {
-        CallOptions { timeout: None }
-    }
-
-    /// The longest the call may run in its worker, counted from when the worker starts it; past it
-    /// the worker is ended and the call fails with
-    /// [`ErrorKind::TimedOut`](taskweave_core::ErrorKind::TimedOut). [`Duration::MAX`] is no limit;
-    /// zero is refused when the call is submitted.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let options = taskweave_process::CallOptions::new().timeout(Duration::from_millis(250));
-    /// # let _ = options;
-    /// ```
-    pub fn timeout(mut self, timeout: Duration) -> CallOptions {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    pub(crate) fn limit(&self) -> Option<Duration> {
-        self.timeout
-    }
-
-    pub(crate) fn check(&self) -> Result<(), Error> {
-        match self.timeout {
-            Some(t) if t.is_zero() => Err(zero_timeout()),
-            _ => Ok(()),
-        }
-    }
-}
-
-pub(crate) fn zero_timeout() -> Error {
-    Error::refused("a call timeout must be positive, got 0 (no call can finish in no time)")
-}
-
-fn libc_sigkill() -> i32 {
-    #[cfg(unix)]
-    {
-        libc::SIGKILL
-    }
-    #[cfg(not(unix))]
-    9
-}
 
 /// Counters of a pool's work, for progress reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -656,8 +171,7 @@ impl Builder {
         f: fn(A) -> O,
         arg: A,
     ) -> Builder {
-        let tramp = run_init::<A, O> as InitTrampoline as usize;
-        let made = match image::fn_ref(f as usize, tramp, self.secret) {
+        let made = match trampoline::init_ref(f, self.secret) {
             None => Err(outside_image()),
             Some(fref) => postcard::to_stdvec(&arg)
                 .map(|payload| (fref, payload))
@@ -670,7 +184,7 @@ impl Builder {
     }
 
     /// The largest frame (one call's arguments or results, serialised) either side accepts.
-    /// Default: [`wire::DEFAULT_MAX_FRAME`] (1 GiB).
+    /// Default: 1 GiB.
     ///
     /// ```
     /// fn len(b: taskweave_process::Bytes) -> usize {
@@ -792,31 +306,7 @@ impl Builder {
             program: self.program.unwrap_or_else(crate::spawn::default_program),
             handshake_timeout: self.handshake_timeout,
         };
-        let inner = Arc::new(Inner {
-            config,
-            secret: self.secret,
-            state: Mutex::new(State {
-                queue: VecDeque::new(),
-                shutdown: false,
-                killing: false,
-                broken: None,
-                slots: (0..max_workers)
-                    .map(|_| SlotState {
-                        thread_alive: true,
-                        ..SlotState::default()
-                    })
-                    .collect(),
-                start_failures: 0,
-                alive: max_workers,
-                stopped: Vec::new(),
-                waiting: 0,
-            }),
-            cond: Condvar::new(),
-            next_id: AtomicU64::new(1),
-            avg_exec_nanos: AtomicU64::new(0),
-            stats: Counters::default(),
-            threads: Mutex::new(Vec::new()),
-        });
+        let inner = Arc::new(Inner::new(config, self.secret, max_workers));
         let pool = ProcessPoolExecutor { inner };
         for slot in 0..max_workers {
             let inner = pool.inner.clone();
@@ -824,21 +314,10 @@ impl Builder {
                 .name(format!("taskweave-process-{slot}"))
                 .spawn(move || crate::slot::slot_main(inner, slot));
             match spawned {
-                Ok(h) => pool
-                    .inner
-                    .threads
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(h),
+                Ok(h) => pool.inner.add_thread(h),
                 Err(e) => {
                     let err = Error::broken(format!("cannot start a pool thread: {e}"));
-                    {
-                        let mut st = pool.inner.lock();
-                        st.alive -= max_workers - slot;
-                        for s in &mut st.slots[slot..] {
-                            s.thread_alive = false;
-                        }
-                    }
+                    pool.inner.threads_not_started(slot);
                     pool.inner.break_pool(err.clone());
                     return Err(err);
                 }
@@ -849,42 +328,7 @@ impl Builder {
 }
 
 fn outside_image() -> Error {
-    Error::refused(
-        "the function is not part of the main executable's code (for example it comes from a \
-         dynamically loaded library), so a worker process cannot find it",
-    )
-}
-
-/// Encodes a single-argument call frame.
-fn call_frame<A: Serialize>(
-    id: u64,
-    fref: FnRef,
-    arg: &A,
-    max_frame: usize,
-    what: &str,
-) -> Result<Vec<u8>, Error> {
-    let mut frame = Vec::with_capacity(wire::CALL_HEADER + 16);
-    let start = wire::begin_call(&mut frame, id, fref, 1);
-    postcard::to_io(arg, crate::bytes::FrameWriter(&mut frame)).map_err(|e| {
-        Error::wire(
-            format!("argument of {what}"),
-            wire::serialise_failure(arg, &e),
-        )
-    })?;
-    wire::finish(&mut frame, start, max_frame)
-        .map_err(|e| Error::wire(format!("argument of {what}"), e.to_string()))?;
-    Ok(frame)
-}
-
-pub(crate) fn fn_ref_for<A: DeserializeOwned, R: Serialize>(
-    inner: &Inner,
-    f: fn(A) -> R,
-) -> Option<FnRef> {
-    image::fn_ref(
-        f as usize,
-        run_chunk::<A, R> as Trampoline as usize,
-        inner.secret,
-    )
+    Error::refused(crate::image::not_in_code())
 }
 
 impl ProcessPoolExecutor {
@@ -916,7 +360,7 @@ impl ProcessPoolExecutor {
             max_frame: wire::DEFAULT_MAX_FRAME,
             program: None,
             handshake_timeout: Duration::from_secs(30),
-            secret: image::random_secret(),
+            secret: crate::image::random_secret(),
         }
     }
 
@@ -993,10 +437,8 @@ impl ProcessPoolExecutor {
         arg: A,
         options: CallOptions,
     ) -> Promise<R> {
-        let tramp = run_chunk::<A, R> as Trampoline as usize;
         self.submit_ref::<A, R>(
-            f as usize,
-            tramp,
+            trampoline::call_ref(f, self.inner.secret),
             &arg,
             std::any::type_name::<fn(A) -> R>(),
             options,
@@ -1020,10 +462,8 @@ impl ProcessPoolExecutor {
     /// ```
     #[track_caller]
     pub fn call<R: Payload>(&self, f: fn() -> R) -> Promise<R> {
-        let tramp = run_thunk::<R> as Trampoline as usize;
         self.submit_ref::<(), R>(
-            f as usize,
-            tramp,
+            trampoline::thunk_ref(f, self.inner.secret),
             &(),
             std::any::type_name::<fn() -> R>(),
             CallOptions::new(),
@@ -1033,8 +473,7 @@ impl ProcessPoolExecutor {
     #[track_caller]
     fn submit_ref<A: Serialize, R: Payload>(
         &self,
-        func: usize,
-        trampoline: usize,
+        fref: Option<FnRef>,
         arg: &A,
         name: &'static str,
         options: CallOptions,
@@ -1047,11 +486,11 @@ impl ProcessPoolExecutor {
         let inner = &*self.inner;
         let id = inner.next_id();
         let what: Arc<str> = format!("task {id} ({name})").into();
-        let Some(fref) = image::fn_ref(func, trampoline, inner.secret) else {
+        let Some(fref) = fref else {
             resolver.set_error(outside_image());
             return promise;
         };
-        let frame = match call_frame(id, fref, arg, inner.config.max_frame, &what) {
+        let frame = match wire::encode_call(id, fref, arg, inner.config.max_frame, &what) {
             Ok(frame) => frame,
             Err(e) => {
                 resolver.set_error(e);
@@ -1070,7 +509,7 @@ impl ProcessPoolExecutor {
             what: what.clone(),
             sink: Box::new(PromiseSink { resolver, what }),
             position: 0,
-            timeout: options.timeout,
+            timeout: options.limit(),
         });
         promise
     }
@@ -1336,17 +775,7 @@ impl ProcessPoolExecutor {
     /// ```
     pub async fn shutdown_async(&self, cancel_futures: bool) {
         self.inner.shutdown(false, cancel_futures);
-        let stopped = {
-            let mut st = self.inner.lock();
-            if st.alive == 0 {
-                None
-            } else {
-                let (promise, resolver) = Promise::pending();
-                st.stopped.push(resolver);
-                Some(promise)
-            }
-        };
-        if let Some(stopped) = stopped {
+        if let Some(stopped) = self.inner.stopped() {
             let _ = stopped.await;
         }
     }
@@ -1390,7 +819,7 @@ impl ProcessPoolExecutor {
                 .spawn(move || inner.stop_within(timeout));
             if keeper.is_err() {
                 // No thread to keep the deadline: keep it the hard way now.
-                self.inner.signal_workers(libc_sigkill());
+                self.inner.signal_workers(sigkill());
             }
             return false;
         }
@@ -1508,7 +937,7 @@ impl Drop for ProcessPoolExecutor {
         let (pending, unfinished, alive) = {
             let st = self.inner.lock();
             let n = st.queue.len() + st.slots.iter().map(|s| s.in_flight.len()).sum::<usize>();
-            ((!st.shutdown).then_some(n), n, st.alive)
+            ((!st.shutdown).then_some(n), n, st.alive())
         };
         if alive == 0 {
             // Every supervising thread has ended (after `shutdown_async`, say): joining them

@@ -3,7 +3,7 @@
 //!
 //! # Protocol between the threads
 //!
-//! All shared state sits in the pool's one mutex ([`State`]). A call moves from the pool queue to
+//! All shared state sits in the pool's one mutex ([`State`]; its locking rules are in `shared.rs`). A call moves from the pool queue to
 //! the slot's `in_flight` list (under the lock), and its claim word is marked sent, before its
 //! frame is written, so a reply can never arrive for a call the reader does not know. The worker
 //! runs calls in order and writes each reply before it reads the next call, so replies arrive in
@@ -33,14 +33,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use taskweave_core::Error;
-use taskweave_core::instrument::ExecutorEvent;
 
 use crate::claims::Claims;
 use crate::image::{Image, image};
-use crate::job::{Job, Reply};
-use crate::pool::{EXECUTOR_NAME, Inner, State};
+use crate::job::{Job, Reply, settle};
+use crate::shared::{Inner, SlotState, State};
 use crate::sigpipe;
-use crate::unwind::settle;
 use crate::wire::{self, FromWorker};
 
 /// Consecutive workers that may fail to start, in a way that would repeat, before the pool
@@ -747,7 +745,7 @@ fn watch(inner: &Inner, st: &mut State, slot: usize, claims: &Claims) -> Option<
 
 /// Ends the worker if the oldest call's reply was written long ago and the reader is still
 /// waiting for bytes: the stream lost its framing, and the reader would wait forever.
-fn lost_framing(s: &mut crate::pool::SlotState, claims: &Claims, now: Instant) -> bool {
+fn lost_framing(s: &mut SlotState, claims: &Claims, now: Instant) -> bool {
     let Some(front) = s.in_flight.front() else {
         return false;
     };
@@ -780,16 +778,15 @@ fn lost_framing(s: &mut crate::pool::SlotState, claims: &Claims, now: Instant) -
 }
 
 /// When the running call's timeout expires, if it has one.
-fn overdue_at(s: &crate::pool::SlotState) -> Option<Instant> {
+fn overdue_at(s: &SlotState) -> Option<Instant> {
     let front = s.in_flight.front()?;
     s.front_since?.checked_add(front.timeout?)
 }
 
 /// Ends the worker running an overdue call; its reader then fails the call with
-/// [`ErrorKind::TimedOut`](taskweave_core::ErrorKind::TimedOut) and a new worker replaces it.
-/// Returns `false` if the call had not started (it is taken back instead: a call that never ran is
-/// not overdue).
-fn time_out(s: &mut crate::pool::SlotState, claims: &Claims) -> bool {
+/// [`ErrorKind::TimedOut`](taskweave_core::ErrorKind::TimedOut) and a new worker replaces it. Returns `false` if the call had not
+/// started (it is taken back instead: a call that never ran is not overdue).
+fn time_out(s: &mut SlotState, claims: &Claims) -> bool {
     if s.timed_out.is_some() {
         return true;
     }
@@ -865,14 +862,7 @@ fn take_batch(
             skipped.push(job);
             continue;
         }
-        if let Some((info, observer)) = job.sink.observed() {
-            let worker = st.slots[slot].pid.unwrap_or(0).to_string();
-            observer.executor_event(&ExecutorEvent::Started {
-                executor: EXECUTOR_NAME,
-                work: info,
-                worker: &worker,
-            });
-        }
+        inner.started(&job, st.slots[slot].pid);
         bytes += job.frame.len();
         frames.push(job.frame.clone());
         let s = &mut st.slots[slot];

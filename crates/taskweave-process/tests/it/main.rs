@@ -6,13 +6,13 @@ mod basics;
 mod build;
 mod corrupt;
 mod errors;
+mod events;
 mod faults;
 mod lifecycle;
 mod map;
 mod props;
 mod signals;
 mod stuck;
-mod wire;
 
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};

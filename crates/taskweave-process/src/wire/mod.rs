@@ -1,43 +1,40 @@
-//! The frame format spoken between a pool and its workers over a pair of pipes.
+//! The wire format spoken between a pool and its workers over a pair of pipes, in one place:
+//! the frames here, the outcomes inside a result frame in [`outcome`].
 //!
 //! Every message is one frame: a little-endian `u32` body length followed by the body, whose first
 //! byte is the message kind. Fixed fields are little-endian integers; payloads (arguments and
 //! results) are postcard bytes and are placed last in the body, so a frame is built in one buffer
 //! with one copy of the payload and read with one read into an exactly sized buffer.
 //!
-//! The decoder is total: any byte string gives a message or an
-//! [`ErrorKind::Wire`](taskweave_core::ErrorKind::Wire), never a panic, and a body longer than the
-//! frame limit is refused before anything is allocated for it. A reader that hits end of file in
-//! the middle of a frame reports a truncated frame instead of waiting.
+//! The decoder is total: any byte string gives a message or an `ErrorKind::Wire`, never a panic, and
+//! a body longer than the frame limit is refused before anything is allocated for it. A reader that
+//! hits end of file in the middle of a frame reports a truncated frame instead of waiting.
 //!
-//! The format is an internal protocol between two copies of the same build: it is versioned by
-//! [`PROTOCOL_VERSION`] and checked at the handshake, and it is public so tests and tools can
-//! exercise the decoder.
-//!
-//! ```
-//! use taskweave_process::wire::{self, FromWorker};
-//!
-//! let mut frame = Vec::new();
-//! wire::encode_ready(&mut frame);
-//! let body = wire::read_frame(&mut &frame[..], wire::DEFAULT_MAX_FRAME).unwrap().unwrap();
-//! assert!(matches!(wire::decode_from_worker(&body), Ok(FromWorker::Ready)));
-//! ```
+//! The format is an internal protocol between two copies of the same build, versioned by
+//! [`PROTOCOL_VERSION`] and checked at the handshake. It is not public API (the setup frame
+//! carries the pool's secret); with the `fuzzing` feature, `taskweave_process::fuzzing` exposes
+//! its decoders to fuzz targets, nothing else.
 
 use std::io::{self, Read};
 
+use serde::Serialize;
 use taskweave_core::Error;
 
+pub(crate) mod outcome;
+#[cfg(test)]
+mod tests;
+
 /// The default largest frame body a pool or worker accepts: 1 GiB.
-pub const DEFAULT_MAX_FRAME: usize = 1 << 30;
+pub(crate) const DEFAULT_MAX_FRAME: usize = 1 << 30;
 
 /// The first allocation for a frame body whose buffer is empty.
 const FIRST_READ: usize = 64 * 1024;
 
 /// The protocol version; a worker that speaks another one is refused at the handshake.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub(crate) const PROTOCOL_VERSION: u16 = 1;
 
 /// The first field of a worker's hello: "TWPW" in ASCII.
-pub const MAGIC: u32 = u32::from_le_bytes(*b"TWPW");
+pub(crate) const MAGIC: u32 = u32::from_le_bytes(*b"TWPW");
 
 const K_SETUP: u8 = 1;
 const K_CALL: u8 = 2;
@@ -54,18 +51,18 @@ pub(crate) const CALL_HEADER: usize = 4 + 1 + 8 + 24 + 4;
 
 /// A function in the image: offsets from the image anchor plus an integrity tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FnRef {
+pub(crate) struct FnRef {
     /// The user function's address minus the anchor's.
-    pub func: i64,
+    pub(crate) func: i64,
     /// The typed trampoline's address minus the anchor's.
-    pub trampoline: i64,
+    pub(crate) trampoline: i64,
     /// A keyed check over both offsets; a worker runs nothing whose tag does not match.
-    pub tag: u64,
+    pub(crate) tag: u64,
 }
 
 /// A message from the pool to a worker.
 #[derive(Debug, PartialEq, Eq)]
-pub enum ToWorker<'a> {
+pub(crate) enum ToWorker<'a> {
     /// Sent once after the worker's hello: what the worker must check and run before calls.
     Setup {
         /// The pool's build id; the worker compares it with its own.
@@ -90,7 +87,7 @@ pub enum ToWorker<'a> {
 
 /// A message from a worker to its pool.
 #[derive(Debug, PartialEq, Eq)]
-pub enum FromWorker<'a> {
+pub(crate) enum FromWorker<'a> {
     /// The first frame a worker sends.
     Hello {
         /// Must be [`MAGIC`].
@@ -136,18 +133,10 @@ fn wire_err(detail: impl Into<String>) -> Error {
 ///
 /// # Errors
 ///
-/// [`ErrorKind::Wire`](taskweave_core::ErrorKind::Wire) for a body longer than `max` (nothing is
-/// read or allocated for it), for a frame cut short by end of file, and for I/O errors. Memory is
-/// reserved as bytes arrive, at most twice what was received, so a length prefix that lies costs
-/// nothing beyond the data sent.
-///
-/// ```
-/// use taskweave_process::wire::read_frame;
-/// let bytes = [3u8, 0, 0, 0, 1, 2]; // claims 3 bytes, has 2
-/// assert!(read_frame(&mut &bytes[..], 1024).is_err());
-/// assert!(read_frame(&mut &[][..], 1024).unwrap().is_none());
-/// ```
-pub fn read_frame<R: Read>(reader: &mut R, max: usize) -> Result<Option<Vec<u8>>, Error> {
+/// [`ErrorKind::Wire`] for a body longer than `max` (nothing is read or allocated for it), for a frame
+/// cut short by end of file, and for I/O errors. Memory is reserved as bytes arrive, at most
+/// twice what was received, so a length prefix that lies costs nothing beyond the data sent.
+pub(crate) fn read_frame<R: Read>(reader: &mut R, max: usize) -> Result<Option<Vec<u8>>, Error> {
     let mut body = Vec::new();
     Ok(read_frame_into(reader, max, &mut body)?.then_some(body))
 }
@@ -160,14 +149,7 @@ pub fn read_frame<R: Read>(reader: &mut R, max: usize) -> Result<Option<Vec<u8>>
 /// # Errors
 ///
 /// As [`read_frame`].
-///
-/// ```
-/// use taskweave_process::wire::read_frame_into;
-/// let mut body = Vec::new();
-/// assert!(read_frame_into(&mut &[2u8, 0, 0, 0, 11, 12][..], 64, &mut body).unwrap());
-/// assert_eq!(body, [11, 12]);
-/// ```
-pub fn read_frame_into<R: Read>(
+pub(crate) fn read_frame_into<R: Read>(
     reader: &mut R,
     max: usize,
     body: &mut Vec<u8>,
@@ -314,13 +296,8 @@ impl<'a> Cursor<'a> {
 ///
 /// # Errors
 ///
-/// [`ErrorKind::Wire`](taskweave_core::ErrorKind::Wire) for an unknown kind or a body that does not
-/// fit its kind.
-///
-/// ```
-/// assert!(taskweave_process::wire::decode_to_worker(&[99]).is_err());
-/// ```
-pub fn decode_to_worker(body: &[u8]) -> Result<ToWorker<'_>, Error> {
+/// [`ErrorKind::Wire`] for an unknown kind or a body that does not fit its kind.
+pub(crate) fn decode_to_worker(body: &[u8]) -> Result<ToWorker<'_>, Error> {
     let mut c = Cursor { rest: body };
     match c.u8("kind")? {
         K_SETUP => {
@@ -364,13 +341,8 @@ pub fn decode_to_worker(body: &[u8]) -> Result<ToWorker<'_>, Error> {
 ///
 /// # Errors
 ///
-/// [`ErrorKind::Wire`](taskweave_core::ErrorKind::Wire) for an unknown kind or a body that does not
-/// fit its kind.
-///
-/// ```
-/// assert!(taskweave_process::wire::decode_from_worker(&[13, 1, 2]).is_err());
-/// ```
-pub fn decode_from_worker(body: &[u8]) -> Result<FromWorker<'_>, Error> {
+/// [`ErrorKind::Wire`] for an unknown kind or a body that does not fit its kind.
+pub(crate) fn decode_from_worker(body: &[u8]) -> Result<FromWorker<'_>, Error> {
     let mut c = Cursor { rest: body };
     match c.u8("kind")? {
         K_HELLO => {
@@ -470,6 +442,27 @@ pub(crate) fn encode_setup(
     finish(out, start, max)
 }
 
+/// A complete call frame of one argument.
+///
+/// # Errors
+///
+/// `ErrorKind::Wire` naming `what` if the argument cannot be serialised or the frame exceeds `max`.
+pub(crate) fn encode_call<A: Serialize>(
+    id: u64,
+    fref: FnRef,
+    arg: &A,
+    max: usize,
+    what: &str,
+) -> Result<Vec<u8>, Error> {
+    let mut frame = Vec::with_capacity(CALL_HEADER + 16);
+    let start = begin_call(&mut frame, id, fref, 1);
+    postcard::to_io(arg, crate::bytes::FrameWriter(&mut frame))
+        .map_err(|e| Error::wire(format!("argument of {what}"), serialise_failure(arg, &e)))?;
+    finish(&mut frame, start, max)
+        .map_err(|e| Error::wire(format!("argument of {what}"), e.to_string()))?;
+    Ok(frame)
+}
+
 /// Appends the header of a call frame; the caller appends the payload and calls [`finish`].
 pub(crate) fn begin_call(out: &mut Vec<u8>, id: u64, f: FnRef, count: u32) -> usize {
     let start = begin(out, K_CALL);
@@ -496,13 +489,7 @@ pub(crate) fn encode_hello(out: &mut Vec<u8>, pid: u32, build_id: &[u8]) {
 }
 
 /// Appends a complete "ready" frame.
-///
-/// ```
-/// let mut v = Vec::new();
-/// taskweave_process::wire::encode_ready(&mut v);
-/// assert_eq!(v, [1, 0, 0, 0, 11]);
-/// ```
-pub fn encode_ready(out: &mut Vec<u8>) {
+pub(crate) fn encode_ready(out: &mut Vec<u8>) {
     let start = begin(out, K_READY);
     let _ = finish(out, start, usize::MAX);
 }
@@ -535,35 +522,4 @@ pub(crate) fn encode_failed(out: &mut Vec<u8>, id: u64, detail: &str) {
     out.extend_from_slice(&id.to_le_bytes());
     out.extend_from_slice(detail.as_bytes());
     let _ = finish(out, start, usize::MAX);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn call_round_trip() {
-        let f = FnRef {
-            func: -5,
-            trampoline: 77,
-            tag: 9,
-        };
-        let mut out = Vec::new();
-        let start = begin_call(&mut out, 3, f, 0);
-        out.extend_from_slice(b"abc");
-        set_call_count(&mut out, start, 2);
-        finish(&mut out, start, DEFAULT_MAX_FRAME).unwrap();
-        let body = read_frame(&mut &out[..], DEFAULT_MAX_FRAME)
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            decode_to_worker(&body).unwrap(),
-            ToWorker::Call {
-                id: 3,
-                func: f,
-                count: 2,
-                payload: b"abc"
-            }
-        );
-    }
 }

@@ -1,7 +1,10 @@
-//! The worker side: what a copy of the executable does when it was started as a pool worker.
+//! The worker side, in one place: how a copy of the executable becomes a pool worker (the
+//! loader constructor, the marker), its serve loop, and the typed trampolines it runs
+//! ([`trampoline`]).
 //!
 //! It is entered before `main` (from the loader's constructor list on ELF platforms, or from
-//! [`become_worker_if_spawned`](crate::become_worker_if_spawned) at the top of `main`), so the user's `main` never runs in a worker. It
+//! [`become_worker_if_spawned`](crate::become_worker_if_spawned) at the top of `main`), so the
+//! user's `main` never runs in a worker. It
 //! removes its marker from the environment (so a pool created inside a worker starts workers of
 //! its own), arranges to die with its parent, says hello, checks the pool's setup, runs the
 //! initializer and then serves calls one at a time until its input pipe closes.
@@ -11,9 +14,39 @@ use std::io::{BufReader, Write};
 use std::time::Instant;
 
 use crate::claims::{Claim, Claims};
-use crate::image::{image, resolve};
-use crate::job::{CaughtPanic, InitTrampoline, LAST_PANIC, Trampoline};
-use crate::wire::{self, ToWorker};
+use crate::image::{Image, image, resolve};
+use crate::wire::{self, FnRef, ToWorker};
+
+pub(crate) mod trampoline;
+
+use trampoline::{CaughtPanic, InitTrampoline, LAST_PANIC, Trampoline};
+
+/// Registers worker start-up with the loader, so a worker is recognised before `main`, under
+/// `cargo test` (whose `main` is generated) as in any other program. Every ELF loader runs the
+/// functions of `.init_array` before `main`.
+// SAFETY: `.init_array` holds pointers to `extern "C" fn()` that the loader calls once, before
+// `main`, with no arguments, on the main thread: exactly the type and calling convention of
+// `worker_ctor`. The entry is a plain pointer, valid for the program's life, and the section
+// exists with this meaning on every target this compiles for (ELF: Linux, Android, FreeBSD).
+// `worker_ctor` returns at once unless the process was started as a worker, and uses nothing
+// that needs `main` to have run (std's allocator, environment and I/O work before `main`).
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+#[used]
+#[unsafe(link_section = ".init_array")]
+pub(crate) static WORKER_CTOR: extern "C" fn() = worker_ctor;
+
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+extern "C" fn worker_ctor() {
+    run_if_worker();
+}
+
+/// `true` where [`WORKER_CTOR`] exists and
+/// [`become_worker_if_spawned`](crate::become_worker_if_spawned) is optional.
+pub(crate) const HAS_CTOR: bool = cfg!(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd"
+));
 
 /// The environment variable that marks a worker: `1:<input fd>:<output fd>:<parent pid>:<max
 /// frame>:<claims fd>`. Without the claims descriptor the worker runs no call.
@@ -35,7 +68,7 @@ fn parse(value: &str) -> Option<Marker> {
     if parts.next()? != "1" {
         return None;
     }
-    Some(Marker {
+    let marker = Marker {
         input: parts.next()?.parse().ok()?,
         output: parts.next()?.parse().ok()?,
         parent: parts.next()?.parse().ok()?,
@@ -44,7 +77,13 @@ fn parse(value: &str) -> Option<Marker> {
             Some(fd) => Some(fd.parse().ok()?),
             None => None,
         },
-    })
+    };
+    // The pool hands over fresh descriptors above stdio, all different: anything else is not
+    // a marker the pool wrote, and taking ownership of it could close someone else's file.
+    let fds = [Some(marker.input), Some(marker.output), marker.claims];
+    let fds: Vec<i32> = fds.into_iter().flatten().collect();
+    let distinct = fds.iter().enumerate().all(|(i, a)| !fds[..i].contains(a));
+    (distinct && fds.iter().all(|&fd| fd > 2)).then_some(marker)
 }
 
 /// Becomes a worker and never returns if this process was started as one; returns at once
@@ -57,8 +96,10 @@ pub(crate) fn run_if_worker() {
         eprintln!("taskweave-process: malformed {WORKER_ENV} marker, not starting as a worker");
         std::process::exit(EXIT_PROTOCOL);
     };
-    // SAFETY: a worker runs this before `main` or first thing in it, while it has one thread, so
-    // no other thread reads the environment concurrently.
+    // SAFETY: this line is reached only in a process started as a worker, before its `main`:
+    // on ELF targets from the loader constructor (no thread of the program exists yet), and
+    // elsewhere from `become_worker_if_spawned`, which must be the first thing in `main`, before any thread starts.
+    // So no other thread reads or writes the environment concurrently.
     unsafe { std::env::remove_var(WORKER_ENV) };
     std::process::exit(serve(marker));
 }
@@ -127,6 +168,61 @@ fn fatal(out: &mut File, detail: &str) -> i32 {
     EXIT_PROTOCOL
 }
 
+/// A setup frame the worker accepted: the tag key, and the initializer resolved to
+/// `(function, trampoline, argument)`, not yet run.
+pub(crate) struct Setup<'a> {
+    pub(crate) secret: u64,
+    pub(crate) initializer: Option<(usize, usize, &'a [u8])>,
+}
+
+/// Why a setup frame was refused.
+#[derive(Debug)]
+pub(crate) enum SetupRefused {
+    /// Not a setup frame, or another build's: the worker reports a protocol error and exits.
+    Fatal(String),
+    /// The initializer's reference fails its checks: reported as the initializer's failure.
+    Init(String),
+}
+
+/// Checks the pool's setup frame against this image before any offset is trusted: the build id
+/// must be ours, and the initializer's reference must pass its tag and code checks. Runs
+/// nothing; any bytes give a [`Setup`] or a refusal.
+pub(crate) fn accept_setup<'a>(body: &'a [u8], img: &Image) -> Result<Setup<'a>, SetupRefused> {
+    match wire::decode_to_worker(body) {
+        Ok(ToWorker::Setup {
+            build_id,
+            secret,
+            initializer,
+        }) => {
+            if build_id != img.build_id.as_slice() {
+                return Err(SetupRefused::Fatal(
+                    "pool and worker are different builds of the executable".into(),
+                ));
+            }
+            let initializer = match initializer {
+                None => None,
+                Some((f, payload)) => {
+                    let (func, tramp) = resolve(f, secret).map_err(SetupRefused::Init)?;
+                    Some((func, tramp, payload))
+                }
+            };
+            Ok(Setup {
+                secret,
+                initializer,
+            })
+        }
+        Ok(other) => Err(SetupRefused::Fatal(format!(
+            "expected setup, got {other:?}"
+        ))),
+        Err(e) => Err(SetupRefused::Fatal(e.to_string())),
+    }
+}
+
+/// Checks a call's function reference; `Ok((function, trampoline))` is safe to run.
+pub(crate) fn accept_call(func: FnRef, secret: u64) -> Result<(usize, usize), String> {
+    resolve(func, secret)
+}
+
 fn serve(marker: Marker) -> i32 {
     let Some((input, mut out, claims)) = prepare(&marker) else {
         return 0;
@@ -146,28 +242,18 @@ fn serve(marker: Marker) -> i32 {
 
     // Setup: the pool's build must be ours before any offset is trusted.
     let secret = match wire::read_frame_into(&mut input, marker.max_frame, &mut body) {
-        Ok(true) => match wire::decode_to_worker(&body) {
-            Ok(ToWorker::Setup {
-                build_id,
+        Ok(true) => match accept_setup(&body, img) {
+            Ok(Setup {
                 secret,
                 initializer,
             }) => {
-                if build_id != img.build_id.as_slice() {
-                    return fatal(
-                        &mut out,
-                        "pool and worker are different builds of the executable",
-                    );
-                }
-                if let Some((f, payload)) = initializer {
-                    let outcome = resolve(f, secret).and_then(|(func, tramp)| {
-                        // SAFETY: `tramp` is a checked reference into this build's code, made by
-                        // the pool from an `InitTrampoline` (setup frames carry no other kind).
-                        let tramp = unsafe {
-                            std::mem::transmute::<*const (), InitTrampoline>(tramp as *const ())
-                        };
-                        tramp(func, payload)
-                    });
-                    if let Err(text) = outcome {
+                if let Some((func, tramp, payload)) = initializer {
+                    // SAFETY: `tramp` is a checked reference into this build's code, made by
+                    // the pool from an `InitTrampoline` (setup frames carry no other kind).
+                    let tramp = unsafe {
+                        std::mem::transmute::<*const (), InitTrampoline>(tramp as *const ())
+                    };
+                    if let Err(text) = tramp(func, payload) {
                         frame.clear();
                         wire::encode_text(&mut frame, false, &text);
                         send(&mut out, &frame);
@@ -176,8 +262,13 @@ fn serve(marker: Marker) -> i32 {
                 }
                 secret
             }
-            Ok(other) => return fatal(&mut out, &format!("expected setup, got {other:?}")),
-            Err(e) => return fatal(&mut out, &e.to_string()),
+            Err(SetupRefused::Fatal(text)) => return fatal(&mut out, &text),
+            Err(SetupRefused::Init(text)) => {
+                frame.clear();
+                wire::encode_text(&mut frame, false, &text);
+                send(&mut out, &frame);
+                return 0;
+            }
         },
         Ok(false) => return 0,
         Err(e) => return fatal(&mut out, &e.to_string()),
@@ -227,7 +318,7 @@ fn serve(marker: Marker) -> i32 {
         let claimed_at = position;
         position += 1;
         frame.clear();
-        match resolve(func, secret) {
+        match accept_call(func, secret) {
             Ok((func, tramp)) => {
                 // SAFETY: `tramp` is a checked reference into this build's code, made by the pool
                 // from a `Trampoline` (call frames carry no other kind).

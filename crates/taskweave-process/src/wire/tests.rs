@@ -1,7 +1,10 @@
-//! The frame decoder under random and hostile input: an error, never a panic or a hang.
+//! The frame format: round trips, and the decoder under random and hostile input (an error,
+//! never a panic or a hang), also in a real worker process.
 
 use proptest::prelude::*;
-use taskweave_process::wire::{self, DEFAULT_MAX_FRAME};
+
+use super::*;
+use crate::wire;
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
@@ -60,9 +63,12 @@ mod live_worker {
     use std::time::{Duration, Instant};
 
     use proptest::prelude::*;
-    use taskweave_process::wire::{self, FromWorker};
 
-    use crate::exclusive;
+    use crate::wire::{self, FromWorker};
+
+    /// Held while a test's descriptors are inheritable; no other test of this binary starts
+    /// processes.
+    static SPAWNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
     /// A close-on-exec pipe.
     fn pipe() -> (File, File) {
@@ -78,8 +84,8 @@ mod live_worker {
 
         #[test]
         fn garbage_makes_a_worker_exit(garbage in proptest::collection::vec(any::<u8>(), 0..512)) {
-            // Exclusive: the pipes are inheritable until the child is started.
-            let _g = exclusive();
+            // One at a time: the pipes are inheritable until the child is started.
+            let _g = SPAWNING.lock().unwrap_or_else(|p| p.into_inner());
             let (child_in, mut to_worker) = pipe();
             let (mut from_worker, child_out) = pipe();
             for fd in [child_in.as_raw_fd(), child_out.as_raw_fd()] {
@@ -152,4 +158,75 @@ fn memory_follows_the_bytes_that_arrived_not_the_claimed_length() {
         .unwrap();
     assert_eq!(got.len(), 3_000_000);
     assert_eq!(got[2_999_999], (2_999_999u32) as u8);
+}
+
+#[test]
+fn call_round_trip() {
+    let f = FnRef {
+        func: -5,
+        trampoline: 77,
+        tag: 9,
+    };
+    let mut out = Vec::new();
+    let start = begin_call(&mut out, 3, f, 0);
+    out.extend_from_slice(b"abc");
+    set_call_count(&mut out, start, 2);
+    finish(&mut out, start, DEFAULT_MAX_FRAME).unwrap();
+    let body = read_frame(&mut &out[..], DEFAULT_MAX_FRAME)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        decode_to_worker(&body).unwrap(),
+        ToWorker::Call {
+            id: 3,
+            func: f,
+            count: 2,
+            payload: b"abc"
+        }
+    );
+}
+
+#[test]
+fn a_ready_frame_is_one_kind_byte() {
+    let mut frame = Vec::new();
+    encode_ready(&mut frame);
+    assert_eq!(frame, [1, 0, 0, 0, 11]);
+    let body = read_frame(&mut &frame[..], DEFAULT_MAX_FRAME)
+        .unwrap()
+        .unwrap();
+    assert!(matches!(decode_from_worker(&body), Ok(FromWorker::Ready)));
+}
+
+#[test]
+fn short_input_and_clean_ends() {
+    let bytes = [3u8, 0, 0, 0, 1, 2]; // claims 3 bytes, has 2
+    assert!(read_frame(&mut &bytes[..], 1024).is_err());
+    assert!(read_frame(&mut &[][..], 1024).unwrap().is_none());
+    let mut body = Vec::new();
+    assert!(read_frame_into(&mut &[2u8, 0, 0, 0, 11, 12][..], 64, &mut body).unwrap());
+    assert_eq!(body, [11, 12]);
+    assert!(decode_to_worker(&[99]).is_err());
+    assert!(decode_from_worker(&[13, 1, 2]).is_err());
+}
+
+#[test]
+fn setup_round_trip() {
+    let f = FnRef {
+        func: 1,
+        trampoline: -2,
+        tag: 3,
+    };
+    let mut out = Vec::new();
+    encode_setup(&mut out, b"build", 42, Some((f, b"arg")), DEFAULT_MAX_FRAME).unwrap();
+    let body = read_frame(&mut &out[..], DEFAULT_MAX_FRAME)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        decode_to_worker(&body).unwrap(),
+        ToWorker::Setup {
+            build_id: b"build",
+            secret: 42,
+            initializer: Some((f, &b"arg"[..])),
+        }
+    );
 }

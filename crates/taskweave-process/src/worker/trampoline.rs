@@ -1,0 +1,173 @@
+//! The typed trampolines a worker runs: each monomorphisation decodes one function's arguments,
+//! calls it under `catch_unwind` once per argument and appends one outcome per argument
+//! (`wire::outcome`), so every argument gets exactly one outcome and one bad item fails only
+//! its own future. The pool names a function by the pair (function, trampoline), made here.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::image;
+use crate::wire::FnRef;
+use crate::wire::outcome;
+
+/// Runs a call in a worker: `func` is a `fn(A) -> R` of this image, `input` holds `count`
+/// serialised arguments, outcomes are appended to `out`.
+pub(crate) type Trampoline = fn(func: usize, count: u32, input: &[u8], out: &mut Vec<u8>);
+
+/// Runs an initializer in a worker: `func` is a `fn(A) -> O` of this image.
+pub(crate) type InitTrampoline = fn(func: usize, input: &[u8]) -> Result<(), String>;
+
+/// The reference to `f`, run through the trampoline of its types, keyed by `secret`; `None`
+/// if `f` is not in the executable's code.
+pub(crate) fn call_ref<A: DeserializeOwned, R: Serialize>(
+    f: fn(A) -> R,
+    secret: u64,
+) -> Option<FnRef> {
+    image::fn_ref(f as usize, run_chunk::<A, R> as Trampoline as usize, secret)
+}
+
+/// The reference to `f()`, as [`call_ref`].
+pub(crate) fn thunk_ref<R: Serialize>(f: fn() -> R, secret: u64) -> Option<FnRef> {
+    image::fn_ref(f as usize, run_thunk::<R> as Trampoline as usize, secret)
+}
+
+/// The reference to the initializer `f`, as [`call_ref`].
+pub(crate) fn init_ref<A: DeserializeOwned, O: InitResult>(
+    f: fn(A) -> O,
+    secret: u64,
+) -> Option<FnRef> {
+    image::fn_ref(
+        f as usize,
+        run_init::<A, O> as InitTrampoline as usize,
+        secret,
+    )
+}
+
+/// The panic last caught in this worker, filled by the worker's panic hook.
+pub(crate) struct CaughtPanic {
+    pub(crate) location: String,
+    pub(crate) backtrace: String,
+}
+
+thread_local! {
+    pub(crate) static LAST_PANIC: std::cell::RefCell<Option<CaughtPanic>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn take_panic(payload: &(dyn std::any::Any + Send)) -> (String, String) {
+    let message = taskweave_core::error::panic_message(payload);
+    let caught = LAST_PANIC.with(|p| p.borrow_mut().take());
+    let backtrace = match caught {
+        Some(c) => format!("panicked at {}\n{}", c.location, c.backtrace),
+        None => String::new(),
+    };
+    (message, backtrace)
+}
+
+/// The trampoline for `fn(A) -> R`.
+fn run_chunk<A: DeserializeOwned, R: Serialize>(
+    func: usize,
+    count: u32,
+    input: &[u8],
+    out: &mut Vec<u8>,
+) {
+    // SAFETY: `func` was resolved from a reference whose tag matched and which lies in this
+    // image's code, and the handshake proved this image is the pool's build: the pool made the
+    // reference from a `fn(A) -> R` with exactly these `A` and `R`, since it paired it with this
+    // trampoline's monomorphisation (`call_ref`), so the address is that function.
+    let f = unsafe { std::mem::transmute::<*const (), fn(A) -> R>(func as *const ()) };
+    run_items(f, count, input, out);
+}
+
+/// The trampoline for `fn() -> R` (each call's argument is `()`).
+fn run_thunk<R: Serialize>(func: usize, count: u32, input: &[u8], out: &mut Vec<u8>) {
+    // SAFETY: as in `run_chunk`, for a reference the pool made from a `fn() -> R` paired with
+    // this monomorphisation (`thunk_ref`).
+    let f = unsafe { std::mem::transmute::<*const (), fn() -> R>(func as *const ()) };
+    run_items(|(): ()| f(), count, input, out);
+}
+
+fn run_items<A: DeserializeOwned, R: Serialize>(
+    f: impl Fn(A) -> R,
+    count: u32,
+    input: &[u8],
+    out: &mut Vec<u8>,
+) {
+    let mut rest = input;
+    for i in 0..count {
+        let arg = match postcard::take_from_bytes::<A>(rest) {
+            Ok((arg, tail)) => {
+                rest = tail;
+                arg
+            }
+            Err(e) => {
+                let detail = format!("argument could not be decoded in the worker: {e}");
+                for _ in i..count {
+                    outcome::push_wire(out, &detail);
+                }
+                return;
+            }
+        };
+        // The value's serialisation and drop are user code too: a panic there is this item's
+        // panic, never the worker's end.
+        let mark = out.len();
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            let value = f(arg);
+            outcome::push_value(out, &value);
+        }));
+        if let Err(payload) = ran {
+            out.truncate(mark);
+            let (message, backtrace) = take_panic(&*payload);
+            taskweave_core::error::drop_panic_payload(payload);
+            outcome::push_panic(out, &message, &backtrace);
+        }
+    }
+}
+
+/// What an initializer may return: nothing (it fails by panicking) or a `Result` whose error
+/// breaks the pool.
+///
+/// ```
+/// use taskweave_process::InitResult;
+/// assert!(().into_init_result().is_ok());
+/// assert_eq!(Err::<(), _>("no disk").into_init_result(), Err("no disk".to_string()));
+/// ```
+pub trait InitResult {
+    /// `Err(text)` if initialisation failed.
+    ///
+    /// # Errors
+    ///
+    /// The failure, as text for the pool's `Broken` error.
+    fn into_init_result(self) -> Result<(), String>;
+}
+
+impl InitResult for () {
+    fn into_init_result(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: std::fmt::Display> InitResult for Result<(), E> {
+    fn into_init_result(self) -> Result<(), String> {
+        self.map_err(|e| e.to_string())
+    }
+}
+
+/// The trampoline for an initializer `fn(A) -> O`.
+fn run_init<A: DeserializeOwned, O: InitResult>(func: usize, input: &[u8]) -> Result<(), String> {
+    // SAFETY: as in `run_chunk`: a checked reference of this build, made from a `fn(A) -> O`
+    // paired with this monomorphisation (`init_ref`).
+    let f = unsafe { std::mem::transmute::<*const (), fn(A) -> O>(func as *const ()) };
+    let arg = postcard::from_bytes::<A>(input)
+        .map_err(|e| format!("initializer argument could not be decoded: {e}"))?;
+    match catch_unwind(AssertUnwindSafe(|| f(arg).into_init_result())) {
+        Ok(o) => o,
+        Err(payload) => {
+            let (message, backtrace) = take_panic(&*payload);
+            taskweave_core::error::drop_panic_payload(payload);
+            Err(format!("initializer panicked: {message}\n{backtrace}"))
+        }
+    }
+}
