@@ -13,6 +13,7 @@ use crate::{doc, tidy};
 
 /// Runs every step, stopping at the first failure.
 pub(crate) fn run(root: &Path) -> Result<(), String> {
+    let nats_server = crate::nats_server::ensure(root)?;
     let mut run = Run::default();
     run.step("fmt", || {
         if !Cmd::cargo(root, &["fmt", "--version"]).succeeds_quietly() {
@@ -45,8 +46,9 @@ pub(crate) fn run(root: &Path) -> Result<(), String> {
     })?;
     run.step("test", || {
         let mut totals = TestTotals::default();
-        let outcome =
-            Cmd::cargo(root, &["test", "--workspace"]).run_watching(|line| totals.add(line));
+        let outcome = Cmd::cargo(root, &["test", "--workspace"])
+            .env(crate::nats_server::ENV, &nats_server)
+            .run_watching(|line| totals.add(line));
         println!("{}", totals.summary());
         outcome?;
         Ok(Outcome::Passed)

@@ -14,6 +14,8 @@
 //! - `loom`: the model-checking tests of taskweave-core, built with `--cfg loom` in their own
 //!   target directory.
 //! - `doc`: the API docs of every crate, with rustdoc warnings as errors.
+//! - `nats-server`: finds `nats-server` (>= 2.10) or installs the pinned one under `target/`, and
+//!   prints its path; `ci` and `tour` do the same first and pass it on as `TASKWEAVE_NATS_SERVER`.
 //!
 //! This crate has no dependencies so that it builds in seconds on a fresh machine.
 
@@ -22,6 +24,7 @@ mod ci;
 mod command;
 mod doc;
 mod loom;
+mod nats_server;
 mod tidy;
 mod tour;
 
@@ -37,7 +40,8 @@ commands:
   tour                     run every example of the taskweave crate, in reading order
   bench [--quick] [FILTER] run the benchmarks (FILTER: part of a case name)
   loom                     model-checking tests of taskweave-core (--cfg loom)
-  doc                      API docs of every crate, rustdoc warnings as errors";
+  doc                      API docs of every crate, rustdoc warnings as errors
+  nats-server              find or install nats-server for the NATS tests; print its path";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
         "bench" => bench::run(&root, rest),
         "loom" => no_arguments(command, rest).and_then(|()| loom::run(&root)),
         "doc" => no_arguments(command, rest).and_then(|()| doc::run(&root)),
+        "nats-server" => no_arguments(command, rest).and_then(|()| nats_server::run(&root)),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
