@@ -193,6 +193,7 @@ impl Worker {
                 max_payload,
             ),
             results,
+            busy: Arc::new(()),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
@@ -219,10 +220,9 @@ impl Worker {
         // Subscriptions and pulls stop at once; running calls keep their permits until done.
         let drained = tokio::time::timeout(self.drain_timeout, async {
             while tasks.join_next().await.is_some() {}
-            let _ = context
-                .permits
-                .acquire_many(u32::try_from(self.concurrency).unwrap_or(u32::MAX))
-                .await;
+            while Arc::strong_count(&context.busy) > 1 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
         })
         .await;
         if drained.is_err() {
@@ -243,6 +243,9 @@ struct Context {
     permits: Arc<Semaphore>,
     objects: Objects,
     results: kv::Store,
+    /// One clone per call being handled, from receipt to its reply or ack: the drain waits
+    /// until only the original is left.
+    busy: Arc<()>,
 }
 
 async fn wait_for_stop_signal() {
@@ -291,6 +294,7 @@ async fn serve_fast(
 /// Accepts at once (a call that waits for a free slot is still alive), heartbeats until done,
 /// then replies.
 async fn handle_fast(context: Arc<Context>, message: async_nats::Message) {
+    let _busy = context.busy.clone();
     let Some(reply) = message.reply.clone() else {
         return;
     };
@@ -335,7 +339,8 @@ async fn publish_reply(context: &Context, subject: &async_nats::Subject, reply: 
 }
 
 /// Durable mode: pulls as many calls as there are free slots, so no message waits in this
-/// worker while its `ack_wait` runs out.
+/// worker while its `ack_wait` runs out. No slot is held while a pull waits: fast calls and
+/// other functions' consumers share the slots.
 async fn serve_durable(
     context: Arc<Context>,
     consumer: consumer::PullConsumer,
@@ -345,11 +350,12 @@ async fn serve_durable(
         if *stop.borrow() {
             return;
         }
-        let permit = tokio::select! {
-            p = context.permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+        // Wait for a free slot without keeping it.
+        tokio::select! {
+            p = context.permits.acquire() => if p.is_err() { return },
             _ = stop.changed() => return,
-        };
-        let batch = 1 + context.permits.available_permits();
+        }
+        let batch = context.permits.available_permits().max(1);
         let fetched = tokio::select! {
             f = consumer.fetch().max_messages(batch).expires(Duration::from_millis(500)).messages() => f,
             _ = stop.changed() => return,
@@ -361,30 +367,19 @@ async fn serve_durable(
                 continue;
             }
         };
-        let mut permit = Some(permit);
+        let ack_wait = consumer.cached_info().config.ack_wait;
         while let Some(message) = messages.next().await {
             let Ok(message) = message else { break };
-            let p = match permit.take() {
-                Some(p) => p,
-                None => match context.permits.clone().acquire_owned().await {
-                    Ok(p) => p,
-                    Err(_) => return,
-                },
-            };
-            let ack_wait = consumer.cached_info().config.ack_wait;
-            tokio::spawn(handle_durable(context.clone(), message, ack_wait, p));
+            tokio::spawn(handle_durable(context.clone(), message, ack_wait));
         }
     }
 }
 
-/// Runs one delivery: progress heartbeats while it runs, the outcome stored with `create`
-/// (the first writer wins), the notice to the client, then the ack.
-async fn handle_durable(
-    context: Arc<Context>,
-    message: jetstream::Message,
-    ack_wait: Duration,
-    permit: OwnedSemaphorePermit,
-) {
+/// Runs one delivery: progress heartbeats from its arrival (also while it waits for a slot),
+/// the outcome stored with `create` (the first writer wins), the notice to the client, then
+/// the ack.
+async fn handle_durable(context: Arc<Context>, message: jetstream::Message, ack_wait: Duration) {
+    let _busy = context.busy.clone();
     let message = Arc::new(message);
     let attempt = message.info().map_or(1, |i| i.delivered.max(1) as u64);
     let call: Call = match wire::decode(&message.payload) {
@@ -407,9 +402,10 @@ async fn handle_durable(
             }
         })
     };
+    let permit = context.permits.clone().acquire_owned().await.ok();
     let call_id = call.id.clone();
     let notify = call.notify.clone();
-    let outcome = execute(&context, call, attempt, Some(permit)).await;
+    let outcome = execute(&context, call, attempt, permit).await;
     beat.abort();
     let Ok(bytes) = wire::encode(&outcome) else {
         let _ = message.ack_with(AckKind::Nak(None)).await;
