@@ -197,18 +197,25 @@ impl Worker {
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
+        // Everything is subscribed and opened before any call is served, so a worker that has
+        // answered one call serves every function (the server handles one connection's
+        // subscriptions in order, before the reply that followed them).
+        let mut serving = Vec::with_capacity(functions.len());
         for f in &functions {
             let subject = names.call_subject(f.name());
             let subscriber = client
                 .queue_subscribe(subject.clone(), QUEUE_GROUP.to_owned())
                 .await
                 .map_err(|e| transport(format!("subscribe to {subject}"), e))?;
-            tasks.spawn(serve_fast(context.clone(), subscriber, stop_rx.clone()));
             let config = consumer_config(&names, f.name(), self.ack_wait, self.max_deliver);
             let consumer: consumer::PullConsumer = stream
                 .get_or_create_consumer(&names.consumer(f.name()), config)
                 .await
                 .map_err(|e| transport(format!("open the consumer of `{}`", f.name()), e))?;
+            serving.push((subscriber, consumer));
+        }
+        for (subscriber, consumer) in serving {
+            tasks.spawn(serve_fast(context.clone(), subscriber, stop_rx.clone()));
             tasks.spawn(serve_durable(context.clone(), consumer, stop_rx.clone()));
         }
         client
