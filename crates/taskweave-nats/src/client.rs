@@ -151,7 +151,8 @@ impl Builder {
     }
 
     /// Fast mode: how long a call waits for a worker to accept it before it fails with
-    /// [`Error::TimedOut`]. Default 10 s.
+    /// [`Error::TimedOut`]. Durable mode: how long submitting keeps retrying while the server
+    /// cannot be reached. Default 10 s.
     ///
     /// ```
     /// let b = taskweave_nats::NatsExecutor::builder().request_timeout(std::time::Duration::from_secs(2));
@@ -994,12 +995,24 @@ async fn dispatch(
         }
         Some(d) => {
             let subject = shared.names.jobs_subject(&function);
-            let publish = jetstream::message::PublishMessage::build()
-                .payload(payload.into())
-                .message_id(call_id.as_str());
-            let acked = match shared.js.send_publish(subject, publish).await {
-                Ok(ack) => ack.await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
+            let payload = bytes::Bytes::from(payload);
+            // While the server is away (a restart, a network cut) keep trying, with the same
+            // message id: the stream's dedupe makes a retry of a publish that did land harmless.
+            let deadline = Instant::now() + shared.settings.request_timeout;
+            let acked = loop {
+                let publish = jetstream::message::PublishMessage::build()
+                    .payload(payload.clone())
+                    .message_id(call_id.as_str());
+                let attempt = match shared.js.send_publish(subject.clone(), publish).await {
+                    Ok(ack) => ack.await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                match attempt {
+                    Err(_) if Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    other => break other,
+                }
             };
             match acked {
                 Ok(ack) => {

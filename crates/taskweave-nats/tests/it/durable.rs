@@ -158,3 +158,45 @@ fn cancelling_a_queued_durable_call_removes_it() {
     assert_eq!(lines(&log), ["2"], "the cancelled call never ran");
     let _ = std::fs::remove_file(log);
 }
+
+#[test]
+fn a_server_restart_mid_map_loses_and_duplicates_no_result() {
+    let mut s = setup_with("drestart", 2, 2, |b| {
+        b.mode(Mode::Durable)
+            .ack_wait(Duration::from_secs(2))
+            .result_poll(Duration::from_millis(200))
+            .request_timeout(Duration::from_secs(20))
+    });
+    let log = crate::temp_path("drestart-log");
+    let inputs: Vec<(String, u64)> = (0..40u64).map(|x| (log.display().to_string(), x)).collect();
+    let nats = s.nats.clone();
+    let mapper = std::thread::spawn(move || {
+        taskweave_bridge::Executor::map(&nats, funcs::logged_slowly, inputs).collect::<Vec<_>>()
+    });
+    // Let part of the map run, then take the server away and bring it back on the same store.
+    let started = Instant::now();
+    while lines(&log).len() < 5 && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    s.server.kill();
+    std::thread::sleep(Duration::from_millis(500));
+    s.server.restart();
+    let results = mapper.join().unwrap();
+    let values: Vec<u64> = results
+        .into_iter()
+        .map(|r| r.expect("no call lost"))
+        .collect();
+    assert_eq!(
+        values,
+        (1..=40).collect::<Vec<u64>>(),
+        "each result once, in order"
+    );
+    let ran: std::collections::BTreeSet<u64> =
+        lines(&log).iter().map(|l| l.parse().unwrap()).collect();
+    assert_eq!(
+        ran.len(),
+        40,
+        "every call ran (some perhaps twice: at least once)"
+    );
+    let _ = std::fs::remove_file(log);
+}

@@ -58,7 +58,8 @@ pub(crate) fn logged((log, x): (String, u64)) -> u64 {
         .append(true)
         .open(&log)
     {
-        let _ = writeln!(f, "{x}");
+        // One write per line: appends from several processes do not interleave.
+        let _ = f.write_all(format!("{x}\n").as_bytes());
     }
     x + 1
 }
@@ -66,4 +67,11 @@ pub(crate) fn logged((log, x): (String, u64)) -> u64 {
 #[taskweave_macros::remote(crate = taskweave_registry)]
 pub(crate) fn fails(message: String) -> u8 {
     panic!("{message}")
+}
+
+/// As `logged`, taking 30 ms.
+#[taskweave_macros::remote(crate = taskweave_registry)]
+pub(crate) fn logged_slowly(arg: (String, u64)) -> u64 {
+    std::thread::sleep(Duration::from_millis(30));
+    logged(arg)
 }
