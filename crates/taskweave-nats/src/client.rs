@@ -252,6 +252,7 @@ impl Builder {
     /// ```
     pub fn connect(self) -> Result<NatsExecutor, Error> {
         let (runtime, handle) = self.runtime()?;
+        let runtime = RuntimeSlot(Mutex::new(Some(runtime)));
         let (tx, rx) = std::sync::mpsc::channel();
         handle.spawn(async move {
             let _ = tx.send(self.start().await);
@@ -279,6 +280,8 @@ impl Builder {
     /// ```
     pub async fn connect_async(self) -> Result<NatsExecutor, Error> {
         let (runtime, handle) = self.runtime()?;
+        // Dropped in the background if connecting fails: a runtime must not be dropped here.
+        let runtime = RuntimeSlot(Mutex::new(Some(runtime)));
         let shared = handle
             .spawn(self.start())
             .await
@@ -384,6 +387,16 @@ impl Builder {
 pub struct NatsExecutor {
     shared: Arc<Shared>,
     runtime: Arc<RuntimeSlot>,
+}
+
+impl std::fmt::Debug for NatsExecutor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsExecutor")
+            .field("namespace", &self.shared.names.namespace)
+            .field("mode", &self.shared.settings.mode)
+            .field("calls", &self.shared.live.load(Ordering::Relaxed))
+            .finish()
+    }
 }
 
 impl Clone for NatsExecutor {
@@ -551,10 +564,10 @@ impl NatsExecutor {
         }
     }
 
-    fn new(shared: Arc<Shared>, runtime: tokio::runtime::Runtime) -> NatsExecutor {
+    fn new(shared: Arc<Shared>, runtime: RuntimeSlot) -> NatsExecutor {
         NatsExecutor {
             shared,
-            runtime: Arc::new(RuntimeSlot(Mutex::new(Some(runtime)))),
+            runtime: Arc::new(runtime),
         }
     }
 
@@ -896,9 +909,11 @@ impl NatsExecutor {
 ///
 /// # Examples
 ///
-/// ```
-/// let r = taskweave_nats::CallRecord { host: "h".into(), pid: 1, attempt: 2, writes: 1 };
-/// assert_eq!(r.attempt, 2);
+/// ```no_run
+/// let nats = taskweave_nats::NatsExecutor::builder().mode(taskweave_nats::Mode::Durable).connect()?;
+/// let record: Option<taskweave_nats::CallRecord> = nats.record_of("order-17")?;
+/// assert!(record.is_none_or(|r| r.writes == 1));
+/// # Ok::<(), taskweave_core::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -1021,7 +1036,7 @@ async fn dispatch(
                     }
                     lock(&shared.by_sequence).insert(ack.sequence, n);
                     // A duplicate id may have finished long ago: its result is already there.
-                    shared.poll_result(n, &d).await;
+                    shared.poll_result(n, d).await;
                 }
                 Err(e) => shared.fail(
                     n,

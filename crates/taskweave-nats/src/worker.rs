@@ -420,10 +420,8 @@ async fn handle_durable(context: Arc<Context>, message: jetstream::Message, ack_
     };
     match context.results.create(call_id.as_str(), bytes.into()).await {
         Ok(_) => {
-            if let Some(notify) = notify {
-                if let Ok(reply) = wire::encode(&Reply::Done(outcome)) {
-                    let _ = context.client.publish(notify, reply.into()).await;
-                }
+            if let (Some(notify), Ok(reply)) = (notify, wire::encode(&Reply::Done(outcome))) {
+                let _ = context.client.publish(notify, reply.into()).await;
             }
         }
         Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
@@ -499,10 +497,10 @@ pub(crate) fn host_name() -> String {
         let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
         if rc == 0 {
             let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-            if let Ok(name) = std::str::from_utf8(&buf[..end]) {
-                if !name.is_empty() {
-                    return name.to_owned();
-                }
+            if let Ok(name) = std::str::from_utf8(&buf[..end])
+                && !name.is_empty()
+            {
+                return name.to_owned();
             }
         }
     }
@@ -522,10 +520,9 @@ pub(crate) fn host_name() -> String {
 /// None returned: a worker that fails prints the error and exits with status 1.
 ///
 /// ```no_run
-/// fn main() {
-///     taskweave_nats::main_if_worker();
-///     // the program's own work
-/// }
+/// // first thing in `main`:
+/// taskweave_nats::main_if_worker();
+/// // the program's own work
 /// ```
 pub fn main_if_worker() {
     let args: Vec<String> = std::env::args().collect();

@@ -58,10 +58,10 @@ pub(crate) fn setup_with(
 pub(crate) fn wait_for_marker(path: &std::path::Path, limit: Duration) -> u32 {
     let started = std::time::Instant::now();
     while started.elapsed() < limit {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            if let Ok(pid) = text.trim().parse() {
-                return pid;
-            }
+        if let Ok(text) = std::fs::read_to_string(path)
+            && let Ok(pid) = text.trim().parse()
+        {
+            return pid;
         }
         std::thread::sleep(Duration::from_millis(10));
     }

@@ -111,13 +111,12 @@ fn binary() -> PathBuf {
     if installed.is_file() {
         return installed;
     }
-    if let Some(path) = std::env::var_os("PATH") {
-        if let Some(found) = std::env::split_paths(&path)
+    if let Some(path) = std::env::var_os("PATH")
+        && let Some(found) = std::env::split_paths(&path)
             .map(|d| d.join("nats-server"))
             .find(|c| c.is_file())
-        {
-            return found;
-        }
+    {
+        return found;
     }
     panic!(
         "no nats-server found: these tests need a real one. Run `cargo xtask nats-server` \
