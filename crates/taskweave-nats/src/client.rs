@@ -12,6 +12,7 @@ use async_nats::jetstream::{self, consumer, kv, stream};
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use taskweave_core::instrument::{self, ExecutorEvent};
 use taskweave_core::{Error, Promise, Resolver, TaskInfo};
 use taskweave_registry::Signature;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -458,9 +459,31 @@ struct Pending {
     last_heard: Instant,
     sequence: Option<u64>,
     argument: Option<Body>,
+    /// When a worker accepted it (fast mode), for the debug timeline.
+    started: Option<Instant>,
     _permit: Option<OwnedSemaphorePermit>,
     _live: Live,
 }
+
+impl Pending {
+    /// Completes the call, telling debug mode how it ended.
+    fn complete(self, result: Result<Vec<u8>, Error>) {
+        if instrument::active()
+            && let Some(info) = self.waiter.info()
+        {
+            instrument::executor_event(&ExecutorEvent::Finished {
+                executor: EXECUTOR_NAME,
+                work: info,
+                duration: self.started.unwrap_or(self.sent).elapsed(),
+                ok: result.is_ok(),
+            });
+        }
+        self.waiter.complete(result);
+    }
+}
+
+/// The executor's name in debug reports.
+const EXECUTOR_NAME: &str = "NatsExecutor";
 
 /// Counts a call in [`Shared::live`] until dropped.
 struct Live(Arc<AtomicUsize>);
@@ -480,6 +503,7 @@ impl Drop for Live {
 
 /// The typed end of a call, behind a trait object so one table holds calls of every type.
 trait Waiter: Send {
+    fn info(&self) -> Option<&TaskInfo>;
     fn running(&self);
     fn cancelled(&self) -> bool;
     fn complete(self: Box<Self>, result: Result<Vec<u8>, Error>);
@@ -491,6 +515,10 @@ struct Typed<R> {
 }
 
 impl<R: DeserializeOwned + Send + 'static> Waiter for Typed<R> {
+    fn info(&self) -> Option<&TaskInfo> {
+        self.resolver.info()
+    }
+
     fn running(&self) {
         self.resolver.set_running();
     }
@@ -735,6 +763,7 @@ impl NatsExecutor {
                     last_heard: now - shared.settings.result_poll,
                     sequence: None,
                     argument: None,
+                    started: None,
                     _permit: None,
                     _live: live,
                 },
@@ -820,7 +849,7 @@ impl NatsExecutor {
                         }
                     });
                 }
-                p.waiter.complete(Err(Error::cancelled(Some(
+                p.complete(Err(Error::cancelled(Some(
                     "the NATS executor was shut down".into(),
                 ))));
             }
@@ -883,6 +912,14 @@ impl NatsExecutor {
         let n = shared.next.fetch_add(1, Ordering::Relaxed);
         let call_id = call_id.unwrap_or_else(|| format!("{}-{n}", shared.client_id));
         let (promise, resolver) = Promise::pending_with(TaskInfo::executor(name.to_owned()));
+        if instrument::active()
+            && let Some(info) = promise.info()
+        {
+            instrument::executor_event(&ExecutorEvent::Submitted {
+                executor: EXECUTOR_NAME,
+                work: info,
+            });
+        }
         let waiter = Box::new(Typed {
             resolver,
             what: format!("`{name}` call {call_id}"),
@@ -993,6 +1030,7 @@ async fn dispatch(
             last_heard: now,
             sequence: None,
             argument: Some(argument),
+            started: None,
             _permit: Some(permit),
             _live: live,
         },
@@ -1055,7 +1093,7 @@ impl Shared {
             if let Some(seq) = p.sequence {
                 lock(&self.by_sequence).remove(&seq);
             }
-            p.waiter.complete(Err(error));
+            p.complete(Err(error));
         }
     }
 
@@ -1160,7 +1198,7 @@ impl Shared {
                 detail,
             )),
         };
-        p.waiter.complete(result);
+        p.complete(result);
     }
 
     /// A fast-mode reply or a durable result notice for call `n`.
@@ -1169,6 +1207,16 @@ impl Shared {
             Reply::Accepted(worker) => {
                 if let Some(p) = lock(&self.calls).get_mut(&n) {
                     p.waiter.running();
+                    p.started = Some(Instant::now());
+                    if instrument::active()
+                        && let Some(info) = p.waiter.info()
+                    {
+                        instrument::executor_event(&ExecutorEvent::Started {
+                            executor: EXECUTOR_NAME,
+                            work: info,
+                            worker: &worker.to_string(),
+                        });
+                    }
                     p.worker = Some(worker);
                     p.last_heard = Instant::now();
                 }

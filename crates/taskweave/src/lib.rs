@@ -53,12 +53,20 @@
 //! | `ProcessPoolExecutor(max_workers, initializer, max_tasks_per_child)` | [`ProcessPoolExecutor`] (`submit(f, arg)`, `map(f, inputs, chunksize)`, `map_unordered`, `shutdown`, `terminate_workers`, `kill_workers`) |
 //! | `loop.run_in_executor(ProcessPoolExecutor(), f)` | [`run_in_executor`]`(&pool, f as fn() -> R)` or `pool.call(f)` |
 //! | (rayon, no Python twin) | [`spawn_rayon`], [`par_map`], [`RayonExecutor`] |
+//! | Dask's `Client(...).submit(f, x)` / `map` (a cluster) | [`NatsExecutor`] on NATS, functions marked [`#[taskweave::remote]`](remote) |
 //!
 //! The general future is called [`Promise`] rather than `Future` so that it never shadows
 //! [`std::future::Future`]; the [`prelude`] follows the same rule.
 
 pub use taskweave_core::*;
-pub use taskweave_macros::{main, test};
+pub use taskweave_macros::{main, remote, test};
+
+/// Functions by name (`#[taskweave::remote]`): the whole `taskweave-registry` crate.
+pub use taskweave_registry as registry;
+
+/// The executor on NATS: the whole `taskweave-nats` crate.
+pub use taskweave_nats as nats;
+pub use taskweave_nats::NatsExecutor;
 
 /// Debug mode: slow polls, never-awaited tasks, unretrieved errors, the hang watchdog, the
 /// timeline: the whole `taskweave-debug` crate.
@@ -68,7 +76,9 @@ pub use taskweave_debug as debug;
 /// [`#[taskweave::main]`](macro@main), which does).
 ///
 /// In a process started as a process-pool worker it runs the worker loop instead of returning
-/// (on Linux this already happens before `main`). Otherwise it registers debug mode, so that `Runtime::builder().debug(true)` and `TASKWEAVE_DEBUG=1`
+/// (on Linux this already happens before `main`); started with `--taskweave-worker
+/// nats://host:4222`, it serves this program's remote functions on NATS until SIGTERM and exits
+/// ([`nats::main_if_worker`]). Otherwise it registers debug mode, so that `Runtime::builder().debug(true)` and `TASKWEAVE_DEBUG=1`
 /// switch it on. Calling it more than once is harmless.
 ///
 /// ```
@@ -78,6 +88,7 @@ pub use taskweave_debug as debug;
 /// ```
 pub fn init() {
     taskweave_process::init();
+    taskweave_nats::main_if_worker();
     taskweave_debug::register();
 }
 

@@ -275,3 +275,57 @@ fn the_in_flight_limit_queues_calls_inside_the_executor() {
         assert_eq!(p.result(LIMIT).unwrap().0, (x * x) as u64);
     }
 }
+
+#[test]
+fn debug_mode_sees_remote_calls_and_the_worker_that_ran_them() {
+    use std::sync::{Arc, Mutex};
+    use taskweave_core::instrument::{self, ExecutorEvent, Observer};
+
+    #[derive(Default)]
+    struct Record(Mutex<Vec<(String, String)>>);
+    impl Observer for Record {
+        fn on_executor(&self, event: &ExecutorEvent<'_>) {
+            let entry = match event {
+                ExecutorEvent::Submitted { executor, work } => {
+                    (format!("submitted {executor}"), work.name().to_owned())
+                }
+                ExecutorEvent::Started { work, worker, .. } => {
+                    (format!("started {worker}"), work.name().to_owned())
+                }
+                ExecutorEvent::Finished { work, ok, .. } => {
+                    (format!("finished ok={ok}"), work.name().to_owned())
+                }
+                _ => return,
+            };
+            if let Ok(mut v) = self.0.lock() {
+                v.push(entry);
+            }
+        }
+    }
+
+    let s = setup("debug", Mode::Fast, 1, 1);
+    let record = Arc::new(Record::default());
+    let guard = instrument::install(record.clone());
+    let name = taskweave_registry::by_fn(funcs::square_with_pid as fn((u64, u64)) -> (u64, u32))
+        .unwrap()
+        .name();
+    let (_, pid) = s
+        .nats
+        .submit_named::<_, (u64, u32)>(name, (4u64, 0u64))
+        .result(LIMIT)
+        .unwrap();
+    drop(guard);
+    let events = record.0.lock().unwrap().clone();
+    let ours: Vec<&str> = events
+        .iter()
+        .filter(|(_, work)| work == name)
+        .map(|(what, _)| what.as_str())
+        .collect();
+    assert!(ours.contains(&"submitted NatsExecutor"), "{events:?}");
+    assert!(
+        ours.iter()
+            .any(|e| e.starts_with("started ") && e.ends_with(&format!("pid {pid}"))),
+        "the span names the worker: {events:?}"
+    );
+    assert!(ours.contains(&"finished ok=true"), "{events:?}");
+}
