@@ -11,8 +11,8 @@
 //!   and how long it took.
 //! - `bench [--quick] [FILTER]`: builds and runs the benchmark harness (`taskweave-bench`) in
 //!   release mode; it prints a table and writes `target/taskweave-bench/report.json`.
-//! - `loom`: the model-checking tests of taskweave-core, built with `--cfg loom` in their own
-//!   target directory.
+//! - `loom`: the model-checking tests of taskweave-core, built with `--cfg taskweave_loom` in
+//!   their own target directory.
 //! - `doc`: the API docs of every crate, with rustdoc warnings as errors.
 //! - `nats-server`: finds `nats-server` (>= 2.10) or installs the pinned one under `target/`, and
 //!   prints its path; `ci` and `tour` do the same first and pass it on as `TASKWEAVE_NATS_SERVER`.
@@ -39,7 +39,7 @@ commands:
   tidy                     repository rules: //! headers, whitespace, leftovers, crate dependencies
   tour                     run every example of the taskweave crate, in reading order
   bench [--quick] [FILTER] run the benchmarks (FILTER: part of a case name)
-  loom                     model-checking tests of taskweave-core (--cfg loom)
+  loom                     model-checking tests of taskweave-core (--cfg taskweave_loom)
   doc                      API docs of every crate, rustdoc warnings as errors
   nats-server              find or install nats-server for the NATS tests; print its path";
 

@@ -16,17 +16,21 @@ use std::path::{Path, PathBuf};
 /// docs/ARCHITECTURE.md: change both together. Entries for crates that do not exist yet are fine.
 const ALLOWED_DEPENDENCIES: &[(&str, Allowed)] = &[
     ("taskweave-core", Allowed::Only(&[])),
-    ("taskweave-bridge", Allowed::Only(&["taskweave-core"])),
+    ("taskweave-executor", Allowed::Only(&["taskweave-core"])),
+    (
+        "taskweave-bridge",
+        Allowed::Only(&["taskweave-core", "taskweave-executor"]),
+    ),
     (
         "taskweave-process",
-        Allowed::Only(&["taskweave-core", "taskweave-bridge"]),
+        Allowed::Only(&["taskweave-core", "taskweave-executor"]),
     ),
     ("taskweave-debug", Allowed::Only(&["taskweave-core"])),
     ("taskweave-macros", Allowed::Only(&[])),
     ("taskweave-registry", Allowed::Only(&[])),
     (
         "taskweave-nats",
-        Allowed::Only(&["taskweave-core", "taskweave-bridge", "taskweave-registry"]),
+        Allowed::Only(&["taskweave-core", "taskweave-executor", "taskweave-registry"]),
     ),
     ("taskweave", Allowed::Any),
     ("taskweave-bench", Allowed::Any),
@@ -379,11 +383,23 @@ taskweave = { path = "../taskweave" }
         let downward = Manifest {
             name: Some("taskweave-process".to_owned()),
             taskweave_dependencies: vec![
-                "taskweave-bridge".to_owned(),
                 "taskweave-core".to_owned(),
+                "taskweave-executor".to_owned(),
             ],
         };
         assert!(check_edges("p", &downward).is_empty());
+
+        // Executors sit side by side on the executor layer, never on each other.
+        let sideways = Manifest {
+            name: Some("taskweave-process".to_owned()),
+            taskweave_dependencies: vec![
+                "taskweave-bridge".to_owned(),
+                "taskweave-executor".to_owned(),
+            ],
+        };
+        let problems = check_edges("p", &sideways);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("must not depend on `taskweave-bridge`"));
 
         let unknown = Manifest {
             name: Some("taskweave-extra".to_owned()),

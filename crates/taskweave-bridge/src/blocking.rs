@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use taskweave_core::{Error, Promise};
+use taskweave_executor::Runs;
 use tokio::runtime::{Handle, Id};
 
 use crate::poison;
@@ -27,42 +28,6 @@ use crate::pool::ThreadPoolExecutor;
 /// assert_eq!(taskweave_bridge::DEFAULT_KEEP_ALIVE.as_secs(), 10);
 /// ```
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
-
-/// Something that can run the callable `F` and hand back its promise: what
-/// [`run_in_executor`] accepts.
-///
-/// [`ThreadPoolExecutor`] and [`RayonExecutor`](crate::RayonExecutor) run any
-/// `FnOnce() -> T + Send + 'static`; other executors (a process pool) may accept narrower
-/// callables.
-///
-/// # Examples
-///
-/// ```
-/// use taskweave_bridge::{Runs, ThreadPoolExecutor};
-///
-/// fn run_twice<E: Runs<fn() -> u32, Output = u32>>(executor: &E) -> u32 {
-///     fn one() -> u32 { 1 }
-///     let mut a = executor.run(one as fn() -> u32);
-///     let mut b = executor.run(one as fn() -> u32);
-///     a.result(None).unwrap() + b.result(None).unwrap()
-/// }
-/// assert_eq!(run_twice(&ThreadPoolExecutor::new()), 2);
-/// ```
-pub trait Runs<F> {
-    /// What `F` returns.
-    type Output;
-
-    /// Starts `f` and returns its promise at once.
-    ///
-    /// Errors travel in the promise, as for [`ThreadPoolExecutor::submit`].
-    ///
-    /// ```
-    /// use taskweave_bridge::{Runs, ThreadPoolExecutor};
-    /// let pool = ThreadPoolExecutor::new();
-    /// assert_eq!(pool.run(|| "ran").result(None).unwrap(), "ran");
-    /// ```
-    fn run(&self, f: F) -> Promise<Self::Output>;
-}
 
 impl<F, T> Runs<F> for ThreadPoolExecutor
 where
@@ -77,29 +42,17 @@ where
     }
 }
 
-impl<F, E: Runs<F> + ?Sized> Runs<F> for Arc<E> {
-    type Output = E::Output;
-
-    #[track_caller]
-    fn run(&self, f: F) -> Promise<E::Output> {
-        (**self).run(f)
-    }
-}
-
-impl<F, E: Runs<F> + ?Sized> Runs<F> for &E {
-    type Output = E::Output;
-
-    #[track_caller]
-    fn run(&self, f: F) -> Promise<E::Output> {
-        (**self).run(f)
-    }
-}
-
 /// Runs `f` on `executor` and returns its promise, to be awaited (asyncio's
 /// `loop.run_in_executor(executor, f)`).
 ///
-/// The work starts at once, whether or not the promise is awaited. Dropping the await before
-/// the work started cancels it; running work finishes (threads cannot be interrupted).
+/// The work starts at once, whether or not the promise is awaited, inside the caller's current
+/// `tracing` span (for an instrumented task, the task's span). Dropping the await before the
+/// work started cancels it; running work finishes (threads cannot be interrupted).
+///
+/// # Differences from Python
+///
+/// `loop.run_in_executor` does not copy contextvars; this carries the caller's span to the
+/// work, as `to_thread` does.
 ///
 /// # Errors
 ///
@@ -133,8 +86,10 @@ where
 /// Runs `f` on the current runtime's default executor and returns its promise, to be awaited
 /// (asyncio's `to_thread`).
 ///
-/// The work starts at once. Use it for blocking calls (file I/O, a blocking client, a slow
-/// computation) that would otherwise hold a runtime thread.
+/// The work starts at once, inside the caller's current `tracing` span, as Python runs it in
+/// a copy of the caller's contextvars. Use it for blocking calls (file I/O, a blocking client,
+/// a slow computation) that would otherwise hold a runtime thread. Calls awaited one after
+/// another reuse one idle thread.
 ///
 /// # Errors
 ///

@@ -12,6 +12,8 @@ use std::time::Instant;
 use taskweave_core::instrument::{self, ExecutorEvent};
 use taskweave_core::{Error, Promise, TaskInfo};
 
+use crate::pool::CallEnd;
+
 /// What an executor tells a job.
 pub(crate) enum Run {
     /// Run the work now, on this thread.
@@ -24,19 +26,32 @@ pub(crate) enum Run {
 pub(crate) type Job = Box<dyn FnOnce(Run) + Send + 'static>;
 
 /// Calls `f`, turning a panic into [`Error::Panicked`] that names the work and where it was
-/// submitted.
+/// submitted. A payload whose own `Drop` panics still gives `Panicked`: nothing unwinds out of
+/// here into the worker.
 pub(crate) fn call<F, T>(f: F, info: Option<&TaskInfo>) -> Result<T, Error>
 where
     F: FnOnce() -> T,
 {
     catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        let message = taskweave_core::error::panic_message(&*payload);
+        taskweave_core::error::drop_panic_payload(payload);
         Error::panicked(
-            taskweave_core::error::panic_message(&*payload),
+            message,
             info.map(TaskInfo::name),
             info.map(TaskInfo::site),
             None,
         )
     })
+}
+
+/// Runs `job` on an executor's thread. The job catches the work's panics; this catches what
+/// escapes anyway (an observer hook, a drop of user data), so the thread lives on: a pool worker
+/// takes its next job, a rayon thread does not abort the process. The job's resolver, dropped
+/// while unwinding, has completed its promise with [`Error::Abandoned`].
+pub(crate) fn run_contained(job: Job) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| job(Run::Go))) {
+        taskweave_core::error::drop_panic_payload(payload);
+    }
 }
 
 /// The error for work submitted to `executor` after it was shut down.
@@ -72,13 +87,19 @@ where
             instrument::executor_event(&ExecutorEvent::Submitted { executor, work });
         }
     }
+    // The work runs in the submitter's span, as Python runs it in a copy of the contextvars.
+    let span = tracing::Span::current();
     let job: Job = Box::new(move |run| match run {
         Run::Go => {
             // A promise cancelled while queued is skipped (Python's set_running_or_notify_cancel).
             if !resolver.set_running() {
                 return;
             }
-            let result = call_observed(executor, resolver.info(), f);
+            let end = CallEnd::claim();
+            let result = span.in_scope(|| call_observed(executor, resolver.info(), f));
+            // A pool worker counts as idle before the promise wakes its awaiter, who may
+            // submit again at once.
+            drop(end);
             resolver.resolve(result);
         }
         Run::Skip(error) => resolver.set_error(error),

@@ -6,7 +6,7 @@
 //!
 //! - [`ThreadPoolExecutor`]: `concurrent.futures.ThreadPoolExecutor` with closures: `submit`,
 //!   a lazy windowed `map` (ordered and [unordered](ThreadPoolExecutor::map_unordered), with a
-//!   timeout and [progress](MapOptions::on_progress)), `shutdown(wait, cancel_futures)`, an
+//!   chunksize, a timeout and [progress](MapOptions::on_progress)), `shutdown(wait, cancel_futures)`, an
 //!   initializer that breaks the pool when it fails.
 //! - [`to_thread`] and [`run_in_executor`]: asyncio's `to_thread` and `loop.run_in_executor`,
 //!   with a [default executor](default_executor) per runtime.
@@ -14,8 +14,8 @@
 //!   rayon.
 //! - [`run_coroutine_threadsafe`]: a plain thread hands a future to a running runtime and
 //!   waits for its result.
-//! - [`Executor`]: the trait thread pools, rayon and process pools share, so code can be generic
-//!   over where work runs.
+//! - [`Executor`], [`Map`], [`MapOptions`]: re-exported from `taskweave-executor`, the layer
+//!   thread pools, rayon and process pools share, so code can be generic over where work runs.
 //!
 //! Every call hands back taskweave's general future, [`Promise`](taskweave_core::Promise):
 //! await it from async code, or block on it from a plain thread with
@@ -25,7 +25,8 @@
 //! instead.
 //!
 //! What it is not: it has no process pool (that is `taskweave-process`, which implements
-//! [`Executor`] too) and no task types of its own (those are `taskweave-core`'s).
+//! [`Executor`] too), no task types of its own (those are `taskweave-core`'s) and no map engine
+//! of its own (that is `taskweave-executor`'s; this crate implements its `Dispatch`).
 //!
 //! # Example
 //!
@@ -56,16 +57,16 @@ mod job;
 mod map;
 mod poison;
 mod pool;
-mod progress;
 mod rayon_bridge;
 mod threadsafe;
 
 pub use blocking::{
-    DEFAULT_KEEP_ALIVE, Runs, default_executor, run_in_executor, set_default_executor, to_thread,
+    DEFAULT_KEEP_ALIVE, default_executor, run_in_executor, set_default_executor, to_thread,
 };
-pub use executor::{Executor, MapResults, Payload};
-pub use map::{Map, MapOptions, MapUnordered};
 pub use pool::{Builder as ThreadPoolBuilder, ThreadPoolExecutor};
-pub use progress::{Progress, ProgressStream};
 pub use rayon_bridge::{RayonExecutor, par_map, spawn_rayon};
+/// The executor layer's traits and map types, which this crate's executors implement and return.
+pub use taskweave_executor::{
+    Executor, Map, MapOptions, MapUnordered, Payload, Progress, ProgressStream, Runs,
+};
 pub use threadsafe::run_coroutine_threadsafe;

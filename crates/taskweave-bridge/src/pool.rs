@@ -16,9 +16,15 @@
 //! `to_thread`: a lone call is waited for briefly, before the awaiting task parks its runtime
 //! thread, and only while such waits keep paying off.
 //!
+//! A worker whose call has returned counts as idle (`finishing`) before it completes the
+//! promise, since completing it may wake a caller who submits again at once: that submit must
+//! find the worker idle, not start a second thread. The job tells the worker through a
+//! thread-local ([`CallEnd`]); jobs that never claim it (map items) are counted when they return.
+//!
 //! **Invariant:** a job is either in the queue, running on a worker, or completed with a
 //! [`Run::Skip`] error; no path drops one silently.
 
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -29,21 +35,45 @@ use std::time::{Duration, Instant};
 
 use taskweave_core::instrument::{self, ExecutorEvent};
 use taskweave_core::{Error, Promise};
+use taskweave_executor::{Map, MapOptions, MapUnordered};
 
 use crate::job::{self, Job, Run};
-use crate::map::{Dispatch, Map, MapOptions, MapUnordered};
+use crate::map::{ClosureMap, JobQueue};
 use crate::poison;
 
 const EXECUTOR: &str = "ThreadPoolExecutor";
+
+/// The most workers a map plans for, however large `max_workers` is: more threads than this
+/// never run usefully in one process, and a map's default window (eight items per worker) stays
+/// a few megabytes at most.
+const MAX_PARALLELISM: usize = 4096;
 
 type Initializer = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 /// A pool of threads that runs closures and hands back their [`Promise`]s: Python's
 /// `concurrent.futures.ThreadPoolExecutor`.
 ///
-/// Threads start as work arrives, up to `max_workers`. A panic in a submitted closure becomes an
-/// [`Error::Panicked`] on its promise and the worker thread lives on. Dropping the pool shuts it
-/// down and waits for submitted work, like leaving Python's `with ThreadPoolExecutor() as pool:`.
+/// Threads start as work arrives, up to `max_workers`, and only when no worker is idle: calls
+/// made one after another (`submit(..).result()` in a loop, sequential awaits) all run on one
+/// thread. A panic in a submitted closure becomes an [`Error::Panicked`] on its promise and the
+/// worker thread lives on, also when the panic's payload panics again as it is dropped. Dropping
+/// the pool shuts it down and waits for submitted work, like leaving Python's
+/// `with ThreadPoolExecutor() as pool:`.
+///
+/// Work runs inside the submitter's current `tracing` span, so its events carry the caller's
+/// context.
+///
+/// # Differences from Python
+///
+/// - The submitter's span follows the work for `submit` and `run_in_executor` too; Python copies
+///   contextvars only for `asyncio.to_thread`.
+/// - Done-callbacks run on the worker that completed the promise, as in Python, but that worker
+///   already counts as idle while they run: a call another thread submits meanwhile waits for
+///   them rather than starting a new thread (a call the callback submits itself does start
+///   one). Keep callbacks short.
+/// - Dropped (or shut down with `wait`) inside an async task when no work is left, the pool does
+///   not join its idle threads, which leave on their own, instead of blocking the runtime
+///   thread on the join.
 ///
 /// From async code, await the promises ([`run_in_executor`](crate::run_in_executor) is the
 /// asyncio-style spelling); from plain threads, block on them with [`Promise::result`].
@@ -108,6 +138,10 @@ struct PoolState {
     sleeping: usize,
     /// Idle workers polling `queued` before they sleep.
     spinning: usize,
+    /// Workers whose call has returned and which are completing its promise. They look at the
+    /// queue next, so they count as idle: the caller woken by that promise may submit again
+    /// before the worker is back in its loop, and must not start a second thread for it.
+    finishing: usize,
     /// Wake-ups sent and not yet taken by a worker.
     notified: usize,
     /// Submitted jobs not finished (queued or running).
@@ -187,9 +221,10 @@ impl ThreadPoolExecutor {
 
     /// Runs `f` on a worker thread and returns its promise at once.
     ///
-    /// The promise ends with `f`'s value, or with an error: [`Error::Panicked`] if `f` panicked
-    /// (the worker survives), [`Error::Shutdown`] if the pool was shut down, [`Error::Broken`]
-    /// if an initializer failed, [`Error::Cancelled`] if it was cancelled while queued.
+    /// `f` runs inside the caller's current `tracing` span. The promise ends with `f`'s value,
+    /// or with an error: [`Error::Panicked`] if `f` panicked (the worker survives),
+    /// [`Error::Shutdown`] if the pool was shut down, [`Error::Broken`] if an initializer failed,
+    /// [`Error::Cancelled`] if it was cancelled while queued.
     ///
     /// # Examples
     ///
@@ -266,7 +301,7 @@ impl ThreadPoolExecutor {
         self.map_with(f, inputs, MapOptions::new())
     }
 
-    /// [`map`](Self::map) with options: window, timeout, progress reporting.
+    /// [`map`](Self::map) with options: window, chunksize, timeout, progress reporting.
     ///
     /// # Examples
     ///
@@ -288,7 +323,7 @@ impl ThreadPoolExecutor {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        Map::new(self.dispatcher(), f, inputs, options)
+        Map::new(ClosureMap::new(self.shared.clone(), f), inputs, options)
     }
 
     /// Like [`map`](Self::map), but yields `(index, result)` in completion order, so a slow item
@@ -339,7 +374,7 @@ impl ThreadPoolExecutor {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        MapUnordered::new(self.dispatcher(), f, inputs, options)
+        MapUnordered::new(ClosureMap::new(self.shared.clone(), f), inputs, options)
     }
 
     /// Stops accepting work (Python's `shutdown(wait, cancel_futures)`).
@@ -349,10 +384,12 @@ impl ThreadPoolExecutor {
     /// otherwise. With `wait`, the call returns once every worker thread has exited.
     ///
     /// A blocking wait inside an async task would stall the runtime, so there `wait` is not
-    /// honoured: the pool shuts down, its threads finish on their own, and debug mode reports
-    /// the refused wait. Use [`shutdown_async`](Self::shutdown_async) in async code. Called
-    /// again, it does the same (idempotent); called from one of the pool's own threads, it does
-    /// not wait for that thread.
+    /// honoured: the pool shuts down and its threads finish on their own. When work is still
+    /// queued or running, debug mode reports the refused wait; when none is, there was nothing
+    /// to wait for and nothing is reported (so dropping a pool whose work is done, or after
+    /// `shutdown_async(..).await`, is silent). Use [`shutdown_async`](Self::shutdown_async) in
+    /// async code. Called again, it does the same (idempotent); called from one of the pool's
+    /// own threads, it does not wait for that thread.
     ///
     /// # Examples
     ///
@@ -364,10 +401,16 @@ impl ThreadPoolExecutor {
     /// assert_eq!(pool.threads(), 0);
     /// ```
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        self.shared.shutdown(cancel_futures);
-        if wait
-            && taskweave_core::strict::check_blocking_wait("ThreadPoolExecutor::shutdown").is_ok()
-        {
+        let unfinished = self.shared.shutdown(cancel_futures);
+        if !wait {
+            return;
+        }
+        // Inside a task with no work left there is nothing to wait for: the idle workers leave
+        // on their own, and a wait refused there would report a correct program.
+        if unfinished == 0 && taskweave_core::strict::in_task_poll() {
+            return;
+        }
+        if taskweave_core::strict::check_blocking_wait("ThreadPoolExecutor::shutdown").is_ok() {
             self.shared.join();
         }
     }
@@ -390,10 +433,6 @@ impl ThreadPoolExecutor {
         let shared = self.shared.clone();
         // Joining is blocking; tokio's blocking pool is the place for it.
         let _ = tokio::task::spawn_blocking(move || shared.join()).await;
-    }
-
-    pub(crate) fn dispatcher(&self) -> Arc<dyn Dispatch> {
-        self.shared.clone()
     }
 }
 
@@ -447,7 +486,8 @@ impl Builder {
     }
 
     /// The worker threads' names are `<prefix>_<index>` (default `ThreadPool<n>`). Linux shows at
-    /// most 15 bytes of a thread name, so short prefixes read best in `top` and debuggers.
+    /// most 15 bytes of a thread name, so short prefixes read best in `top` and debuggers. A
+    /// prefix with a NUL byte is refused by [`build`](Self::build).
     ///
     /// ```
     /// let pool = taskweave_bridge::ThreadPoolExecutor::builder()
@@ -528,7 +568,10 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// [`Error::Refused`] when `max_workers` is zero.
+    /// [`Error::Refused`] when `max_workers` is zero or `thread_name_prefix` contains a NUL
+    /// byte. Every other value is valid: a `max_workers` beyond what the OS allows only means
+    /// the pool runs with the threads it could start, and a `keep_alive` too long to represent
+    /// means workers stay until shutdown.
     ///
     /// ```
     /// let err = taskweave_bridge::ThreadPoolExecutor::builder().max_workers(0).build();
@@ -537,6 +580,14 @@ impl Builder {
     pub fn build(self) -> Result<ThreadPoolExecutor, Error> {
         if self.max_workers == Some(0) {
             return Err(Error::refused("max_workers must be greater than 0"));
+        }
+        if let Some(prefix) = &self.thread_name_prefix {
+            if prefix.contains('\0') {
+                return Err(Error::refused(format!(
+                    "thread_name_prefix must not contain a NUL byte (thread names are C \
+                     strings): {prefix:?}"
+                )));
+            }
         }
         Ok(self.build_unchecked())
     }
@@ -553,6 +604,7 @@ impl Builder {
                     threads: 0,
                     sleeping: 0,
                     spinning: 0,
+                    finishing: 0,
                     notified: 0,
                     unfinished: 0,
                     next_thread: 0,
@@ -586,13 +638,14 @@ impl fmt::Debug for Builder {
     }
 }
 
-impl Dispatch for PoolShared {
-    fn dispatch(self: Arc<Self>, jobs: &mut Vec<Job>) {
+impl JobQueue for PoolShared {
+    fn push_jobs(self: Arc<Self>, jobs: &mut Vec<Job>) {
         self.enqueue_from(jobs.drain(..));
     }
 
     fn parallelism(&self) -> usize {
-        self.max_workers
+        // A map sizes its window from this; a huge `max_workers` must not make it huge too.
+        self.max_workers.min(MAX_PARALLELISM)
     }
 }
 
@@ -630,8 +683,10 @@ impl PoolShared {
         let added = state.queue.len() - before;
         state.unfinished += added;
         self.queued.store(state.queue.len(), Ordering::Relaxed);
-        // Spinning workers pick up work without a wake-up; wake sleepers for the rest.
-        let mut needed = state.queue.len().saturating_sub(state.spinning).min(added);
+        // Spinning and finishing workers pick up work without a wake-up; wake sleepers for the
+        // rest. A finishing worker submitting from a done-callback is not free to take it.
+        let available = state.spinning + state.finishing - usize::from(self.finishing_here());
+        let mut needed = state.queue.len().saturating_sub(available).min(added);
         let mut wake = 0;
         while needed > 0 && state.sleeping > state.notified {
             state.notified += 1;
@@ -686,7 +741,8 @@ impl PoolShared {
         }
     }
 
-    fn shutdown(&self, cancel_futures: bool) {
+    /// Marks the pool shut down; returns how many jobs are unfinished after the cancellation.
+    fn shutdown(&self, cancel_futures: bool) -> usize {
         let mut state = self.lock();
         state.shutdown = true;
         let cancelled: Vec<Job> = if cancel_futures {
@@ -697,11 +753,13 @@ impl PoolShared {
         } else {
             Vec::new()
         };
+        let unfinished = state.unfinished;
         drop(state);
         self.work.notify_all();
         for job in cancelled {
             job(Run::Skip(job::cancelled_by_shutdown(EXECUTOR)));
         }
+        unfinished
     }
 
     /// Joins every worker thread except the calling one.
@@ -751,6 +809,7 @@ struct Exit<'a> {
 
 impl Drop for Exit<'_> {
     fn drop(&mut self) {
+        WORKER.with(|w| w.borrow_mut().take());
         let mut state = self.shared.lock();
         state.threads -= 1;
         if state.shutdown {
@@ -762,17 +821,89 @@ impl Drop for Exit<'_> {
     }
 }
 
+thread_local! {
+    /// The pool this thread works for, so the job it runs can count itself finished.
+    static WORKER: RefCell<Option<Arc<PoolShared>>> = const { RefCell::new(None) };
+    /// Where this worker is with the job it runs.
+    static CALL: Cell<Call> = const { Cell::new(Call::Idle) };
+}
+
+/// A pool worker's progress through one job, kept in [`CALL`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Call {
+    /// No job, or one that never claimed its end (a map item, a skipped promise).
+    Idle,
+    /// The worker has handed the job over and not yet heard from it.
+    Armed,
+    /// The job's call is running; a job run inline inside it cannot claim the worker again.
+    Claimed,
+    /// The call has returned and the worker counts in `finishing`.
+    Finishing,
+}
+
+/// The end of one call on a pool worker: dropping it, before the promise is completed, counts
+/// the call finished and the worker idle (see `PoolState::finishing`).
+pub(crate) struct CallEnd(());
+
+impl CallEnd {
+    /// Claims the end of the job this pool worker was just handed; `None` elsewhere (a rayon
+    /// thread, a nested job, a submitting thread completing a skipped job).
+    pub(crate) fn claim() -> Option<CallEnd> {
+        CALL.with(|c| {
+            (c.get() == Call::Armed).then(|| {
+                c.set(Call::Claimed);
+                CallEnd(())
+            })
+        })
+    }
+}
+
+impl Drop for CallEnd {
+    fn drop(&mut self) {
+        CALL.with(|c| c.set(Call::Finishing));
+        WORKER.with(|w| {
+            if let Some(shared) = &*w.borrow() {
+                let mut state = shared.lock();
+                state.unfinished -= 1;
+                state.finishing += 1;
+            }
+        });
+    }
+}
+
+impl PoolShared {
+    /// `true` on a worker of this pool that is completing a promise (running its callbacks).
+    fn finishing_here(self: &Arc<Self>) -> bool {
+        CALL.with(Cell::get) == Call::Finishing
+            && WORKER.with(|w| w.borrow().as_ref().is_some_and(|p| Arc::ptr_eq(p, self)))
+    }
+}
+
+/// Runs one job on a worker and accounts for it, whether or not it claimed its end early.
+fn run_job(shared: &PoolShared, job: Job) -> MutexGuard<'_, PoolState> {
+    CALL.with(|c| c.set(Call::Armed));
+    job::run_contained(job);
+    let counted = CALL.with(|c| c.replace(Call::Idle)) == Call::Finishing;
+    let mut state = shared.lock();
+    if counted {
+        state.finishing -= 1;
+    } else {
+        state.unfinished -= 1;
+    }
+    state
+}
+
 fn worker(shared: Arc<PoolShared>) {
+    WORKER.with(|w| *w.borrow_mut() = Some(shared.clone()));
     let _exit = Exit {
         shared: &shared,
         me: thread::current().id(),
     };
     if let Some(init) = &shared.initializer {
         let outcome = catch_unwind(AssertUnwindSafe(|| init())).unwrap_or_else(|payload| {
-            Err(format!(
-                "panicked: {}",
-                taskweave_core::error::panic_message(&*payload)
-            ))
+            let message = taskweave_core::error::panic_message(&*payload);
+            taskweave_core::error::drop_panic_payload(payload);
+            Err(format!("panicked: {message}"))
         });
         if let Err(e) = outcome {
             let reason =
@@ -786,9 +917,7 @@ fn worker(shared: Arc<PoolShared>) {
         if let Some(job) = state.queue.pop_front() {
             shared.queued.store(state.queue.len(), Ordering::Relaxed);
             drop(state);
-            job(Run::Go);
-            state = shared.lock();
-            state.unfinished -= 1;
+            state = run_job(&shared, job);
             continue;
         }
         if state.shutdown || state.broken.is_some() {

@@ -11,18 +11,19 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
 use taskweave_core::Promise;
+use taskweave_executor::{Map, MapOptions, MapUnordered, Runs};
 // Named by the docs' links only.
 #[cfg(doc)]
 use taskweave_core::Error;
 
-use crate::blocking::Runs;
 use crate::job::{self, Job, Run};
-use crate::map::{Dispatch, Map, MapOptions, MapUnordered};
+use crate::map::{ClosureMap, JobQueue};
 use crate::poison::{self, lock};
 
 const EXECUTOR: &str = "RayonExecutor";
 
-/// Runs `f` on rayon's global pool and returns its promise, to be awaited.
+/// Runs `f` on rayon's global pool and returns its promise, to be awaited. `f` runs inside the
+/// caller's current `tracing` span.
 ///
 /// # Errors
 ///
@@ -43,12 +44,15 @@ where
     T: Send + 'static,
 {
     let (promise, job) = job::promise_job(EXECUTOR, job::describe::<F>(), f);
-    rayon::spawn(move || job(Run::Go));
+    rayon::spawn(move || job::run_contained(job));
     promise
 }
 
 /// Maps `f` over `items` in parallel on rayon's global pool and returns a promise of the
 /// results in input order: an awaitable `par_iter().map(f).collect()`.
+///
+/// The caller's `tracing` span is entered on the rayon thread that starts the parallel
+/// iterator; items other rayon threads steal run outside it (rayon does not carry it).
 ///
 /// # Errors
 ///
@@ -164,7 +168,8 @@ impl RayonExecutor {
         self.shared.parallelism()
     }
 
-    /// Runs `f` on the pool and returns its promise.
+    /// Runs `f` on the pool, inside the caller's current `tracing` span, and returns its
+    /// promise.
     ///
     /// # Errors
     ///
@@ -246,7 +251,7 @@ impl RayonExecutor {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        Map::new(self.shared.clone(), f, inputs, options)
+        Map::new(ClosureMap::new(self.shared.clone(), f), inputs, options)
     }
 
     /// A lazy map yielding `(index, result)` in completion order.
@@ -266,7 +271,32 @@ impl RayonExecutor {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        MapUnordered::new(self.shared.clone(), f, inputs, MapOptions::new())
+        self.map_unordered_with(f, inputs, MapOptions::new())
+    }
+
+    /// [`map_unordered`](Self::map_unordered) with options.
+    ///
+    /// ```
+    /// use taskweave_bridge::{MapOptions, RayonExecutor};
+    /// let rayon = RayonExecutor::global();
+    /// let n = rayon.map_unordered_with(|x: u32| x, 0..10, MapOptions::new().chunksize(3)).count();
+    /// assert_eq!(n, 10);
+    /// ```
+    #[track_caller]
+    pub fn map_unordered_with<F, A, R, I>(
+        &self,
+        f: F,
+        inputs: I,
+        options: MapOptions,
+    ) -> MapUnordered<R>
+    where
+        F: Fn(A) -> R + Send + Sync + 'static,
+        A: Send + 'static,
+        R: Send + 'static,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'static,
+    {
+        MapUnordered::new(ClosureMap::new(self.shared.clone(), f), inputs, options)
     }
 
     /// Refuses new work from now on ([`Error::Shutdown`]). With `cancel_futures`, work submitted
@@ -328,7 +358,7 @@ impl RayonShared {
             if shared.epoch.load(Ordering::SeqCst) != epoch {
                 job(Run::Skip(job::cancelled_by_shutdown(EXECUTOR)));
             } else {
-                job(Run::Go);
+                job::run_contained(job);
             }
             if shared.unfinished.fetch_sub(1, Ordering::SeqCst) == 1 {
                 // Taking the lock orders this wake-up after a waiter's check.
@@ -343,8 +373,8 @@ impl RayonShared {
     }
 }
 
-impl Dispatch for RayonShared {
-    fn dispatch(self: Arc<Self>, jobs: &mut Vec<Job>) {
+impl JobQueue for RayonShared {
+    fn push_jobs(self: Arc<Self>, jobs: &mut Vec<Job>) {
         for job in jobs.drain(..) {
             self.submit(job);
         }

@@ -43,6 +43,11 @@ pub enum Error {
     /// The task or function panicked; the payload carries the message and where it ran.
     Panicked(Arc<PanicError>),
     /// The function returned its own error.
+    ///
+    /// A transparent wrapper: it displays as the inner error and its
+    /// [`source`](std::error::Error::source) is the inner error's source, so a printer that
+    /// walks the chain (anyhow, eyre) shows each cause once. Match on the variant to reach the
+    /// inner error itself (`downcast_ref` on it).
     Failed(Arc<dyn std::error::Error + Send + Sync + 'static>),
     /// The worker process running the work died (killed by a signal, aborted or exited).
     WorkerDied(Arc<WorkerDied>),
@@ -351,6 +356,31 @@ where
     }
 }
 
+/// Drops a caught panic payload without letting a panic in its own `Drop` escape.
+///
+/// A payload is user data; its destructor may panic too. Dropping it plainly after
+/// `catch_unwind` would then unwind out of the code that caught the first panic (a worker
+/// loop, a callback runner) and take that code down with it. The second payload is leaked
+/// rather than dropped, since its destructor may panic in turn.
+///
+/// ```
+/// struct Grumpy;
+/// impl Drop for Grumpy {
+///     fn drop(&mut self) {
+///         panic!("dropped");
+///     }
+/// }
+/// let payload = std::panic::catch_unwind(|| std::panic::panic_any(Grumpy)).unwrap_err();
+/// taskweave_core::error::drop_panic_payload(payload); // returns; nothing escapes
+/// ```
+pub fn drop_panic_payload(payload: Box<dyn std::any::Any + Send>) {
+    if let Err(again) =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload)))
+    {
+        std::mem::forget(again);
+    }
+}
+
 /// The text of a panic payload: the `&str` or `String` it carries, or a placeholder.
 ///
 /// ```
@@ -438,7 +468,9 @@ impl fmt::Display for WorkerDied {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Failed(e) => Some(&**e),
+            // Transparent: `Display` already shows the inner error, so the chain continues with
+            // what caused it, not with the inner error a second time.
+            Error::Failed(e) => e.source(),
             _ => None,
         }
     }

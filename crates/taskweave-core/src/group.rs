@@ -4,16 +4,26 @@
 //! cancels its siblings; `join` then reports every failure, not only the first, as
 //! [`Error::Group`] (Python's `ExceptionGroup`). Cancellations the group caused are not
 //! failures. Dropping the group, or the `join` future, cancels the tasks still running, so no
-//! group task outlives its scope unobserved.
+//! group task outlives its scope unobserved; when a deadline ([`timeout`](crate::timeout),
+//! [`wait_for`](crate::wait_for)) dropped it, the deadline reports its timeout only once they
+//! have all finished.
+//!
+//! Once the group has failed no member body starts: a spawn into it returns a task that is
+//! already cancelled, and a member spawned earlier that had not been polled yet checks the
+//! group's flag at its first poll and ends cancelled without running. Cancelling a sibling
+//! that already runs stops it at its next suspension point.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 
-use crate::error::Error;
+use crate::error::{Error, into_error};
 use crate::info::TaskId;
 use crate::promise::Canceller;
-use crate::task::{Task, spawn_supervised};
+use crate::task::{Task, never_started, spawn_supervised};
+
+const ALREADY_FAILED: &str = "the task group already failed";
 
 #[derive(Default)]
 struct GroupState {
@@ -21,14 +31,36 @@ struct GroupState {
     members: HashMap<TaskId, Canceller>,
     errors: Vec<Error>,
     running: usize,
-    failed: bool,
     waker: Option<Waker>,
+}
+
+#[derive(Default)]
+struct Shared {
+    /// Set (under the state lock) at the first failure, read by members at their first poll
+    /// without the lock.
+    failed: AtomicBool,
+    state: Mutex<GroupState>,
 }
 
 /// A scope of tasks that succeed together or fail together.
 ///
 /// Tasks return `Result<T, E>`; an `Err` (or a panic) is a failure. Each spawn returns the task's
 /// own handle for its value; the group holds its own watch, so handles may be dropped freely.
+///
+/// # The body of the group
+///
+/// The code that spawns into the group and then calls [`join`](Self::join) is the group's body.
+/// A failing member cancels its siblings, never the body: the body's own awaits run on, and the
+/// body learns of the failure from [`join`](Self::join) (or earlier from
+/// [`failed`](Self::failed)). Work that should stop with the group belongs in a member task.
+///
+/// # Differences from Python
+///
+/// asyncio's `TaskGroup` cancels the task running the `async with` body when a member fails,
+/// so the body's pending await raises `CancelledError`. A Rust future cannot be cancelled from
+/// outside by whoever does not own it, and the body need not be a task, so here the body runs
+/// on until `join`. A task spawned after the failure is returned already cancelled and never
+/// runs (asyncio raises `RuntimeError` from `create_task` there).
 ///
 /// # Examples
 ///
@@ -50,7 +82,7 @@ struct GroupState {
 /// # });
 /// ```
 pub struct TaskGroup {
-    state: Arc<Mutex<GroupState>>,
+    shared: Arc<Shared>,
 }
 
 impl Default for TaskGroup {
@@ -61,10 +93,10 @@ impl Default for TaskGroup {
 
 impl std::fmt::Debug for TaskGroup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let st = lock(&self.state);
+        let st = lock(&self.shared.state);
         f.debug_struct("TaskGroup")
             .field("running", &st.running)
-            .field("failed", &st.failed)
+            .field("failed", &self.failed())
             .finish()
     }
 }
@@ -85,14 +117,14 @@ impl TaskGroup {
     /// ```
     pub fn new() -> TaskGroup {
         TaskGroup {
-            state: Arc::new(Mutex::new(GroupState::default())),
+            shared: Arc::new(Shared::default()),
         }
     }
 
     /// Spawns `future` into the group and returns its task handle.
     ///
-    /// If the group already failed, the task is cancelled at once (as asyncio refuses new tasks
-    /// in a failing group); its handle then reports [`Error::Cancelled`].
+    /// If the group already failed, the task never starts (as asyncio refuses new tasks in a
+    /// failing group); its handle reports [`Error::Cancelled`].
     ///
     /// # Panics
     ///
@@ -113,9 +145,7 @@ impl TaskGroup {
         T: Send + 'static,
         E: std::error::Error + Send + Sync + 'static,
     {
-        let mut task = spawn_supervised(None, future);
-        self.adopt(&mut task);
-        task
+        self.spawn_member(None, future)
     }
 
     /// Spawns a named task into the group.
@@ -139,7 +169,29 @@ impl TaskGroup {
         T: Send + 'static,
         E: std::error::Error + Send + Sync + 'static,
     {
-        let mut task = spawn_supervised(Some(name.into()), future);
+        self.spawn_member(Some(name.into()), future)
+    }
+
+    #[track_caller]
+    fn spawn_member<F, T, E>(&self, name: Option<Arc<str>>, future: F) -> Task<T>
+    where
+        F: std::future::Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        if self.failed() {
+            let task = never_started(name, ALREADY_FAILED);
+            task.mark_supervised();
+            return task;
+        }
+        let gate = Arc::clone(&self.shared);
+        let mut task = spawn_supervised(name, async move {
+            // A member whose first poll comes after the group failed must not start its body.
+            if gate.failed.load(Ordering::Acquire) {
+                return Err(Error::cancelled(Some(ALREADY_FAILED.to_owned())));
+            }
+            future.await.map_err(into_error)
+        });
         self.adopt(&mut task);
         task
     }
@@ -148,28 +200,25 @@ impl TaskGroup {
         task.mark_supervised();
         let canceller = task.canceller();
         let id = task.id();
-        let already_failed = {
-            let mut st = lock(&self.state);
+        {
+            let mut st = lock(&self.shared.state);
             st.running += 1;
-            st.members.insert(id, canceller.clone());
-            st.failed
-        };
-        if already_failed {
-            canceller.cancel(Some("the task group already failed".to_owned()));
+            st.members.insert(id, canceller);
         }
-        let state = Arc::clone(&self.state);
+        let shared = Arc::clone(&self.shared);
         let name = task.name();
         task.add_done_callback(move |outcome| {
-            let mut st = lock(&state);
+            let mut st = lock(&shared.state);
             st.running -= 1;
             st.members.remove(&id);
             let mut to_cancel = Vec::new();
             if let Err(e) = outcome {
-                let cancelled_by_group = e.is_cancelled() && st.failed;
+                let failed = shared.failed.load(Ordering::Acquire);
+                let cancelled_by_group = e.is_cancelled() && failed;
                 if !cancelled_by_group {
                     st.errors.push(e.clone());
-                    if !st.failed {
-                        st.failed = true;
+                    if !failed {
+                        shared.failed.store(true, Ordering::Release);
                         to_cancel = st.members.values().cloned().collect();
                     }
                 }
@@ -205,7 +254,7 @@ impl TaskGroup {
     /// ```
     pub async fn join(self) -> Result<(), Error> {
         std::future::poll_fn(|cx| {
-            let mut st = lock(&self.state);
+            let mut st = lock(&self.shared.state);
             if st.running == 0 {
                 std::task::Poll::Ready(())
             } else {
@@ -214,12 +263,25 @@ impl TaskGroup {
             }
         })
         .await;
-        let errors = std::mem::take(&mut lock(&self.state).errors);
+        let errors = std::mem::take(&mut lock(&self.shared.state).errors);
         if errors.is_empty() {
             Ok(())
         } else {
             Err(Error::Group { errors })
         }
+    }
+
+    /// `true` once a task of the group has failed (its siblings are being cancelled).
+    ///
+    /// ```
+    /// # taskweave_core::run(async {
+    /// let group = taskweave_core::TaskGroup::new();
+    /// assert!(!group.failed());
+    /// group.join().await.unwrap();
+    /// # }).unwrap();
+    /// ```
+    pub fn failed(&self) -> bool {
+        self.shared.failed.load(Ordering::Acquire)
     }
 
     /// Cancels every task still running in the group.
@@ -234,7 +296,7 @@ impl TaskGroup {
     /// # }).unwrap();
     /// ```
     pub fn cancel_all(&self, message: &str) {
-        let members: Vec<Canceller> = lock(&self.state).members.values().cloned().collect();
+        let members: Vec<Canceller> = lock(&self.shared.state).members.values().cloned().collect();
         for m in members {
             m.cancel(Some(message.to_owned()));
         }
@@ -244,7 +306,7 @@ impl TaskGroup {
 impl Drop for TaskGroup {
     fn drop(&mut self) {
         let members = {
-            let st = lock(&self.state);
+            let st = lock(&self.shared.state);
             if st.running == 0 {
                 return;
             }
@@ -252,6 +314,20 @@ impl Drop for TaskGroup {
         };
         for m in members {
             m.cancel(Some("the task group was dropped".to_owned()));
+        }
+        if crate::ending::collecting() {
+            // A deadline dropped the group (or its `join`): it reports the timeout once every
+            // member has finished, as asyncio's `TaskGroup` always waits for its children.
+            let shared = Arc::clone(&self.shared);
+            crate::ending::hand_over_future(std::future::poll_fn(move |cx| {
+                let mut st = lock(&shared.state);
+                if st.running == 0 {
+                    std::task::Poll::Ready(())
+                } else {
+                    st.waker = Some(cx.waker().clone());
+                    std::task::Poll::Pending
+                }
+            }));
         }
     }
 }

@@ -45,6 +45,7 @@
 //! [`shield`] awaits without linking.
 
 mod blocking;
+mod ending;
 pub mod error;
 mod gather;
 mod group;

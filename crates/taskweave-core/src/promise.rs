@@ -24,6 +24,12 @@
 //!
 //! The result is taken by the single consumer (`await` or `result`); the borrow checker guarantees
 //! no callback can be added through `&self` while the consumer holds `&mut self` to take it.
+//!
+//! A callback added after `Done` runs outside the lock too. For an error it gets a clone, so any
+//! number run at once and `exception` still sees the error. A value may not be `Sync`, so only
+//! one thread at a time may look at it: the first such callback moves the value out
+//! (`lending`), and callbacks added meanwhile, from any thread, are queued and run by that
+//! thread before it puts the value back, so every one of them sees it.
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -64,6 +70,9 @@ struct Inner<T> {
     /// Set when the outcome is a cancellation (known from `Completing` on).
     cancelled: bool,
     result: Option<Result<T, Error>>,
+    /// A done-callback added after completion is running with the value, moved out of `result`
+    /// for it; callbacks added meanwhile wait in the queue for that thread to run them.
+    lending: bool,
     /// The result was handed to the consumer (or its error was looked at through `exception`).
     retrieved: bool,
     /// The consumer's waker (`await`).
@@ -193,6 +202,7 @@ impl<T> Promise<T> {
                 phase,
                 cancelled: false,
                 result: None,
+                lending: false,
                 retrieved: false,
                 waker: None,
                 extras: None,
@@ -337,6 +347,8 @@ impl<T> Promise<T> {
     /// thread that is polling a taskweave task (blocking there would stall the runtime: `.await`
     /// the promise instead); [`Error::Refused`] if the result was already taken.
     ///
+    /// A timeout too large for the clock (such as `Duration::MAX`) means no timeout.
+    ///
     /// ```
     /// use std::time::Duration;
     /// use taskweave_core::Promise;
@@ -348,7 +360,7 @@ impl<T> Promise<T> {
     /// ```
     pub fn result(&mut self, timeout: Option<Duration>) -> Result<T, Error> {
         crate::strict::check_blocking_wait("Promise::result")?;
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut inner = lock(&self.shared.inner);
         while inner.phase != Phase::Done {
             inner.sleepers += 1;
@@ -403,6 +415,15 @@ impl<T> Promise<T> {
     /// still run. If the result was already taken by `await` or [`result`](Self::result), the
     /// callback sees an [`Error::Refused`] explaining so.
     ///
+    /// Callbacks added after completion from several threads at once all see the outcome.
+    ///
+    /// # Differences from Python
+    ///
+    /// A callback added to a promise that is already done runs on the adding thread, as in
+    /// Python, except while another thread is running a callback with the same value: the value
+    /// need not be `Sync`, so that thread runs the new callback right after its own, and this
+    /// call returns at once.
+    ///
     /// ```
     /// use std::sync::atomic::{AtomicU32, Ordering};
     /// use std::sync::Arc;
@@ -424,20 +445,51 @@ impl<T> Promise<T> {
             inner.extras().callbacks.push(Box::new(callback));
             return;
         }
-        // Done: run it here with the lock released. Only this handle can take the result and
-        // it is borrowed shared, so moving the result out for the call and back is safe.
-        let result = inner.result.take();
-        drop(inner);
-        match &result {
-            Some(r) => run_callback(Box::new(callback), r, self.shared.info.as_ref()),
-            None => run_callback(
-                Box::new(callback),
-                &Err(Error::refused("the result was already taken")),
-                self.shared.info.as_ref(),
-            ),
+        if inner.lending {
+            // Another thread is running a callback with the value: it runs this one next.
+            inner.extras().callbacks.push(Box::new(callback));
+            return;
         }
-        if let Some(r) = result {
-            lock(&self.shared.inner).result = Some(r);
+        let info = self.shared.info.as_ref();
+        match &inner.result {
+            Some(Err(e)) => {
+                // An error is shared by cloning it: nothing needs to be moved out.
+                let outcome = Err(e.clone());
+                drop(inner);
+                run_callback(Box::new(callback), &outcome, info);
+            }
+            Some(Ok(_)) => {
+                let outcome = inner.result.take();
+                inner.lending = true;
+                let mut queue: Vec<Callback<T>> = vec![Box::new(callback)];
+                loop {
+                    drop(inner);
+                    if let Some(outcome) = &outcome {
+                        for cb in queue {
+                            run_callback(cb, outcome, info);
+                        }
+                    }
+                    inner = lock(&self.shared.inner);
+                    queue = inner
+                        .extras
+                        .as_mut()
+                        .map(|e| std::mem::take(&mut e.callbacks))
+                        .unwrap_or_default();
+                    if queue.is_empty() {
+                        break;
+                    }
+                }
+                inner.result = outcome;
+                inner.lending = false;
+            }
+            None => {
+                drop(inner);
+                run_callback(
+                    Box::new(callback),
+                    &Err(Error::refused("the result was already taken")),
+                    info,
+                );
+            }
         }
     }
 
@@ -498,10 +550,11 @@ impl<T> Promise<T> {
         inner.retrieved = true;
     }
 
-    /// `true` when done with an error (without taking or marking it).
-    pub(crate) fn failed(&self) -> bool {
+    /// `true` when done with an error other than cancellation (without taking or marking it):
+    /// what Python calls raising an exception.
+    pub(crate) fn raised(&self) -> bool {
         let inner = lock(&self.shared.inner);
-        inner.phase == Phase::Done && matches!(inner.result, Some(Err(_)))
+        inner.phase == Phase::Done && matches!(&inner.result, Some(Err(e)) if !e.is_cancelled())
     }
 
     pub(crate) fn canceller(&self) -> Canceller
@@ -512,6 +565,19 @@ impl<T> Promise<T> {
         Canceller(std::sync::Arc::new(move |message| {
             cancel_shared(&shared, message)
         }))
+    }
+}
+
+impl<T> Promise<T> {
+    /// Cancels as [`cancel_with`](Self::cancel_with) does; `true` only when that aborted a
+    /// running task, which then ends at its next poll.
+    pub(crate) fn cancel_aborting(&self, message: Option<&str>) -> bool {
+        let aborting = {
+            let inner = lock(&self.shared.inner);
+            inner.phase == Phase::Running && inner.abort.is_some()
+        };
+        let requested = cancel_shared(&self.shared, message.map(str::to_owned));
+        aborting && requested
     }
 }
 
@@ -635,9 +701,20 @@ impl<T> Drop for Awaiting<T> {
     fn drop(&mut self) {
         if let Some(promise) = self.promise.take() {
             if !promise.done() {
-                promise.cancel_with(Some("the awaiting future was dropped".to_owned()));
+                let aborted = promise.cancel_aborting(Some("the awaiting future was dropped"));
                 // The awaiter is gone on purpose: what the work does now is not a leak.
                 promise.mark_supervised();
+                if aborted && crate::ending::collecting() {
+                    // A deadline dropped this await of a task: it reports the timeout once the
+                    // task has finished, which the latch (a completion watcher) tells it.
+                    let (latch, waker) = crate::ending::Latch::new();
+                    if promise
+                        .poll_done(&mut Context::from_waker(&waker))
+                        .is_pending()
+                    {
+                        crate::ending::hand_over_future(latch.opened());
+                    }
+                }
             }
         }
     }
@@ -897,6 +974,7 @@ fn finish<'a, T>(
 fn run_callback<T>(cb: Callback<T>, result: &Result<T, Error>, info: Option<&TaskInfo>) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| cb(result))) {
         let message = crate::error::panic_message(&*payload);
+        crate::error::drop_panic_payload(payload);
         instrument::callback_panicked(info, &message);
     }
 }

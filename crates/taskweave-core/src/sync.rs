@@ -1,10 +1,15 @@
 //! The synchronisation primitives the promise state machine is built on, swapped for loom's model
-//! checked versions under `cfg(loom)` so `cargo xtask loom` can explore every interleaving.
+//! checked versions under `cfg(taskweave_loom)` so `cargo xtask loom` can explore every
+//! interleaving.
+//!
+//! The switch is taskweave's own cfg, not the bare `loom` that tokio and other crates also read:
+//! a program that builds with `--cfg loom` to model-check its own code keeps taskweave's real
+//! primitives, and taskweave's models keep tokio's.
 
-#[cfg(loom)]
+#[cfg(taskweave_loom)]
 pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-#[cfg(not(loom))]
+#[cfg(not(taskweave_loom))]
 pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// Locks `mutex`, ignoring poisoning: no code path panics while holding a promise lock (user

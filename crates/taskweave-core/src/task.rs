@@ -172,6 +172,21 @@ where
     spawn(TaskInfo::task(name), future, flatten, true)
 }
 
+/// A task that never starts: its handle reports [`Error::Cancelled`] with `message` (for a
+/// task group that already failed).
+#[track_caller]
+pub(crate) fn never_started<T>(name: Option<Arc<str>>, message: &str) -> Task<T> {
+    let info = TaskInfo::task(name);
+    let (promise, resolver) = Promise::new_running(info.clone());
+    resolver.resolve(Err(Error::cancelled(Some(message.to_owned()))));
+    Task {
+        repr: Repr::Promise(promise),
+        info,
+        cancel: OnceLock::from(Some(message.to_owned())),
+        detached: false,
+    }
+}
+
 fn spawn<F, T, M>(info: TaskInfo, future: F, map: M, with_promise: bool) -> Task<T>
 where
     F: std::future::Future + Send + 'static,
@@ -375,6 +390,8 @@ impl<T> Task<T> {
     /// (the task goes on; call again); [`Error::Refused`] when called inside a task poll (await
     /// instead) or when the result was already taken.
     ///
+    /// A timeout too large for the clock (such as `Duration::MAX`) means no timeout.
+    ///
     /// ```
     /// use std::time::Duration;
     /// let rt = taskweave_core::Runtime::builder().build().unwrap();
@@ -390,7 +407,7 @@ impl<T> Task<T> {
             Repr::Promise(p) => p.result(timeout),
             Repr::Taken => Err(Error::refused("the result was already taken")),
             Repr::Join(join) => {
-                let deadline = timeout.map(|t| Instant::now() + t);
+                let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
                 match crate::blocking::wait_until(join, deadline) {
                     None => Err(Error::timed_out(timeout.unwrap_or_default())),
                     Some(out) => {
@@ -602,13 +619,15 @@ impl<T: Send + 'static> From<Task<T>> for Promise<T> {
     }
 }
 
-impl<T> IntoFuture for Task<T> {
+impl<T: Send + 'static> IntoFuture for Task<T> {
     type Output = Result<T, Error>;
     type IntoFuture = TaskAwait<T>;
 
     /// Awaiting a task links its cancellation to the awaiter's, as in asyncio: if the awaiting
     /// future is dropped before the task finished, the task is cancelled. Use
-    /// [`shield`](crate::shield) to keep it running.
+    /// [`shield`](crate::shield) to keep it running. A deadline that drops the await
+    /// ([`wait_for`](crate::wait_for), [`timeout`](crate::timeout)) also waits for the task to
+    /// have finished before it reports the timeout.
     fn into_future(mut self) -> TaskAwait<T> {
         self.detached = true;
         let state = match std::mem::replace(&mut self.repr, Repr::Taken) {
@@ -627,7 +646,7 @@ impl<T> IntoFuture for Task<T> {
 ///
 /// Dropping it before the task finished cancels the task.
 #[must_use = "futures do nothing unless awaited"]
-pub struct TaskAwait<T> {
+pub struct TaskAwait<T: Send + 'static> {
     state: AwaitState<T>,
     cancel: Option<Option<String>>,
 }
@@ -638,7 +657,7 @@ enum AwaitState<T> {
     Done,
 }
 
-impl<T> std::future::Future for TaskAwait<T> {
+impl<T: Send + 'static> std::future::Future for TaskAwait<T> {
     type Output = Result<T, Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -659,17 +678,27 @@ impl<T> std::future::Future for TaskAwait<T> {
     }
 }
 
-impl<T> Drop for TaskAwait<T> {
+impl<T: Send + 'static> Drop for TaskAwait<T> {
     fn drop(&mut self) {
         if let AwaitState::Join(join) = &self.state {
             // Only an await that never saw the result gets here: cancel the task, as dropping
             // an awaiting asyncio coroutine cancels the task it awaits.
             join.abort();
+            if crate::ending::collecting() {
+                if let AwaitState::Join(join) = std::mem::replace(&mut self.state, AwaitState::Done)
+                {
+                    // A deadline dropped this await: it reports the timeout once the task has
+                    // finished. The output is dropped unread, as it would have been here.
+                    crate::ending::hand_over_future(async move {
+                        let _ = join.await;
+                    });
+                }
+            }
         }
     }
 }
 
-impl<T> fmt::Debug for TaskAwait<T> {
+impl<T: Send + 'static> fmt::Debug for TaskAwait<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskAwait").finish_non_exhaustive()
     }

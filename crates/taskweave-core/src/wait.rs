@@ -20,7 +20,8 @@ use crate::promise::Promise;
 pub enum ReturnWhen {
     /// As soon as any future is done.
     FirstCompleted,
-    /// As soon as any future fails; when none fails, once all are done.
+    /// As soon as any future fails; when none fails, once all are done. A cancelled future
+    /// counts as completed, not as failed, as in Python.
     FirstException,
     /// Once all are done.
     AllCompleted,
@@ -96,7 +97,7 @@ where
         while let Some((index, promise)) = set.next().await {
             let stop = match return_when {
                 ReturnWhen::FirstCompleted => true,
-                ReturnWhen::FirstException => promise.failed(),
+                ReturnWhen::FirstException => promise.raised(),
                 ReturnWhen::AllCompleted => false,
             };
             done.push((index, promise));

@@ -1,7 +1,7 @@
 //! Model-checked tests of the promise state machine: every interleaving of producer, consumer,
 //! canceller and callback adders is explored by loom. Run with `cargo xtask loom`.
 
-#![cfg(loom)]
+#![cfg(taskweave_loom)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -73,5 +73,74 @@ fn dropped_resolver_wakes_the_waiter_with_abandoned() {
         let producer = thread::spawn(move || drop(resolver));
         assert!(matches!(promise.result(None), Err(Error::Abandoned)));
         producer.join().unwrap();
+    });
+}
+
+#[test]
+fn callbacks_added_from_two_threads_after_completion_both_see_the_value() {
+    loom::model(|| {
+        let (promise, resolver) = Promise::<u32>::pending();
+        resolver.set_result(5);
+        let promise = Arc::new(promise);
+        let count = Arc::new(AtomicUsize::new(0));
+        let (p, c) = (promise.clone(), count.clone());
+        let other = thread::spawn(move || {
+            p.add_done_callback(move |r| {
+                assert_eq!(*r.as_ref().unwrap(), 5);
+                c.fetch_add(1, Ordering::SeqCst);
+            });
+        });
+        let c = count.clone();
+        promise.add_done_callback(move |r| {
+            assert_eq!(*r.as_ref().unwrap(), 5);
+            c.fetch_add(1, Ordering::SeqCst);
+        });
+        other.join().unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+        let mut promise = Arc::try_unwrap(promise).unwrap();
+        assert_eq!(promise.result(None).unwrap(), 5);
+    });
+}
+
+#[test]
+fn exception_is_seen_while_another_thread_runs_a_late_callback() {
+    loom::model(|| {
+        let promise = Arc::new(Promise::<u32>::ready(Err(Error::Abandoned)));
+        let p = promise.clone();
+        let other = thread::spawn(move || {
+            p.add_done_callback(|r| assert!(matches!(r, Err(Error::Abandoned))));
+        });
+        assert!(matches!(promise.exception(), Some(Error::Abandoned)));
+        other.join().unwrap();
+    });
+}
+
+#[test]
+fn a_late_callback_may_add_another_while_a_second_thread_adds_one() {
+    loom::model(|| {
+        let (promise, resolver) = Promise::<u32>::pending();
+        resolver.set_result(2);
+        let promise = Arc::new(promise);
+        let count = Arc::new(AtomicUsize::new(0));
+        let (p, c) = (promise.clone(), count.clone());
+        let other = thread::spawn(move || {
+            p.add_done_callback(move |r| {
+                assert_eq!(*r.as_ref().unwrap(), 2);
+                c.fetch_add(1, Ordering::SeqCst);
+            });
+        });
+        let (inner_p, c) = (promise.clone(), count.clone());
+        promise.add_done_callback(move |r| {
+            assert_eq!(*r.as_ref().unwrap(), 2);
+            let c2 = c.clone();
+            // Re-entering the promise from its own callback must not deadlock.
+            inner_p.add_done_callback(move |r| {
+                assert_eq!(*r.as_ref().unwrap(), 2);
+                c2.fetch_add(1, Ordering::SeqCst);
+            });
+            c.fetch_add(1, Ordering::SeqCst);
+        });
+        other.join().unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), 3);
     });
 }

@@ -861,7 +861,7 @@ impl NatsExecutor {
         }
     }
 
-    fn runtime_handle(&self) -> tokio::runtime::Handle {
+    pub(crate) fn runtime_handle(&self) -> tokio::runtime::Handle {
         lock(&self.runtime.0)
             .as_ref()
             .map(|rt| rt.handle().clone())

@@ -9,13 +9,10 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use taskweave_core::{Error, Resolver, TaskInfo};
-
-use crate::map::Inbox;
 
 const OK: u8 = 0;
 const PANICKED: u8 = 1;
@@ -159,7 +156,11 @@ pub(crate) fn run_init<A: DeserializeOwned, O: InitResult>(
 }
 
 /// Decodes the next outcome of a reply.
-fn next_outcome<R: DeserializeOwned>(rest: &mut &[u8], what: &str, pid: u32) -> Result<R, Error> {
+pub(crate) fn next_outcome<R: DeserializeOwned>(
+    rest: &mut &[u8],
+    what: &str,
+    pid: u32,
+) -> Result<R, Error> {
     let Some((&tag, tail)) = rest.split_first() else {
         return Err(Error::wire(
             format!("result of {what}"),
@@ -265,49 +266,5 @@ impl<R: DeserializeOwned + Send + 'static> Sink for PromiseSink<R> {
 
     fn info(&self) -> Option<&TaskInfo> {
         self.resolver.info()
-    }
-}
-
-/// The sink of one chunk of a map: sends its results, in order, to the map's inbox.
-pub(crate) struct ChunkSink<R> {
-    pub(crate) seq: u64,
-    /// How many inputs the chunk covers (sent ones plus `holes`).
-    pub(crate) total: usize,
-    /// Inputs that could not be serialised: their position in the chunk and their error.
-    pub(crate) holes: Vec<(usize, Error)>,
-    pub(crate) what: Arc<str>,
-    pub(crate) inbox: Arc<Inbox<R>>,
-    pub(crate) cancelled: Arc<AtomicBool>,
-}
-
-impl<R: DeserializeOwned + Send + 'static> Sink for ChunkSink<R> {
-    fn start(&mut self) -> bool {
-        !self.cancelled.load(Ordering::Relaxed)
-    }
-
-    fn finish(self: Box<Self>, reply: Reply<'_>) {
-        let mut results = Vec::with_capacity(self.total);
-        let mut holes = self.holes.into_iter().peekable();
-        let (mut payload, pid, failed) = match reply {
-            Reply::Outcomes { payload, pid } => (payload, pid, None),
-            Reply::Failed(e) => (&[][..], 0, Some(e)),
-        };
-        for i in 0..self.total {
-            if holes.peek().is_some_and(|(at, _)| *at == i) {
-                if let Some((_, e)) = holes.next() {
-                    results.push(Err(e));
-                }
-                continue;
-            }
-            results.push(match &failed {
-                Some(e) => Err(e.clone()),
-                None => next_outcome(&mut payload, &self.what, pid),
-            });
-        }
-        self.inbox.push(self.seq, results);
-    }
-
-    fn info(&self) -> Option<&TaskInfo> {
-        None
     }
 }

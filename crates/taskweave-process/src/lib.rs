@@ -4,14 +4,16 @@
 //! [`ProcessPoolExecutor`] is Python's `ProcessPoolExecutor` for Rust. [`submit`](ProcessPoolExecutor::submit)
 //! runs a plain `fn(A) -> R` in a worker process and returns taskweave's general future,
 //! [`Promise`](taskweave_core::Promise), which async code awaits and plain threads wait on;
-//! [`map`](ProcessPoolExecutor::map) runs a function over an iterator, lazily and in order. The pool
-//! implements the bridge's [`Executor`](taskweave_bridge::Executor) trait, so code generic over
+//! [`map`](ProcessPoolExecutor::map) runs a function over an iterator, lazily and in order, and
+//! returns the same [`Map`] as every other executor (with [`MapOptions`]: chunksize, window,
+//! timeout, progress). The pool implements the executor layer's
+//! [`Executor`](taskweave_executor::Executor) trait, so code generic over
 //! executors (and `run_in_executor`) takes it like a thread pool.
 //!
 //! What it is not: no closures (a closure cannot cross a process boundary; pass its data as the
 //! argument), no work for other machines yet, no Windows. It is the only taskweave crate that
 //! starts processes or serialises values; it builds on `taskweave-core` (futures, errors) and
-//! `taskweave-bridge` (the `Executor` trait).
+//! `taskweave-executor` (the `Executor` trait and the map engine), not on the thread pools.
 //!
 //! # Example
 //!
@@ -24,7 +26,7 @@
 //!
 //! let pool = ProcessPoolExecutor::new().unwrap();
 //! let squares: Vec<u64> = pool
-//!     .map(intensive_computation, [1, 2, 3, 4, 5], 1)
+//!     .map(intensive_computation, [1, 2, 3, 4, 5])
 //!     .collect::<Result<_, _>>()
 //!     .unwrap();
 //! assert_eq!(squares, [1, 4, 9, 16, 25]);
@@ -121,8 +123,9 @@ mod worker;
 
 pub use bytes::Bytes;
 pub use job::InitResult;
-pub use map::{Map, MapProgress};
 pub use pool::{Builder as ProcessPoolBuilder, ProcessPoolExecutor, Stats};
+/// The executor layer's map types and options, which this pool's maps return and take.
+pub use taskweave_executor::{Map, MapOptions, MapUnordered, Progress};
 
 /// Turns this process into a pool worker if it was started as one, before the program does
 /// anything else; returns at once otherwise.

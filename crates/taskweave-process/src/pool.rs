@@ -9,15 +9,15 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use taskweave_bridge::Payload;
 use taskweave_core::instrument::{self, ExecutorEvent};
 use taskweave_core::{Error, Promise, TaskInfo};
+use taskweave_executor::{Map, MapOptions, MapUnordered, Payload};
 
 use crate::image;
 use crate::job::{
     InitResult, InitTrampoline, Job, PromiseSink, Reply, Trampoline, run_chunk, run_init, run_thunk,
 };
-use crate::map::Map;
+use crate::map::ProcessMap;
 use crate::wire::{self, FnRef};
 
 /// The largest call written directly from the submitting thread (see `Inner::try_direct`).
@@ -360,7 +360,7 @@ pub struct Stats {
 /// let pool = ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
 /// let mut p = pool.submit(square, 7);
 /// assert_eq!(p.result(None).unwrap(), 49);
-/// let squares: Vec<u64> = pool.map(square, 1..=5, 1).map(Result::unwrap).collect();
+/// let squares: Vec<u64> = pool.map(square, 1..=5).map(Result::unwrap).collect();
 /// assert_eq!(squares, [1, 4, 9, 16, 25]);
 /// ```
 pub struct ProcessPoolExecutor {
@@ -767,16 +767,16 @@ impl ProcessPoolExecutor {
         promise
     }
 
-    /// Runs `f` over `inputs` in worker processes, `chunksize` inputs per call, and yields the
-    /// results in input order.
+    /// Runs `f` over `inputs` in worker processes and yields the results in input order
+    /// (Python's `ProcessPoolExecutor.map`), one input per call; [`map_with`](Self::map_with)
+    /// takes a chunksize and the other [`MapOptions`].
     ///
-    /// Lazy: inputs are pulled only as calls go out, with a bounded number of chunks in flight,
-    /// so an endless iterator works in bounded memory. Each input gets its own result: a panic
-    /// or an unserialisable value fails only that item, a dying worker fails the items of the
-    /// chunk it held. Dropping the iterator cancels the chunks not yet started.
-    ///
-    /// `next` blocks the calling thread; from async code use [`Map::next_async`]. A chunk size
-    /// of 0 is taken as 1.
+    /// Lazy: inputs are pulled only as calls go out, with a bounded number in flight, so an
+    /// endless iterator works in bounded memory. Each input gets its own result: a panic or an
+    /// unserialisable value fails only that item, a dying worker fails the items of the chunk it
+    /// held. Dropping the map cancels the chunks not yet started. It is the same [`Map`] every
+    /// executor returns: `next` blocks the calling thread; from async code use
+    /// [`Map::next_async`], [`Map::collect_async`] or the map as a `Stream`.
     ///
     /// ```
     /// use taskweave_process::ProcessPoolExecutor;
@@ -786,21 +786,51 @@ impl ProcessPoolExecutor {
     /// }
     ///
     /// let pool = ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
-    /// let out: Vec<u32> = pool.map(double, 0..1000, 100).map(Result::unwrap).collect();
-    /// assert_eq!(out[999], 1998);
+    /// let out: Vec<u32> = pool.map(double, 0..10).map(Result::unwrap).collect();
+    /// assert_eq!(out[9], 18);
     /// ```
-    pub fn map<A, R, I>(&self, f: fn(A) -> R, inputs: I, chunksize: usize) -> Map<R>
+    pub fn map<A, R, I>(&self, f: fn(A) -> R, inputs: I) -> Map<R>
     where
         A: Payload,
         R: Payload,
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        Map::new(self.inner.clone(), f, inputs.into_iter(), chunksize, true)
+        self.map_with(f, inputs, MapOptions::new())
     }
 
-    /// As [`map`](Self::map), but yields each chunk's results as soon as the chunk is done,
-    /// whatever its position (items within a chunk keep their order).
+    /// [`map`](Self::map) with options: chunksize (inputs per call; larger chunks save round
+    /// trips for cheap items), window, timeout, progress.
+    ///
+    /// # Differences from Python
+    ///
+    /// The chunksize is an option rather than an argument, and 0 makes the map's first item an
+    /// [`Error::Refused`] instead of raising `ValueError`.
+    ///
+    /// ```
+    /// use taskweave_process::{MapOptions, ProcessPoolExecutor};
+    ///
+    /// fn double(x: u32) -> u32 {
+    ///     2 * x
+    /// }
+    ///
+    /// let pool = ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
+    /// let options = MapOptions::new().chunksize(100);
+    /// let out: Vec<u32> = pool.map_with(double, 0..1000, options).map(Result::unwrap).collect();
+    /// assert_eq!(out[999], 1998);
+    /// ```
+    pub fn map_with<A, R, I>(&self, f: fn(A) -> R, inputs: I, options: MapOptions) -> Map<R>
+    where
+        A: Payload,
+        R: Payload,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'static,
+    {
+        Map::new(ProcessMap::new(self.inner.clone(), f), inputs, options)
+    }
+
+    /// As [`map`](Self::map), but yields `(input index, result)` as soon as each is done,
+    /// whatever its position.
     ///
     /// ```
     /// use taskweave_process::ProcessPoolExecutor;
@@ -810,18 +840,49 @@ impl ProcessPoolExecutor {
     /// }
     ///
     /// let pool = ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
-    /// let mut out: Vec<u32> = pool.map_unordered(double, 0..100, 10).map(Result::unwrap).collect();
+    /// for (i, r) in pool.map_unordered(double, 0..10) {
+    ///     assert_eq!(r.unwrap(), 2 * i as u32);
+    /// }
+    /// ```
+    pub fn map_unordered<A, R, I>(&self, f: fn(A) -> R, inputs: I) -> MapUnordered<R>
+    where
+        A: Payload,
+        R: Payload,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'static,
+    {
+        self.map_unordered_with(f, inputs, MapOptions::new())
+    }
+
+    /// [`map_unordered`](Self::map_unordered) with options; with a chunksize, the items of a
+    /// chunk arrive together.
+    ///
+    /// ```
+    /// use taskweave_process::{MapOptions, ProcessPoolExecutor};
+    ///
+    /// fn double(x: u32) -> u32 {
+    ///     2 * x
+    /// }
+    ///
+    /// let pool = ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
+    /// let options = MapOptions::new().chunksize(10);
+    /// let mut out: Vec<u32> = pool.map_unordered_with(double, 0..100, options).map(|(_, r)| r.unwrap()).collect();
     /// out.sort();
     /// assert_eq!(out, (0..100).map(|x| 2 * x).collect::<Vec<_>>());
     /// ```
-    pub fn map_unordered<A, R, I>(&self, f: fn(A) -> R, inputs: I, chunksize: usize) -> Map<R>
+    pub fn map_unordered_with<A, R, I>(
+        &self,
+        f: fn(A) -> R,
+        inputs: I,
+        options: MapOptions,
+    ) -> MapUnordered<R>
     where
         A: Payload,
         R: Payload,
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        Map::new(self.inner.clone(), f, inputs.into_iter(), chunksize, false)
+        MapUnordered::new(ProcessMap::new(self.inner.clone(), f), inputs, options)
     }
 
     /// Stops taking work; submissions afterwards fail with [`Error::Shutdown`].
@@ -1000,7 +1061,7 @@ impl std::fmt::Debug for ProcessPoolExecutor {
 /// });
 /// assert_eq!(got.unwrap().unwrap(), 42);
 /// ```
-impl<R: Payload> taskweave_bridge::Runs<fn() -> R> for ProcessPoolExecutor {
+impl<R: Payload> taskweave_executor::Runs<fn() -> R> for ProcessPoolExecutor {
     type Output = R;
 
     #[track_caller]
@@ -1009,20 +1070,35 @@ impl<R: Payload> taskweave_bridge::Runs<fn() -> R> for ProcessPoolExecutor {
     }
 }
 
-impl taskweave_bridge::Executor for ProcessPoolExecutor {
+impl taskweave_executor::Executor for ProcessPoolExecutor {
     #[track_caller]
     fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Promise<R> {
         ProcessPoolExecutor::submit(self, f, arg)
     }
 
-    fn map<A, R, I>(&self, f: fn(A) -> R, inputs: I) -> taskweave_bridge::MapResults<R>
+    fn map_with<A, R, I>(&self, f: fn(A) -> R, inputs: I, options: MapOptions) -> Map<R>
     where
         A: Payload,
         R: Payload,
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        Box::new(ProcessPoolExecutor::map(self, f, inputs, 1))
+        ProcessPoolExecutor::map_with(self, f, inputs, options)
+    }
+
+    fn map_unordered_with<A, R, I>(
+        &self,
+        f: fn(A) -> R,
+        inputs: I,
+        options: MapOptions,
+    ) -> MapUnordered<R>
+    where
+        A: Payload,
+        R: Payload,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'static,
+    {
+        ProcessPoolExecutor::map_unordered_with(self, f, inputs, options)
     }
 
     fn shutdown(&self, wait: bool, cancel_futures: bool) {

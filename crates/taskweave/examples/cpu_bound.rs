@@ -25,7 +25,7 @@ fn main() -> Result<(), Error> {
     let items: Vec<u64> = (0..64).collect();
     let pool = ProcessPoolExecutor::new()?;
     // Warm the workers up, so the parallel time measures work rather than process start.
-    pool.map(heavy, 0..pool.max_workers() as u64, 1)
+    pool.map(heavy, 0..pool.max_workers() as u64)
         .collect::<Result<Vec<_>, _>>()?;
 
     let started = Instant::now();
@@ -33,9 +33,7 @@ fn main() -> Result<(), Error> {
     let serial_time = started.elapsed();
 
     let started = Instant::now();
-    let parallel: Vec<u64> = pool
-        .map(heavy, items.clone(), 1)
-        .collect::<Result<_, _>>()?;
+    let parallel: Vec<u64> = pool.map(heavy, items.clone()).collect::<Result<_, _>>()?;
     let parallel_time = started.elapsed();
 
     assert_eq!(serial, parallel);

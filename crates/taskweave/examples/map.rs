@@ -24,7 +24,7 @@ fn main() -> Result<(), Error> {
     let started = Instant::now();
     let pool = ProcessPoolExecutor::new()?;
     let results: Vec<u64> = pool
-        .map(intensive_computation, [1, 2, 3, 4, 5], 1)
+        .map(intensive_computation, [1, 2, 3, 4, 5])
         .collect::<Result<_, _>>()?;
     println!("{results:?}");
     println!(

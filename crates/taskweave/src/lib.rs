@@ -2,7 +2,8 @@
 //! from coroutines, threads and processes, executors and a debug mode, on tokio and rayon.
 //!
 //! This facade re-exports the taskweave crates; depend on it, or on a single crate
-//! (`taskweave-core`, `taskweave-bridge`, `taskweave-process`, `taskweave-debug`) when you need
+//! (`taskweave-core`, `taskweave-executor`, `taskweave-bridge`, `taskweave-process`,
+//! `taskweave-debug`) when you need
 //! only that part.
 //!
 //! # Example
@@ -50,7 +51,7 @@
 //! | `asyncio.to_thread(f)`, `loop.run_in_executor(pool, f)` | [`to_thread`]`(f)`, [`run_in_executor`]`(&pool, f)` |
 //! | `ThreadPoolExecutor(max_workers, thread_name_prefix, initializer)` | [`ThreadPoolExecutor`] (`submit`, `map`, `shutdown(wait, cancel_futures)`) |
 //! | `asyncio.run_coroutine_threadsafe(coro, loop)` | [`run_coroutine_threadsafe`]`(&handle, fut)` |
-//! | `ProcessPoolExecutor(max_workers, initializer, max_tasks_per_child)` | [`ProcessPoolExecutor`] (`submit(f, arg)`, `map(f, inputs, chunksize)`, `map_unordered`, `shutdown`, `terminate_workers`, `kill_workers`) |
+//! | `ProcessPoolExecutor(max_workers, initializer, max_tasks_per_child)` | [`ProcessPoolExecutor`] (`submit(f, arg)`, `map(f, inputs)`, `map_with(f, inputs, MapOptions::new().chunksize(n))`, `map_unordered`, `shutdown`, `terminate_workers`, `kill_workers`) |
 //! | `loop.run_in_executor(ProcessPoolExecutor(), f)` | [`run_in_executor`]`(&pool, f as fn() -> R)` or `pool.call(f)` |
 //! | (rayon, no Python twin) | [`spawn_rayon`], [`par_map`], [`RayonExecutor`] |
 //! | Dask's `Client(...).submit(f, x)` / `map` (a cluster) | [`NatsExecutor`] on NATS, functions marked [`#[taskweave::remote]`](remote) |
@@ -114,6 +115,10 @@ pub fn run<F: std::future::Future>(main: F) -> Result<F::Output, Error> {
 /// crate.
 pub use taskweave_process as process;
 pub use taskweave_process::{Bytes, ProcessPoolExecutor};
+
+/// The executor layer: the `Executor` trait, the map engine every executor shares and its
+/// `Dispatch` trait for new executors: the whole `taskweave-executor` crate.
+pub use taskweave_executor as executor;
 
 /// Thread pools, `to_thread` / `run_in_executor`, the rayon bridge and sync-to-async calls: the
 /// whole `taskweave-bridge` crate.

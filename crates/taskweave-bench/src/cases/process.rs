@@ -24,7 +24,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::time::{Duration, Instant};
 
-use taskweave_process::{Bytes, ProcessPoolExecutor};
+use taskweave_process::{Bytes, MapOptions, ProcessPoolExecutor};
 
 use super::{Case, Config, Row};
 use crate::measure::{Rounds, median, millis, rotate};
@@ -100,7 +100,7 @@ fn pool() -> ProcessPoolExecutor {
 
 /// Starts every worker and lets the pool learn that calls are short.
 fn warm(pool: &ProcessPoolExecutor) {
-    for r in pool.map(square, 0..(WORKERS as u64 * 200), 1) {
+    for r in pool.map(square, 0..(WORKERS as u64 * 200)) {
         r.unwrap_or_else(|e| panic!("warm-up failed: {e}"));
     }
 }
@@ -285,7 +285,9 @@ fn inflight(config: &Config) -> Vec<Row> {
 fn map_once(pool: &ProcessPoolExecutor, n: u64, chunksize: usize) -> f64 {
     let started = Instant::now();
     let mut count = 0u64;
-    for (i, r) in pool.map(square, 0..n, chunksize).enumerate() {
+    for (i, r) in pool
+        .map_with(square, 0..n, MapOptions::new().chunksize(chunksize))
+        .enumerate() {
         let v = r.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(v, (i as u64) * (i as u64));
         count += 1;
@@ -450,7 +452,7 @@ fn cpu_map(config: &Config) -> Vec<Row> {
     let mut ours = || {
         let started = Instant::now();
         let total = pool
-            .map(heavy, 0..ITEMS, 1)
+            .map(heavy, 0..ITEMS)
             .map(|r| r.unwrap_or_else(|e| panic!("{e}")))
             .fold(0u64, u64::wrapping_add);
         black_box(total);

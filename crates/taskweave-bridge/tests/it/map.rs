@@ -325,3 +325,60 @@ fn executor_trait_map_works_with_fn_pointers() {
     Executor::shutdown(&pool, true, false);
     assert!(pool.submit(|| ()).result(None).is_err());
 }
+
+#[test]
+fn chunks_on_the_thread_pool_keep_one_result_per_input() {
+    let pool = ThreadPoolExecutor::builder()
+        .max_workers(3)
+        .build()
+        .unwrap();
+    let options = MapOptions::new().chunksize(4).window(8);
+    let out: Vec<Result<u32, Error>> = pool
+        .map_with(
+            |x: u32| {
+                if x == 5 {
+                    panic!("bad item {x}");
+                }
+                x * 10
+            },
+            0..11,
+            options,
+        )
+        .collect();
+    assert_eq!(out.len(), 11);
+    for (i, r) in out.iter().enumerate() {
+        if i == 5 {
+            assert!(r.as_ref().unwrap_err().to_string().contains("bad item 5"));
+        } else {
+            assert_eq!(*r.as_ref().unwrap(), i as u32 * 10);
+        }
+    }
+    let mut indices: Vec<usize> = pool
+        .map_unordered_with(|x: u8| x, 0..20, MapOptions::new().chunksize(6))
+        .map(|(i, r)| {
+            assert_eq!(r.unwrap() as usize, i);
+            i
+        })
+        .collect();
+    indices.sort_unstable();
+    assert_eq!(indices, (0..20).collect::<Vec<_>>());
+}
+
+#[test]
+fn extreme_map_options_work_or_are_refused_on_the_thread_pool() {
+    let pool = ThreadPoolExecutor::new();
+    let huge_window = MapOptions::new().window(1 << 40);
+    assert_eq!(pool.map_with(|x: u64| x, 0..100, huge_window).count(), 100);
+    let forever = MapOptions::new().timeout(Duration::MAX);
+    let sum: u64 = pool
+        .map_with(|x: u64| x, 0..100, forever)
+        .map(Result::unwrap)
+        .sum();
+    assert_eq!(sum, 4950);
+    let huge_chunks = MapOptions::new().chunksize(1 << 40);
+    assert_eq!(pool.map_with(|x: u64| x, 0..100, huge_chunks).count(), 100);
+    let mut zero = pool.map_with(|x: u64| x, 0..100, MapOptions::new().chunksize(0));
+    let err = zero.next().unwrap().unwrap_err();
+    assert!(matches!(err, Error::Refused { .. }), "{err:?}");
+    assert!(zero.next().is_none());
+}

@@ -315,3 +315,80 @@ fn shutdown_from_a_worker_does_not_deadlock() {
     let mut p = pool.submit(move || p2.shutdown(true, false));
     p.result(Some(Duration::from_secs(10))).unwrap();
 }
+
+#[test]
+fn a_thread_name_prefix_with_a_nul_byte_is_refused() {
+    let built = std::panic::catch_unwind(|| {
+        ThreadPoolExecutor::builder()
+            .thread_name_prefix("bad\0name")
+            .build()
+    });
+    let err = built.expect("build does not panic").unwrap_err();
+    assert!(matches!(err, Error::Refused { .. }), "{err:?}");
+    assert!(err.to_string().contains("thread_name_prefix"), "{err}");
+}
+
+#[test]
+fn extreme_builder_arguments_work() {
+    let huge = ThreadPoolExecutor::builder()
+        .max_workers(usize::MAX)
+        .keep_alive(Duration::MAX)
+        .build()
+        .unwrap();
+    assert_eq!(huge.max_workers(), usize::MAX);
+    assert_eq!(
+        huge.submit(|| 1)
+            .result(Some(Duration::from_secs(10)))
+            .unwrap(),
+        1
+    );
+    let squares: Vec<u32> = huge.map(|x: u32| x * x, 0..4).map(Result::unwrap).collect();
+    assert_eq!(squares, [0, 1, 4, 9]);
+    huge.shutdown(true, false);
+    assert_eq!(huge.threads(), 0);
+
+    let eager = ThreadPoolExecutor::builder()
+        .keep_alive(Duration::ZERO)
+        .build()
+        .unwrap();
+    for i in 0..5u32 {
+        assert_eq!(
+            eager
+                .submit(move || i)
+                .result(Some(Duration::from_secs(10)))
+                .unwrap(),
+            i
+        );
+    }
+}
+
+#[test]
+fn a_map_timeout_too_far_to_represent_means_no_deadline() {
+    let pool = ThreadPoolExecutor::new();
+    // Duration::MAX overflows any clock; 10^12 s (31,000 years) is far but representable.
+    for far in [Duration::MAX, Duration::from_secs(1_000_000_000_000)] {
+        let options = taskweave_bridge::MapOptions::new().timeout(far);
+        let got: Vec<u32> = pool
+            .map_with(|x: u32| x + 1, 0..3, options)
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(got, [1, 2, 3]);
+    }
+    taskweave_core::run(async {
+        let pool = ThreadPoolExecutor::new();
+        for far in [Duration::MAX, Duration::from_secs(1_000_000_000_000)] {
+            let options = taskweave_bridge::MapOptions::new().timeout(far);
+            let mut map = pool.map_with(|x: u32| x * 2, 0..3, options);
+            let mut got = Vec::new();
+            while let Some(r) = tokio::time::timeout(Duration::from_secs(10), map.next_async())
+                .await
+                .unwrap()
+            {
+                got.push(r.unwrap());
+            }
+            assert_eq!(got, [0, 2, 4]);
+        }
+        pool.shutdown_async(false).await;
+    })
+    .unwrap();
+}

@@ -170,3 +170,31 @@ fn timeout_scope_errors_and_passes() {
         assert_eq!(ok.unwrap(), 3);
     });
 }
+
+#[test]
+fn first_exception_counts_a_cancelled_member_as_completed() {
+    rt(async {
+        let (cancelled, _resolver) = Promise::<u32>::pending();
+        assert!(cancelled.cancel());
+        let slow = delayed(30, 1).into_promise();
+        let (done, pending) = wait(
+            [cancelled, slow],
+            ReturnWhen::FirstException,
+            Some(Duration::from_secs(5)),
+        )
+        .await;
+        assert_eq!((done.len(), pending.len()), (2, 0));
+
+        // A real error still returns at once.
+        let failing = create_task_try(async { Err::<u32, _>(std::io::Error::other("bad")) });
+        let sleeper = delayed(60_000, 2);
+        let (done, pending) = wait(
+            [failing, sleeper],
+            ReturnWhen::FirstException,
+            Some(Duration::from_secs(5)),
+        )
+        .await;
+        assert_eq!((done.len(), pending.len()), (1, 1));
+        pending[0].cancel();
+    });
+}

@@ -1,9 +1,11 @@
 //! TaskGroup: all succeed together, or the first failure cancels the rest and all failures
 //! are reported.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use taskweave_core::{Error, TaskGroup, sleep};
+use taskweave_core::{Error, TaskGroup, sleep, timeout};
 
 use crate::rt;
 
@@ -99,5 +101,74 @@ fn spawning_into_a_failed_group_cancels_at_once() {
         });
         assert!(late.await.unwrap_err().is_cancelled());
         assert!(group.join().await.is_err());
+    });
+}
+
+#[test]
+fn tasks_spawned_after_the_group_failed_never_run_their_body() {
+    rt(async {
+        let ran = Arc::new(AtomicUsize::new(0));
+        for _ in 0..200 {
+            let group = TaskGroup::new();
+            let failing = group.spawn(async { Err::<(), _>(Error::broken("down")) });
+            // The group's own watch runs before the failure becomes visible here.
+            assert!(failing.await.is_err());
+            let late: Vec<_> = (0..5)
+                .map(|_| {
+                    let ran = ran.clone();
+                    group.spawn(async move {
+                        ran.fetch_add(1, Ordering::SeqCst);
+                        Ok::<_, Error>(())
+                    })
+                })
+                .collect();
+            for t in late {
+                assert!(t.await.unwrap_err().is_cancelled());
+            }
+            assert!(group.join().await.is_err());
+        }
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+    });
+}
+
+#[test]
+fn siblings_not_yet_started_when_the_group_fails_never_run_their_body() {
+    // One worker: the failing task runs first and the siblings queued behind it are cancelled
+    // before their first poll.
+    let ran = Arc::new(AtomicUsize::new(0));
+    let counter = ran.clone();
+    taskweave_core::Runtime::builder()
+        .worker_threads(1)
+        .build()
+        .unwrap()
+        .run(async move {
+            let group = TaskGroup::new();
+            group.spawn(async { Err::<(), _>(Error::broken("down")) });
+            for _ in 0..20 {
+                let ran = counter.clone();
+                group.spawn(async move {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, Error>(())
+                });
+            }
+            assert!(group.join().await.is_err());
+        })
+        .unwrap();
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_child_failure_leaves_the_group_body_running_until_join() {
+    rt(async {
+        let group = TaskGroup::new();
+        group.spawn(async { Err::<(), _>(Error::broken("down")) });
+        // The body's own await is not interrupted by the failure...
+        sleep(Duration::from_millis(20)).await;
+        assert!(group.failed());
+        let own = timeout(Duration::from_secs(5), async { "body went on" }).await;
+        assert_eq!(own.unwrap(), "body went on");
+        // ...join is where the body learns of it.
+        let err = group.join().await.unwrap_err();
+        assert!(err.to_string().contains("down"), "{err}");
     });
 }

@@ -2,6 +2,8 @@
 
 mod cancel;
 mod combinators;
+mod deadlines;
+mod errors;
 mod group;
 mod promise;
 mod properties;

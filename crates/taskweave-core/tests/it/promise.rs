@@ -158,3 +158,48 @@ fn many_threads_wait_on_one_promise_in_turn() {
     }
     assert_eq!(p.lock().unwrap().result(None).unwrap(), 8);
 }
+
+#[test]
+fn callbacks_added_from_two_threads_after_completion_both_see_the_result() {
+    let (promise, resolver) = Promise::<u32>::pending();
+    resolver.set_result(11);
+    let promise = Arc::new(promise);
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let threads: Vec<_> = (0..2)
+        .map(|i| {
+            let (promise, seen) = (promise.clone(), seen.clone());
+            std::thread::spawn(move || {
+                // The second adds its callback while the first one runs.
+                std::thread::sleep(Duration::from_millis(i * 10));
+                promise.add_done_callback(move |r| {
+                    let got = r.as_ref().map(|v| *v).map_err(ToString::to_string);
+                    std::thread::sleep(Duration::from_millis(40));
+                    seen.lock().unwrap().push(got);
+                });
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(*seen.lock().unwrap(), vec![Ok(11), Ok(11)]);
+    let mut promise = Arc::into_inner(promise).unwrap();
+    assert_eq!(promise.result(Some(Duration::from_secs(1))).unwrap(), 11);
+}
+
+#[test]
+fn exception_is_visible_while_a_late_callback_runs() {
+    let promise = Arc::new(Promise::<u32>::ready(Err(Error::shutdown("closed"))));
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let p = promise.clone();
+    let adder = std::thread::spawn(move || {
+        p.add_done_callback(move |r| {
+            assert!(r.is_err());
+            started_tx.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        });
+    });
+    started_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(matches!(promise.exception(), Some(Error::Shutdown { .. })));
+    adder.join().unwrap();
+}

@@ -10,6 +10,7 @@ mod executor;
 mod handles;
 mod layer;
 mod logs;
+mod pool_drop;
 mod shutdown;
 mod slow;
 mod strict;

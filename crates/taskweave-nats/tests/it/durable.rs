@@ -22,7 +22,7 @@ fn durable_submit_and_map_equal_serial_results() {
     assert_eq!(s.nats.submit(funcs::square, 7).result(LIMIT).unwrap(), 49);
     let inputs: Vec<u64> = (0..30).map(|i| i * 7919).collect();
     let serial: Vec<u64> = inputs.iter().copied().map(funcs::square_local).collect();
-    let mapped: Vec<u64> = taskweave_bridge::Executor::map(&s.nats, funcs::square, inputs)
+    let mapped: Vec<u64> = taskweave_executor::Executor::map(&s.nats, funcs::square, inputs)
         .map(Result::unwrap)
         .collect();
     assert_eq!(mapped, serial);
@@ -171,7 +171,7 @@ fn a_server_restart_mid_map_loses_and_duplicates_no_result() {
     let inputs: Vec<(String, u64)> = (0..40u64).map(|x| (log.display().to_string(), x)).collect();
     let nats = s.nats.clone();
     let mapper = std::thread::spawn(move || {
-        taskweave_bridge::Executor::map(&nats, funcs::logged_slowly, inputs).collect::<Vec<_>>()
+        taskweave_executor::Executor::map(&nats, funcs::logged_slowly, inputs).collect::<Vec<_>>()
     });
     // Let part of the map run, then take the server away and bring it back on the same store.
     let started = Instant::now();

@@ -87,7 +87,7 @@ fn submit_map_gather_and_as_completed_equal_serial_results() {
             prop_assert_eq!(&submitted, &serial);
             // the Executor trait's map, in input order
             let mapped: Vec<u64> =
-                taskweave_bridge::Executor::map(&s.nats, funcs::square, inputs.clone())
+                taskweave_executor::Executor::map(&s.nats, funcs::square, inputs.clone())
                     .map(Result::unwrap)
                     .collect();
             prop_assert_eq!(&mapped, &serial);

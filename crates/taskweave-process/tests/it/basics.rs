@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use taskweave_bridge::Executor;
 use taskweave_core::Error;
+use taskweave_executor::Executor;
 use taskweave_process::{Bytes, ProcessPoolExecutor};
 
 use crate::shared;

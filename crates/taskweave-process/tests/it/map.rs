@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use taskweave_core::Error;
-use taskweave_process::ProcessPoolExecutor;
+use taskweave_process::{MapOptions, ProcessPoolExecutor, Progress};
 
 use crate::shared;
 use crate::work::{sleep_ms, square};
@@ -24,7 +24,7 @@ fn ordered_for_every_chunksize() {
     let expect: Vec<u64> = (0..2000u64).map(|x| x * x).collect();
     for chunksize in [1, 7, 1000, 5000] {
         let got: Vec<u64> = pool
-            .map(square, 0..2000u64, chunksize)
+            .map_with(square, 0..2000u64, MapOptions::new().chunksize(chunksize))
             .map(Result::unwrap)
             .collect();
         assert_eq!(got, expect, "chunksize {chunksize}");
@@ -35,23 +35,24 @@ fn ordered_for_every_chunksize() {
 fn unordered_yields_every_result_once() {
     let _g = shared();
     let pool = pool(2);
-    let mut got: Vec<u64> = pool
-        .map_unordered(square, 0..500u64, 3)
-        .map(Result::unwrap)
+    let mut got: Vec<(usize, u64)> = pool
+        .map_unordered_with(square, 0..500u64, MapOptions::new().chunksize(3))
+        .map(|(i, r)| (i, r.unwrap()))
         .collect();
     got.sort_unstable();
-    assert_eq!(got, (0..500u64).map(|x| x * x).collect::<Vec<_>>());
+    let expect: Vec<(usize, u64)> = (0..500u64).map(|x| (x as usize, x * x)).collect();
+    assert_eq!(got, expect);
 }
 
 #[test]
 fn unordered_yields_fast_chunks_first() {
     let _g = shared();
     let pool = pool(2);
-    let got: Vec<u64> = pool
-        .map_unordered(sleep_ms, [600, 10], 1)
-        .map(Result::unwrap)
+    let got: Vec<(usize, u64)> = pool
+        .map_unordered(sleep_ms, [600, 10])
+        .map(|(i, r)| (i, r.unwrap()))
         .collect();
-    assert_eq!(got, [10, 600]);
+    assert_eq!(got, [(1, 10), (0, 600)]);
 }
 
 #[test]
@@ -64,14 +65,14 @@ fn lazy_over_an_endless_iterator() {
         counter.fetch_add(1, Ordering::Relaxed);
     });
     let first: Vec<u64> = pool
-        .map(square, inputs, 4)
+        .map_with(square, inputs, MapOptions::new().chunksize(4))
         .take(100)
         .map(Result::unwrap)
         .collect();
     assert_eq!(first[99], 99 * 99);
-    // Bounded: the window is at most max_workers * 66 chunks of 4.
+    // Bounded: the window is at most max_workers * 66 chunks of 4, plus the chunk that filled it.
     assert!(
-        pulled.load(Ordering::Relaxed) < 100 + 2 * 66 * 4,
+        pulled.load(Ordering::Relaxed) <= 100 + 2 * 66 * 4 + 4,
         "{}",
         pulled.load(Ordering::Relaxed)
     );
@@ -86,7 +87,9 @@ fn odd_panics(x: u64) -> u64 {
 fn a_panicking_item_fails_only_itself() {
     let _g = shared();
     let pool = pool(2);
-    let out: Vec<Result<u64, Error>> = pool.map(odd_panics, 0..20u64, 5).collect();
+    let out: Vec<Result<u64, Error>> = pool
+        .map_with(odd_panics, 0..20u64, MapOptions::new().chunksize(5))
+        .collect();
     assert_eq!(out.len(), 20);
     for (x, r) in out.into_iter().enumerate() {
         match r {
@@ -112,7 +115,9 @@ fn a_dying_worker_fails_the_items_of_its_chunk() {
         }
         x
     }
-    let out: Vec<Result<u64, Error>> = pool.map(exit_on_13, 0..30u64, 10).collect();
+    let out: Vec<Result<u64, Error>> = pool
+        .map_with(exit_on_13, 0..30u64, MapOptions::new().chunksize(10))
+        .collect();
     for (x, r) in out.iter().enumerate() {
         if (10..20).contains(&x) {
             assert!(
@@ -130,7 +135,9 @@ fn map_after_shutdown_fails_every_item() {
     let _g = shared();
     let pool = pool(1);
     pool.shutdown(true, false);
-    let out: Vec<Result<u64, Error>> = pool.map(square, 0..5u64, 2).collect();
+    let out: Vec<Result<u64, Error>> = pool
+        .map_with(square, 0..5u64, MapOptions::new().chunksize(2))
+        .collect();
     assert_eq!(out.len(), 5);
     assert!(out.iter().all(|r| matches!(r, Err(Error::Shutdown { .. }))));
 }
@@ -148,7 +155,7 @@ fn next_async_does_not_block_the_runtime() {
             }
             ticks
         });
-        let mut m = pool.map(sleep_ms, [100, 100, 100], 1);
+        let mut m = pool.map(sleep_ms, [100, 100, 100]);
         let mut out = Vec::new();
         while let Some(r) = m.next_async().await {
             out.push(r.unwrap());
@@ -162,7 +169,7 @@ fn next_async_does_not_block_the_runtime() {
 fn blocking_next_inside_a_task_is_refused() {
     let _g = shared();
     let pool = pool(1);
-    let first = taskweave_core::run(async move { pool.map(square, 0..3u64, 1).next() });
+    let first = taskweave_core::run(async move { pool.map(square, 0..3u64).next() });
     assert!(matches!(first.unwrap(), Some(Err(Error::Refused { .. }))));
 }
 
@@ -170,17 +177,69 @@ fn blocking_next_inside_a_task_is_refused() {
 fn progress_counts_every_result() {
     let _g = shared();
     let pool = pool(2);
-    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<Progress>::new()));
     let log = seen.clone();
-    let out: Vec<Result<u64, Error>> = pool
-        .map(odd_panics, 0..10u64, 3)
-        .on_progress(move |p| log.lock().unwrap().push(p))
-        .collect();
+    let options = MapOptions::new()
+        .chunksize(3)
+        .on_progress(move |p| log.lock().unwrap().push(p));
+    let out: Vec<Result<u64, Error>> = pool.map_with(odd_panics, 0..10u64, options).collect();
     assert_eq!(out.len(), 10);
     let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), 10);
-    let last = seen[9];
-    assert_eq!((last.done, last.failed, last.taken), (10, 5, 10));
-    assert!(last.inputs_exhausted);
-    assert!(seen.windows(2).all(|w| w[0].done + 1 == w[1].done));
+    let last = seen.iter().max_by_key(|p| p.done()).unwrap();
+    assert_eq!(
+        (last.done(), last.failed(), last.total()),
+        (10, 5, Some(10))
+    );
+    assert_eq!(seen.iter().filter(|p| p.done() == 10).count(), 1);
+}
+
+#[test]
+fn the_process_map_is_the_shared_map_with_its_options() {
+    let _g = shared();
+    let pool = pool(2);
+    let got = taskweave_core::run(async {
+        let ordered = pool
+            .map_with(square, 0..50u64, MapOptions::new().chunksize(7).window(14))
+            .collect_async()
+            .await;
+        let timed_out = pool
+            .map_with(
+                sleep_ms,
+                [400u64],
+                MapOptions::new().timeout(Duration::from_millis(50)),
+            )
+            .collect_async()
+            .await;
+        (ordered, timed_out)
+    })
+    .unwrap();
+    assert_eq!(
+        got.0.unwrap(),
+        (0..50u64).map(|x| x * x).collect::<Vec<_>>()
+    );
+    assert!(got.1.unwrap_err().is_timeout());
+}
+
+#[test]
+fn extreme_chunksizes_and_windows_work_or_are_refused() {
+    let _g = shared();
+    let pool = pool(1);
+    let huge = MapOptions::new()
+        .chunksize(1 << 40)
+        .window(1 << 40)
+        .timeout(Duration::MAX);
+    let out: Vec<u64> = pool
+        .map_with(square, 0..100u64, huge)
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(out, (0..100u64).map(|x| x * x).collect::<Vec<_>>());
+    let mut zero = pool.map_with(square, 0..100u64, MapOptions::new().chunksize(0));
+    let err = zero.next().unwrap().unwrap_err();
+    assert!(matches!(err, Error::Refused { .. }), "{err:?}");
+    assert!(zero.next().is_none());
+    assert_eq!(
+        pool.stats().submitted,
+        1,
+        "nothing was sent for the refused map"
+    );
 }

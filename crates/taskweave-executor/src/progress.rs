@@ -1,5 +1,5 @@
 //! Progress of a map: [`Progress`] reports, delivered to callbacks, to a [`ProgressStream`], and
-//! with the `progress` feature to an indicatif bar.
+//! with the `progress` feature to an indicatif bar. Every executor's map reports the same way.
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -9,11 +9,12 @@ use tokio::sync::watch;
 
 use crate::poison::lock;
 
-/// How far a map has come: items done, and the total when known.
+/// How far a map has come: items done (and how many of them failed), and the total when known.
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
-/// use taskweave_bridge::{MapOptions, Progress, ThreadPoolExecutor};
+/// use taskweave_bridge::ThreadPoolExecutor;
+/// use taskweave_executor::{MapOptions, Progress};
 ///
 /// let last = Arc::new(Mutex::new(Progress::default()));
 /// let l = last.clone();
@@ -31,6 +32,7 @@ use crate::poison::lock;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Progress {
     done: u64,
+    failed: u64,
     total: Option<u64>,
 }
 
@@ -38,7 +40,8 @@ impl Progress {
     /// Items finished so far (successfully or not).
     ///
     /// ```
-    /// use taskweave_bridge::{MapOptions, ThreadPoolExecutor};
+    /// use taskweave_bridge::ThreadPoolExecutor;
+    /// use taskweave_executor::MapOptions;
     /// let pool = ThreadPoolExecutor::new();
     /// let (tx, rx) = std::sync::mpsc::channel();
     /// let options = MapOptions::new().on_progress(move |p| tx.send(p).unwrap());
@@ -50,11 +53,29 @@ impl Progress {
         self.done
     }
 
+    /// How many of the items done ended with an error.
+    ///
+    /// ```
+    /// use taskweave_bridge::ThreadPoolExecutor;
+    /// use taskweave_executor::MapOptions;
+    /// let pool = ThreadPoolExecutor::new();
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// let options = MapOptions::new().on_progress(move |p| tx.send(p).unwrap());
+    /// let odd_fails = |x: u8| if x % 2 == 1 { panic!("odd") } else { x };
+    /// let _: Vec<_> = pool.map_with(odd_fails, 0..4u8, options).collect();
+    /// let last = rx.try_iter().max_by_key(|p| p.done()).unwrap();
+    /// assert_eq!((last.done(), last.failed()), (4, 2));
+    /// ```
+    pub fn failed(&self) -> u64 {
+        self.failed
+    }
+
     /// How many items there are, when the input's length is known (an exact `size_hint`, or
     /// [`MapOptions::total`](crate::MapOptions::total)).
     ///
     /// ```
-    /// use taskweave_bridge::{MapOptions, ThreadPoolExecutor};
+    /// use taskweave_bridge::ThreadPoolExecutor;
+    /// use taskweave_executor::MapOptions;
     /// let pool = ThreadPoolExecutor::new();
     /// let (tx, rx) = std::sync::mpsc::channel();
     /// let options = MapOptions::new().on_progress(move |p| tx.send(p).unwrap());
@@ -69,7 +90,8 @@ impl Progress {
     /// `done / total` between 0 and 1, when the total is known and not zero.
     ///
     /// ```
-    /// use taskweave_bridge::{MapOptions, ThreadPoolExecutor};
+    /// use taskweave_bridge::ThreadPoolExecutor;
+    /// use taskweave_executor::MapOptions;
     /// let pool = ThreadPoolExecutor::new();
     /// let (tx, rx) = std::sync::mpsc::channel();
     /// let options = MapOptions::new().on_progress(move |p| tx.send(p).unwrap());
@@ -92,7 +114,8 @@ impl Progress {
 ///
 /// ```
 /// # taskweave_core::run(async {
-/// use taskweave_bridge::{MapOptions, ThreadPoolExecutor};
+/// use taskweave_bridge::ThreadPoolExecutor;
+/// use taskweave_executor::MapOptions;
 ///
 /// let pool = ThreadPoolExecutor::new();
 /// let (options, mut progress) = MapOptions::new().progress_stream();
@@ -115,7 +138,8 @@ impl ProgressStream {
     ///
     /// ```
     /// # taskweave_core::run(async {
-    /// use taskweave_bridge::{MapOptions, ThreadPoolExecutor};
+    /// use taskweave_bridge::ThreadPoolExecutor;
+    /// use taskweave_executor::MapOptions;
     /// let pool = ThreadPoolExecutor::new();
     /// let (options, mut progress) = MapOptions::new().progress_stream();
     /// let mut map = pool.map_with(|x: u8| x, 0..3, options);
@@ -135,7 +159,8 @@ impl ProgressStream {
     ///
     /// ```
     /// # taskweave_core::run(async {
-    /// use taskweave_bridge::{MapOptions, ThreadPoolExecutor};
+    /// use taskweave_bridge::ThreadPoolExecutor;
+    /// use taskweave_executor::MapOptions;
     /// let pool = ThreadPoolExecutor::new();
     /// let (options, mut progress) = MapOptions::new().progress_stream();
     /// let mut map = pool.map_with(|x: u8| x, 0..3, options);
@@ -207,16 +232,21 @@ impl ProgressHook {
             });
         }
         if !self.is_empty() {
-            self.send(Progress { done: 0, total });
+            self.send(Progress {
+                done: 0,
+                failed: 0,
+                total,
+            });
         }
     }
 
-    pub(crate) fn report(&self, done: u64) {
+    pub(crate) fn report(&self, done: u64, failed: u64) {
         if self.is_empty() {
             return;
         }
         self.send(Progress {
             done,
+            failed,
             total: self.total,
         });
     }

@@ -1,0 +1,232 @@
+//! The [`Executor`] trait: where work runs, so user code can be generic over threads, rayon and
+//! processes; [`Runs`], what `run_in_executor` accepts; and [`Payload`], what crosses to any
+//! executor.
+//!
+//! The trait speaks in plain `fn` pointers and serialisable payloads because that is what every
+//! executor can carry, a process pool included: a closure cannot cross a process boundary, a
+//! function of the same executable and a serialised argument can. Executors also have richer
+//! inherent methods (closures for threads and rayon).
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use taskweave_core::Promise;
+// Named by the docs' links only.
+#[cfg(doc)]
+use taskweave_core::Error;
+
+use crate::map::{Map, MapUnordered};
+use crate::options::MapOptions;
+
+/// A value that any executor can carry: sendable to a thread and serialisable for a process.
+///
+/// Implemented for every type that is `Serialize + DeserializeOwned + Send + 'static`.
+///
+/// ```
+/// fn carry<T: taskweave_executor::Payload>(value: T) -> T { value }
+/// assert_eq!(carry(vec![String::from("a")]), ["a"]);
+/// ```
+pub trait Payload: Serialize + DeserializeOwned + Send + 'static {}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> Payload for T {}
+
+/// Somewhere to run blocking functions: a thread pool, rayon, a process pool.
+///
+/// Every executor's maps are the same [`Map`] and [`MapUnordered`], run by one engine, with the
+/// same [`MapOptions`]. The thread pool and the rayon executor have richer inherent methods of
+/// the same names that take closures; in generic code (`E: Executor`) these trait methods are
+/// the ones called.
+///
+/// # Examples
+///
+/// ```
+/// use taskweave_bridge::{RayonExecutor, ThreadPoolExecutor};
+/// use taskweave_executor::Executor;
+///
+/// fn square(x: u64) -> u64 { x * x }
+///
+/// fn total(pool: &impl Executor) -> u64 {
+///     pool.map(square, 1..=5u64).map(Result::unwrap).sum()
+/// }
+///
+/// assert_eq!(total(&ThreadPoolExecutor::new()), 55);
+/// assert_eq!(total(&RayonExecutor::global()), 55);
+/// let mut one = Executor::submit(&ThreadPoolExecutor::new(), square, 3);
+/// assert_eq!(one.result(None).unwrap(), 9);
+/// ```
+pub trait Executor: Send + Sync {
+    /// Runs `f(arg)` and returns its promise.
+    ///
+    /// Errors are carried by the promise: [`Error::Shutdown`] after shutdown, [`Error::Panicked`]
+    /// when `f` panics, and for process pools [`Error::WorkerDied`] and [`Error::Wire`].
+    ///
+    /// ```
+    /// use taskweave_bridge::ThreadPoolExecutor;
+    /// use taskweave_executor::Executor;
+    /// fn shout(s: String) -> String { s.to_uppercase() }
+    /// let pool = ThreadPoolExecutor::new();
+    /// let mut p = Executor::submit(&pool, shout, "hi".to_owned());
+    /// assert_eq!(p.result(None).unwrap(), "HI");
+    /// ```
+    fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Promise<R>;
+
+    /// Runs `f` over `inputs` with `options`, yielding results in input order. Inputs are
+    /// pulled lazily with a bounded number in flight, so an endless iterator works in bounded
+    /// memory. Each item is the outcome of one call.
+    ///
+    /// ```
+    /// use taskweave_bridge::RayonExecutor;
+    /// use taskweave_executor::{Executor, MapOptions};
+    /// fn inc(x: u32) -> u32 { x + 1 }
+    /// let options = MapOptions::new().chunksize(4);
+    /// let firsts: Vec<u32> = Executor::map_with(&RayonExecutor::global(), inc, 0.., options)
+    ///     .take(3)
+    ///     .map(Result::unwrap)
+    ///     .collect();
+    /// assert_eq!(firsts, [1, 2, 3]);
+    /// ```
+    fn map_with<A, R, I>(&self, f: fn(A) -> R, inputs: I, options: MapOptions) -> Map<R>
+    where
+        A: Payload,
+        R: Payload,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'static;
+
+    /// As [`map_with`](Self::map_with), yielding `(input index, result)` in completion order.
+    ///
+    /// ```
+    /// use taskweave_bridge::ThreadPoolExecutor;
+    /// use taskweave_executor::{Executor, MapOptions};
+    /// fn inc(x: u32) -> u32 { x + 1 }
+    /// let pool = ThreadPoolExecutor::new();
+    /// let mut got: Vec<(usize, u32)> = Executor::map_unordered_with(&pool, inc, 0..3, MapOptions::new())
+    ///     .map(|(i, r)| (i, r.unwrap()))
+    ///     .collect();
+    /// got.sort();
+    /// assert_eq!(got, [(0, 1), (1, 2), (2, 3)]);
+    /// ```
+    fn map_unordered_with<A, R, I>(
+        &self,
+        f: fn(A) -> R,
+        inputs: I,
+        options: MapOptions,
+    ) -> MapUnordered<R>
+    where
+        A: Payload,
+        R: Payload,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'static;
+
+    /// [`map_with`](Self::map_with) with the default options.
+    ///
+    /// ```
+    /// use taskweave_bridge::RayonExecutor;
+    /// use taskweave_executor::Executor;
+    /// fn inc(x: u32) -> u32 { x + 1 }
+    /// let firsts: Vec<u32> = Executor::map(&RayonExecutor::global(), inc, 0..)
+    ///     .take(3)
+    ///     .map(Result::unwrap)
+    ///     .collect();
+    /// assert_eq!(firsts, [1, 2, 3]);
+    /// ```
+    #[track_caller]
+    fn map<A, R, I>(&self, f: fn(A) -> R, inputs: I) -> Map<R>
+    where
+        A: Payload,
+        R: Payload,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'static,
+    {
+        self.map_with(f, inputs, MapOptions::new())
+    }
+
+    /// [`map_unordered_with`](Self::map_unordered_with) with the default options.
+    ///
+    /// ```
+    /// use taskweave_bridge::ThreadPoolExecutor;
+    /// use taskweave_executor::Executor;
+    /// fn inc(x: u32) -> u32 { x + 1 }
+    /// let pool = ThreadPoolExecutor::new();
+    /// let sum: u32 = Executor::map_unordered(&pool, inc, 0..3).map(|(_, r)| r.unwrap()).sum();
+    /// assert_eq!(sum, 6);
+    /// ```
+    #[track_caller]
+    fn map_unordered<A, R, I>(&self, f: fn(A) -> R, inputs: I) -> MapUnordered<R>
+    where
+        A: Payload,
+        R: Payload,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'static,
+    {
+        self.map_unordered_with(f, inputs, MapOptions::new())
+    }
+
+    /// Stops accepting work. `wait` blocks until running work finished; `cancel_futures`
+    /// cancels work that has not started. Later submits get [`Error::Shutdown`].
+    ///
+    /// ```
+    /// use taskweave_bridge::ThreadPoolExecutor;
+    /// use taskweave_executor::Executor;
+    /// fn one(_: ()) -> u8 { 1 }
+    /// let pool = ThreadPoolExecutor::new();
+    /// Executor::shutdown(&pool, true, false);
+    /// assert!(Executor::submit(&pool, one, ()).result(None).is_err());
+    /// ```
+    fn shutdown(&self, wait: bool, cancel_futures: bool);
+}
+
+/// Something that can run the callable `F` and hand back its promise: what
+/// `run_in_executor` accepts.
+///
+/// The thread pool and the rayon executor run any `FnOnce() -> T + Send + 'static`; a process
+/// pool accepts `fn() -> R`.
+///
+/// # Examples
+///
+/// ```
+/// use taskweave_bridge::ThreadPoolExecutor;
+/// use taskweave_executor::Runs;
+///
+/// fn run_twice<E: Runs<fn() -> u32, Output = u32>>(executor: &E) -> u32 {
+///     fn one() -> u32 { 1 }
+///     let mut a = executor.run(one as fn() -> u32);
+///     let mut b = executor.run(one as fn() -> u32);
+///     a.result(None).unwrap() + b.result(None).unwrap()
+/// }
+/// assert_eq!(run_twice(&ThreadPoolExecutor::new()), 2);
+/// ```
+pub trait Runs<F> {
+    /// What `F` returns.
+    type Output;
+
+    /// Starts `f` and returns its promise at once.
+    ///
+    /// Errors travel in the promise, as for [`Executor::submit`].
+    ///
+    /// ```
+    /// use taskweave_bridge::ThreadPoolExecutor;
+    /// use taskweave_executor::Runs;
+    /// let pool = ThreadPoolExecutor::new();
+    /// assert_eq!(pool.run(|| "ran").result(None).unwrap(), "ran");
+    /// ```
+    fn run(&self, f: F) -> Promise<Self::Output>;
+}
+
+impl<F, E: Runs<F> + ?Sized> Runs<F> for Arc<E> {
+    type Output = E::Output;
+
+    #[track_caller]
+    fn run(&self, f: F) -> Promise<E::Output> {
+        (**self).run(f)
+    }
+}
+
+impl<F, E: Runs<F> + ?Sized> Runs<F> for &E {
+    type Output = E::Output;
+
+    #[track_caller]
+    fn run(&self, f: F) -> Promise<E::Output> {
+        (**self).run(f)
+    }
+}
