@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use taskweave::Error;
-use taskweave::nats::{LocalWorkers, NatsExecutor};
+use taskweave::nats::{LocalWorkers, Mode, NatsExecutor};
 
 /// The cheat sheet's function, registered so that workers of this build find it by name. It
 /// returns the worker's pid beside the square, to show where it ran.
@@ -37,9 +37,12 @@ fn main() -> Result<(), Error> {
     let server = NatsServer::start()?;
     let url = server.url();
     let namespace = "distributed_example";
+    // Durable mode: workers pull calls as they have free slots, so two-second calls spread
+    // evenly; fast mode hands each call to a random worker of the queue group, busy or not.
     let nats = NatsExecutor::builder()
         .server(&url)
         .namespace(namespace)
+        .mode(Mode::Durable)
         .connect()?;
     let mut workers = LocalWorkers::start(2, &url, namespace, 1)?;
     workers.wait_ready(&nats, worker_pid, Duration::from_secs(20))?;
