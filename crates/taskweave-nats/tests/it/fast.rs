@@ -53,8 +53,7 @@ fn no_server_is_a_connect_error_within_the_timeout() {
         .server(&url)
         .connect_timeout(Duration::from_secs(2))
         .connect()
-        .err()
-        .expect("no server to connect to");
+        .expect_err("no server to connect to");
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "took {:?}",
