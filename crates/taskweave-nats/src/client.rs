@@ -400,6 +400,23 @@ impl std::fmt::Debug for NatsExecutor {
     }
 }
 
+impl Drop for NatsExecutor {
+    /// The last handle going does not wait for calls still out (a durable call may wait for a
+    /// worker indefinitely): they end with [`Error::Abandoned`], and debug mode reports them.
+    /// Durable calls stay queued on the server; their results can be fetched later by id.
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.runtime) == 1 && instrument::active() {
+            let pending = self.shared.live.load(Ordering::Acquire);
+            if pending > 0 {
+                instrument::executor_event(&ExecutorEvent::DroppedWithPending {
+                    executor: EXECUTOR_NAME,
+                    pending,
+                });
+            }
+        }
+    }
+}
+
 impl Clone for NatsExecutor {
     fn clone(&self) -> Self {
         NatsExecutor {
@@ -821,7 +838,8 @@ impl NatsExecutor {
 
     /// Stops taking calls: later submissions fail with [`Error::Shutdown`]. `cancel_futures`
     /// cancels calls not yet accepted by a worker (durable ones still queued are removed from
-    /// the stream); `wait` blocks until every call finished.
+    /// the stream); `wait` blocks until every call finished, except inside an async task, where
+    /// blocking would stall the runtime (await the promises there instead).
     ///
     /// ```no_run
     /// let nats = taskweave_nats::NatsExecutor::builder().connect()?;
@@ -854,7 +872,8 @@ impl NatsExecutor {
                 ))));
             }
         }
-        if wait && !taskweave_core::strict::in_task_poll() {
+        // Inside a task poll a blocking wait would stall the runtime: shut down without waiting.
+        if wait && taskweave_core::strict::check_blocking_wait("NatsExecutor::shutdown").is_ok() {
             while self.shared.live.load(Ordering::Acquire) > 0 {
                 std::thread::sleep(Duration::from_millis(5));
             }

@@ -328,3 +328,31 @@ fn debug_mode_sees_remote_calls_and_the_worker_that_ran_them() {
     );
     assert!(ours.contains(&"finished ok=true"), "{events:?}");
 }
+
+#[test]
+fn shutdown_waits_for_calls_out_and_refuses_new_ones() {
+    let s = setup("shutdown", Mode::Fast, 1, 1);
+    let mut slow = s.nats.submit(funcs::square_with_pid, (3, 300));
+    s.nats.shutdown(true, false);
+    assert!(slow.done(), "shutdown(wait) returned before the call ended");
+    assert_eq!(slow.result(LIMIT).unwrap().0, 9);
+    let err = s.nats.submit(funcs::square, 1).result(LIMIT).unwrap_err();
+    assert!(matches!(err, Error::Shutdown { .. }), "{err}");
+}
+
+#[test]
+fn a_bad_namespace_or_function_name_is_refused_clearly() {
+    let err = NatsExecutor::builder()
+        .namespace("has.dots")
+        .connect()
+        .expect_err("a namespace with dots");
+    assert!(err.to_string().contains("has.dots"), "{err}");
+    let s = setup("badname", Mode::Fast, 0, 1);
+    let err = s
+        .nats
+        .submit_named::<u8, u8>("a.b", 1)
+        .result(LIMIT)
+        .unwrap_err();
+    assert!(matches!(err, Error::Refused { .. }), "{err}");
+    assert!(err.to_string().contains("a.b"), "{err}");
+}
