@@ -350,7 +350,7 @@ async fn publish_reply(context: &Context, subject: &async_nats::Subject, reply: 
 /// other functions' consumers share the slots.
 async fn serve_durable(
     context: Arc<Context>,
-    consumer: consumer::PullConsumer,
+    mut consumer: consumer::PullConsumer,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -374,9 +374,15 @@ async fn serve_durable(
                 continue;
             }
         };
-        let ack_wait = consumer.cached_info().config.ack_wait;
+        let mut ack_wait = None;
         while let Some(message) = messages.next().await {
             let Ok(message) = message else { break };
+            // Clients set ack_wait (they create or update the consumer), possibly after this
+            // worker opened it: read it afresh once per batch, so heartbeats keep pace.
+            let ack_wait = *ack_wait.get_or_insert(match consumer.info().await {
+                Ok(info) => info.config.ack_wait,
+                Err(_) => consumer.cached_info().config.ack_wait,
+            });
             tokio::spawn(handle_durable(context.clone(), message, ack_wait));
         }
     }
@@ -399,7 +405,9 @@ async fn handle_durable(context: Arc<Context>, message: jetstream::Message, ack_
     };
     let beat = {
         let message = message.clone();
-        let every = (ack_wait / 3).max(Duration::from_millis(50));
+        // At most a second apart, whatever ack_wait says: a safety margin should the
+        // consumer's ack_wait shrink while the call runs.
+        let every = (ack_wait / 3).clamp(Duration::from_millis(50), Duration::from_secs(1));
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(every);
             interval.tick().await;

@@ -200,3 +200,24 @@ fn a_server_restart_mid_map_loses_and_duplicates_no_result() {
     );
     let _ = std::fs::remove_file(log);
 }
+
+#[test]
+fn a_call_longer_than_ack_wait_is_not_redelivered_while_it_runs() {
+    let s = setup_with("dlong", 2, 1, |b| {
+        b.mode(Mode::Durable).ack_wait(Duration::from_millis(600))
+    });
+    let log = crate::temp_path("dlong-log");
+    let name = taskweave_registry::by_fn(funcs::logged_for as fn((String, u64, u64)) -> u64)
+        .unwrap()
+        .name();
+    let mut call = s.nats.submit_with_id::<_, u64>(
+        "dlong-1",
+        name,
+        (log.display().to_string(), 2_000u64, 7u64),
+    );
+    assert_eq!(call.result(LIMIT).unwrap(), 8);
+    assert_eq!(lines(&log), ["7"], "ran once: progress heartbeats kept it");
+    let record = s.nats.record_of("dlong-1").unwrap().unwrap();
+    assert_eq!(record.attempt, 1);
+    let _ = std::fs::remove_file(log);
+}

@@ -75,3 +75,10 @@ pub(crate) fn logged_slowly(arg: (String, u64)) -> u64 {
     std::thread::sleep(Duration::from_millis(30));
     logged(arg)
 }
+
+/// As `logged`, taking `ms` milliseconds.
+#[taskweave_macros::remote(crate = taskweave_registry)]
+pub(crate) fn logged_for((log, ms, x): (String, u64, u64)) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    logged((log, x))
+}
