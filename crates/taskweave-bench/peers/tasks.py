@@ -5,7 +5,9 @@ Standard library only. Each mode prints one line of key=value pairs on stdout.
 
   tasks.py spawn_await N REPS
       inside one coroutine: N times `await asyncio.create_task(noop())`
-      -> ns_per_task (median of REPS, after a warm-up)
+      -> ns_per_task (median of REPS, after a warm-up). The coroutine is the one given to
+      asyncio.run (which runs it as a task), so this is also the loop "in main"
+      (task_spawn_await_main's baseline).
   tasks.py gather N REPS
       create N tasks of noop(), then `await asyncio.gather(*tasks)`
       -> ns_per_task (median of REPS, after a warm-up)

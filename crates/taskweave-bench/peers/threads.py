@@ -13,9 +13,12 @@ mode prints one line of key=value pairs on stdout.
       -> us_per_call (median of REPS, after a warm-up)
   threads.py map N REPS
       list(pool.map(ident, range(N))), checked -> us_per_item (median of REPS, after a warm-up)
+      and peak_rss_kib (this process's peak RSS, VmHWM; Python's map submits all N items up
+      front, so it grows with N)
 """
 import asyncio
 import os
+import resource
 import statistics
 import sys
 import time
@@ -58,6 +61,17 @@ async def run_async(mode, n, reps, k):
         return statistics.median([await inflight(loop, pool, n, k) for _ in range(reps)])
 
 
+def peak_rss_kib():
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+
+
 def map_items(n, reps):
     expect = list(range(n))
     samples = []
@@ -87,7 +101,8 @@ def main(argv):
         print(f"us_per_call={us:.3f} n={n} inflight={k} reps={reps} workers={WORKERS}")
     elif mode == "map" and len(argv) == 3:
         reps = max(1, int(argv[2]))
-        print(f"us_per_item={map_items(n, reps):.3f} n={n} reps={reps} workers={WORKERS}")
+        us = map_items(n, reps)
+        print(f"us_per_item={us:.3f} peak_rss_kib={peak_rss_kib()} n={n} reps={reps} workers={WORKERS}")
     else:
         raise SystemExit(usage)
 

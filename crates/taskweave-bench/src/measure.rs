@@ -23,6 +23,19 @@ pub(crate) fn median(samples: &[f64]) -> f64 {
     }
 }
 
+/// How far the rounds of one measurement spread: (largest - smallest) / median, so 0.05 means
+/// the rounds lie within 5 % of their median. NaN when empty. Two medians closer than their
+/// spreads are the same within noise.
+pub(crate) fn spread(samples: &[f64]) -> f64 {
+    let mid = median(samples);
+    let (lo, hi) = samples
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        });
+    (hi - lo) / mid
+}
+
 /// Nanoseconds per operation for `ops` operations that took `elapsed`.
 pub(crate) fn ns_per_op(elapsed: Duration, ops: usize) -> f64 {
     elapsed.as_nanos() as f64 / ops.max(1) as f64
@@ -147,13 +160,20 @@ pub(crate) fn child_main(args: &[String]) -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::{Rounds, median, rotate};
+    use super::{Rounds, median, rotate, spread};
 
     #[test]
     fn median_of_odd_and_even_counts() {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
         assert!(median(&[]).is_nan());
+    }
+
+    #[test]
+    fn spread_is_the_range_over_the_median() {
+        assert_eq!(spread(&[9.0, 10.0, 11.0]), 0.2);
+        assert_eq!(spread(&[5.0]), 0.0);
+        assert!(spread(&[]).is_nan());
     }
 
     #[test]

@@ -66,8 +66,8 @@ pub(crate) fn print_table(rows: &[Row]) {
 
 fn goal_note(row: &Row) -> String {
     match goal(&row.case, &row.baseline) {
-        Some(g) if ratio(row) <= g => format!(" <= {g} ok"),
-        Some(g) => format!(" <= {g} MISSED"),
+        Some(g) if g.met(ratio(row)) => format!(" {g} ok"),
+        Some(g) => format!(" {g} MISSED"),
         None => String::new(),
     }
 }

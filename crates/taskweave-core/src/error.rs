@@ -77,6 +77,9 @@ pub enum Error {
     },
     /// The producer side of a future was dropped without setting a result.
     Abandoned,
+    /// Ctrl-C (SIGINT) cancelled `run`'s main future (Python's `KeyboardInterrupt`); returned
+    /// only under [`OnInterrupt::ReturnError`](crate::OnInterrupt::ReturnError).
+    Interrupted,
 }
 
 /// The details of a panic caught inside a task or a pool worker.
@@ -264,6 +267,16 @@ impl Error {
         matches!(self, Error::Cancelled { .. })
     }
 
+    /// `true` for [`Error::Interrupted`] (Ctrl-C ended `run`).
+    ///
+    /// ```
+    /// assert!(taskweave_core::Error::Interrupted.is_interrupted());
+    /// assert!(!taskweave_core::Error::Interrupted.is_cancelled());
+    /// ```
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, Error::Interrupted)
+    }
+
     /// `true` for [`Error::TimedOut`].
     ///
     /// ```
@@ -419,6 +432,7 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::Abandoned => f.write_str("the producer was dropped before it set a result"),
+            Error::Interrupted => f.write_str("interrupted by Ctrl-C (SIGINT)"),
         }
     }
 }
@@ -492,7 +506,7 @@ impl From<Error> for std::io::Error {
     fn from(error: Error) -> std::io::Error {
         let kind = match &error {
             Error::TimedOut { .. } => std::io::ErrorKind::TimedOut,
-            Error::Cancelled { .. } => std::io::ErrorKind::Interrupted,
+            Error::Cancelled { .. } | Error::Interrupted => std::io::ErrorKind::Interrupted,
             _ => std::io::ErrorKind::Other,
         };
         std::io::Error::new(kind, error)

@@ -12,7 +12,8 @@
 //!   combinator takes tasks and promises alike.
 //! - Combinators: [`gather()`], [`gather_settled()`], [`gather!`], [`wait`], [`as_completed`],
 //!   [`wait_for`], [`timeout`], [`shield`], [`TaskGroup`].
-//! - [`run`] and [`Runtime`]: asyncio's `run`, on a tokio runtime.
+//! - [`run`] and [`Runtime`]: asyncio's `run`, on a tokio runtime, with Ctrl-C cancelling the
+//!   main future ([`OnInterrupt`]); [`run_try`] for a main future that returns a `Result`.
 //! - [`instrument`]: the seam through which a debug layer observes tasks, at one branch per poll
 //!   when nothing observes.
 //!
@@ -23,18 +24,18 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use taskweave_core::{create_task, gather, run};
+//! use taskweave_core::{create_task, gather, run_try};
 //!
 //! async fn compute(x: u64) -> u64 {
 //!     tokio::time::sleep(Duration::from_millis(10)).await;
 //!     x * x
 //! }
 //!
-//! let squares = run(async {
+//! let squares = run_try(async {
 //!     let tasks = (0..5).map(|x| create_task(compute(x)));
 //!     gather(tasks).await
 //! });
-//! assert_eq!(squares.unwrap().unwrap(), vec![0, 1, 4, 9, 16]);
+//! assert_eq!(squares.unwrap(), vec![0, 1, 4, 9, 16]);
 //! ```
 //!
 //! # Cancellation
@@ -51,6 +52,7 @@ mod gather;
 mod group;
 mod info;
 pub mod instrument;
+mod interrupt;
 pub mod promise;
 mod runtime;
 mod shield;
@@ -61,11 +63,12 @@ mod time;
 mod wait;
 
 pub use error::{BoxError, Error, PanicError, WireError, WorkerDied};
-pub use gather::{gather, gather_settled};
+pub use gather::{GatherOutput, GatherValue, Gathered, gather, gather_settled};
 pub use group::TaskGroup;
 pub use info::{TaskId, TaskInfo, WorkKind};
+pub use interrupt::OnInterrupt;
 pub use promise::{Promise, Resolver, State};
-pub use runtime::{Builder, Runtime, debug_requested_by_env, register_debug, run};
+pub use runtime::{Builder, Runtime, debug_requested_by_env, register_debug, run, run_try};
 pub use shield::{Shielded, shield};
 pub use task::{Task, TaskAwait, create_task, create_task_named, create_task_try};
 pub use time::{timeout, timeout_at, wait_for};

@@ -2,8 +2,9 @@
 //!
 //! A runtime is a tokio runtime plus what taskweave adds around the main future: the observer
 //! (debug mode) installed for its life, the main future marked as a task poll (so blocking waits
-//! inside it are refused), a panic in main turned into an error value, and a shutdown that cancels
-//! leftover tasks (their promises complete as cancelled) and waits for blocking work.
+//! inside it are refused), a panic in main turned into an error value, Ctrl-C handling (see
+//! [`OnInterrupt`]), and a shutdown that cancels leftover tasks (their promises complete as
+//! cancelled) and waits for blocking work.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
@@ -13,12 +14,20 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::instrument::{self, Observer};
+use crate::interrupt::{self, OnInterrupt};
 
 /// Runs `main` to completion on a new multi-threaded runtime, then cancels the tasks still
 /// running and shuts the runtime down (asyncio's `run`).
 ///
 /// Debug mode is switched on when `TASKWEAVE_DEBUG=1` is set and a debug layer registered
-/// itself with [`register_debug`] (the `taskweave` facade does).
+/// itself with [`register_debug`] (the `taskweave` facade does); without one it warns once and
+/// runs without debug mode.
+///
+/// Ctrl-C cancels `main` and, after the clean-up, ends the process with status 130; a second
+/// Ctrl-C ends it at once (see [`OnInterrupt`], and [`Builder::on_interrupt`] to change it).
+///
+/// When `main` itself returns a `Result`, [`run_try`] gives one flat `Result` instead of a
+/// `Result` inside a `Result`.
 ///
 /// # Errors
 ///
@@ -39,6 +48,47 @@ pub fn run<F: std::future::Future>(main: F) -> Result<F::Output, Error> {
     Runtime::builder().build()?.run(main)
 }
 
+/// [`run`] for a `main` that returns `Result<T, E>`: `run`'s own errors are converted into `E`,
+/// so the caller gets one `Result<T, E>`. A `fn main() -> Result<(), Error>` ends in
+/// `run_try(async { ...; Ok(()) })` with no `?` outside and no `.unwrap().unwrap()`.
+///
+/// `E` is anything an [`Error`] converts into: `Error` itself, `Box<dyn std::error::Error +
+/// Send + Sync>`, `anyhow::Error`, or an error type of the program's own with a
+/// `From<taskweave::Error>`.
+///
+/// # Why a second function
+///
+/// `run` cannot flatten by itself: Rust has no way to treat "an output that is a `Result`"
+/// apart from "any other output" in one generic function, and `run(async { 42 })` must keep
+/// working. The `_try` suffix matches [`create_task_try`](crate::create_task_try), which
+/// flattens the same way.
+///
+/// # Errors
+///
+/// The error `main` returned, or one of [`run`]'s errors converted into `E`.
+///
+/// # Examples
+///
+/// ```
+/// use taskweave_core::{create_task, run_try, Error};
+///
+/// fn main() -> Result<(), Error> {
+///     run_try(async {
+///         let answer = create_task(async { 6 * 7 }).await?;
+///         assert_eq!(answer, 42);
+///         Ok(())
+///     })
+/// }
+/// # main().unwrap();
+/// ```
+pub fn run_try<F, T, E>(main: F) -> Result<T, E>
+where
+    F: std::future::Future<Output = Result<T, E>>,
+    E: From<Error>,
+{
+    run(main)?
+}
+
 /// Builds a [`Runtime`]: worker threads, flavour, debug mode, thread names.
 ///
 /// # Examples
@@ -55,6 +105,7 @@ pub struct Builder {
     debug: Option<bool>,
     observer: Option<Arc<dyn Observer>>,
     shutdown_timeout: Option<Duration>,
+    on_interrupt: OnInterrupt,
 }
 
 impl std::fmt::Debug for Builder {
@@ -63,6 +114,7 @@ impl std::fmt::Debug for Builder {
             .field("current_thread", &self.current_thread)
             .field("worker_threads", &self.worker_threads)
             .field("debug", &self.debug)
+            .field("on_interrupt", &self.on_interrupt)
             .finish_non_exhaustive()
     }
 }
@@ -80,6 +132,7 @@ pub struct Runtime {
     rt: tokio::runtime::Runtime,
     observer: Option<Arc<dyn Observer>>,
     shutdown_timeout: Option<Duration>,
+    on_interrupt: OnInterrupt,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -132,6 +185,7 @@ impl Runtime {
             debug: None,
             observer: None,
             shutdown_timeout: None,
+            on_interrupt: OnInterrupt::default(),
         }
     }
 
@@ -158,10 +212,17 @@ impl Runtime {
 
     /// Runs `main` to completion, then cancels leftover tasks and shuts down.
     ///
+    /// On Ctrl-C (SIGINT) `main` is cancelled: it is dropped on the calling thread, outside any
+    /// task poll but inside the runtime, so its destructors may wait for what they own (a pool
+    /// joins its workers); then the leftover tasks are cancelled and the runtime shuts down as
+    /// after a normal end. What follows depends on [`Builder::on_interrupt`]: by default the
+    /// process exits with status 130; a second Ctrl-C during the clean-up exits at once.
+    ///
     /// # Errors
     ///
     /// [`Error::Refused`] when called from inside a runtime; [`Error::Panicked`] when `main`
-    /// panics (leftover tasks are still cancelled first).
+    /// panics (leftover tasks are still cancelled first); [`Error::Interrupted`] after Ctrl-C
+    /// under [`OnInterrupt::ReturnError`].
     ///
     /// ```
     /// let rt = taskweave_core::Runtime::builder().build().unwrap();
@@ -175,7 +236,30 @@ impl Runtime {
             return Err(e);
         }
         let guard = self.observer.clone().map(instrument::install);
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.rt.block_on(MainFuture { main })));
+        let watch = interrupt::Watch::start(self.on_interrupt);
+        // Boxed so that, after a Ctrl-C, it can be dropped outside `block_on`.
+        let mut main = Box::pin(MainFuture { main });
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            self.rt.block_on(async {
+                let mut interrupted = std::pin::pin!(watch.interrupted());
+                std::future::poll_fn(|cx| {
+                    if let Poll::Ready(out) = main.as_mut().poll(cx) {
+                        return Poll::Ready(Some(out));
+                    }
+                    interrupted.as_mut().poll(cx).map(|()| None)
+                })
+                .await
+            })
+        }));
+        // A main that ended during the Ctrl-C (say, with an error because the terminal's
+        // SIGINT also ended its pool's workers) was interrupted all the same.
+        let interrupted = matches!(outcome, Ok(None)) || watch.received();
+        {
+            let _in_runtime = self.rt.enter();
+            // A panic in a destructor has been printed by the panic hook; the run's outcome
+            // stays the one it had.
+            let _ = catch_unwind(AssertUnwindSafe(|| drop(main)));
+        }
         instrument::shutdown_started();
         match self.shutdown_timeout {
             Some(t) => self.rt.shutdown_timeout(t),
@@ -185,7 +269,54 @@ impl Runtime {
             obs.on_shutdown_complete();
         }
         drop(guard);
-        outcome.map_err(|payload| Error::from_panic(&*payload, Some("main".to_owned()), None))
+        // Only now: a second Ctrl-C during the shutdown above must still end the process.
+        drop(watch);
+        if interrupted && self.on_interrupt == OnInterrupt::Exit {
+            exit_interrupted();
+        }
+        match outcome {
+            Err(payload) => Err(Error::from_panic(&*payload, Some("main".to_owned()), None)),
+            Ok(Some(out)) if !interrupted => Ok(out),
+            Ok(_) => Err(Error::Interrupted),
+        }
+    }
+
+    /// [`Runtime::run`] for a `main` that returns `Result<T, E>`, flattened as [`run_try`]
+    /// does.
+    ///
+    /// # Errors
+    ///
+    /// The error `main` returned, or one of [`Runtime::run`]'s errors converted into `E`.
+    ///
+    /// ```
+    /// use taskweave_core::{Error, Runtime};
+    /// let rt = Runtime::builder().current_thread().build().unwrap();
+    /// let out: Result<u8, Error> = rt.run_try(async { Err(Error::Abandoned) });
+    /// assert!(matches!(out, Err(Error::Abandoned)));
+    /// ```
+    pub fn run_try<F, T, E>(self, main: F) -> Result<T, E>
+    where
+        F: std::future::Future<Output = Result<T, E>>,
+        E: From<Error>,
+    {
+        self.run(main)?
+    }
+}
+
+/// Ends the process as a program ended by Ctrl-C does, after flushing what it wrote.
+pub(crate) fn exit_interrupted() -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    std::process::exit(interrupt::EXIT_STATUS)
+}
+
+/// A configuration warning: a tracing event when a subscriber is set, else a line on stderr.
+pub(crate) fn warn(message: &str) {
+    if tracing::dispatcher::has_been_set() {
+        tracing::warn!(target: "taskweave", "{message}");
+    } else {
+        eprintln!("taskweave: warning: {message}");
     }
 }
 
@@ -248,12 +379,15 @@ impl Builder {
     }
 
     /// Switches debug mode on or off, overriding `TASKWEAVE_DEBUG`. It needs a registered debug
-    /// layer ([`register_debug`]); without one, `build` says so with an error.
+    /// layer ([`register_debug`]); without one, `build` refuses `debug(true)` with an error
+    /// that says how to register it. (`TASKWEAVE_DEBUG=1` without a layer only warns: a
+    /// variable in the environment must not stop a program that never asked for debug mode.)
     ///
     /// ```
     /// // Without a registered debug layer, asking for debug mode is a clear error.
     /// let err = taskweave_core::Runtime::builder().debug(true).build().unwrap_err();
-    /// assert!(err.to_string().contains("debug"));
+    /// assert!(matches!(err, taskweave_core::Error::Refused { .. }));
+    /// assert!(err.to_string().contains("debug layer"));
     /// ```
     pub fn debug(mut self, on: bool) -> Builder {
         self.debug = Some(on);
@@ -289,12 +423,28 @@ impl Builder {
         self
     }
 
+    /// What Ctrl-C (SIGINT) does while [`Runtime::run`] runs; the default is
+    /// [`OnInterrupt::Exit`]. Use [`OnInterrupt::Off`] in a program that handles signals itself.
+    ///
+    /// ```
+    /// use taskweave_core::{Error, OnInterrupt, Runtime};
+    /// let rt = Runtime::builder().on_interrupt(OnInterrupt::ReturnError).build().unwrap();
+    /// // Without a Ctrl-C, `run` returns `main`'s output as always.
+    /// assert_eq!(rt.run(async { 5 }).unwrap(), 5);
+    /// ```
+    pub fn on_interrupt(mut self, on_interrupt: OnInterrupt) -> Builder {
+        self.on_interrupt = on_interrupt;
+        self
+    }
+
     /// Builds the runtime.
     ///
     /// # Errors
     ///
-    /// [`Error::Broken`] when tokio cannot start the runtime (threads refused by the OS), or when
-    /// debug mode was asked for with no debug layer registered.
+    /// [`Error::Broken`] when tokio cannot start the runtime (threads refused by the OS);
+    /// [`Error::Refused`] when [`Builder::debug`]`(true)` asked for debug mode with no debug
+    /// layer registered. `TASKWEAVE_DEBUG` without a layer is no error: it warns once and the
+    /// runtime runs without debug mode.
     ///
     /// ```
     /// let rt = taskweave_core::Runtime::builder().worker_threads(1).build();
@@ -317,26 +467,47 @@ impl Builder {
         let rt = tb
             .build()
             .map_err(|e| Error::broken(format!("cannot start the runtime: {e}")))?;
-        let debug = self.debug.unwrap_or_else(debug_requested_by_env);
-        let observer = match (self.observer, debug) {
+        let observer = match (self.observer, self.debug) {
             (Some(obs), _) => Some(obs),
-            (None, false) => None,
-            (None, true) => match DEBUG_FACTORY.get() {
+            (None, Some(false)) => None,
+            (None, Some(true)) => match DEBUG_FACTORY.get() {
                 Some(factory) => Some(factory()),
                 None => {
-                    return Err(Error::broken(
-                        "debug mode was requested but no debug layer is registered: depend on \
-                         the `taskweave` facade or call taskweave_debug::register()",
-                    ));
+                    // Dropped here, the runtime is not inside another one (build is not async).
+                    rt.shutdown_background();
+                    return Err(Error::refused(format!(
+                        "debug mode was asked for but no debug layer is registered: {NO_LAYER_HINT}"
+                    )));
                 }
             },
+            (None, None) if debug_requested_by_env() => match DEBUG_FACTORY.get() {
+                Some(factory) => Some(factory()),
+                None => {
+                    warn_env_without_layer();
+                    None
+                }
+            },
+            (None, None) => None,
         };
         Ok(Runtime {
             rt,
             observer,
             shutdown_timeout: self.shutdown_timeout,
+            on_interrupt: self.on_interrupt,
         })
     }
+}
+
+const NO_LAYER_HINT: &str = "depend on the `taskweave` facade or call taskweave_debug::register() before building the runtime";
+
+fn warn_env_without_layer() {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        warn(&format!(
+            "TASKWEAVE_DEBUG is set but no debug layer is registered, so debug mode stays off: \
+             {NO_LAYER_HINT}"
+        ));
+    });
 }
 
 pin_project_lite::pin_project! {

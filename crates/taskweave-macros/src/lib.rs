@@ -7,7 +7,8 @@
 //! program's `main`), then builds a [`Runtime`](../taskweave/struct.Runtime.html) with the
 //! options given and runs the body on it.
 //!
-//! Options: `debug` (debug mode on), `current_thread`, `worker_threads = N`.
+//! Options: `debug` (debug mode on), `current_thread`, `worker_threads = N`, `on_interrupt = off`
+//! (leave Ctrl-C to the program).
 //!
 //! The parser works on plain token trees (no `syn`): it removes the `async` keyword from the
 //! signature and wraps the body, which is all the attribute needs.
@@ -22,7 +23,13 @@ mod remote;
 /// started as a worker, so pools work without an explicit `init()` call.
 ///
 /// Options: `#[taskweave::main(debug)]`, `#[taskweave::main(current_thread)]`,
-/// `#[taskweave::main(worker_threads = 4)]`, combinable with commas.
+/// `#[taskweave::main(worker_threads = 4)]`, `#[taskweave::main(on_interrupt = off)]`,
+/// combinable with commas.
+///
+/// Ctrl-C behaves as under `run`: the first SIGINT cancels the body (its destructors run, the
+/// leftover tasks are cancelled, pools it owns shut down) and the program exits with status 130;
+/// a second one exits at once. `on_interrupt = off` installs no handler, for a program that
+/// handles SIGINT itself (`OnInterrupt::Off`).
 ///
 /// # Panics
 ///
@@ -128,6 +135,9 @@ fn expand(args: TokenStream, item: TokenStream, is_test: bool) -> TokenStream {
     if options.debug {
         builder.push_str(".debug(true)");
     }
+    if options.interrupt_off {
+        builder.push_str(".on_interrupt(::taskweave::OnInterrupt::Off)");
+    }
     let wrapper: TokenStream = format!(
         "{{ ::taskweave::__private::enter_main(); \
          ::taskweave::__private::block_main({builder}, async move BODY) }}"
@@ -177,6 +187,7 @@ struct Options {
     debug: bool,
     current_thread: bool,
     worker_threads: Option<usize>,
+    interrupt_off: bool,
 }
 
 impl Options {
@@ -185,6 +196,7 @@ impl Options {
             debug: false,
             current_thread: is_test,
             worker_threads: None,
+            interrupt_off: false,
         };
         let tokens: Vec<TokenTree> = args.into_iter().collect();
         let mut i = 0;
@@ -216,10 +228,22 @@ impl Options {
                     opts.current_thread = false;
                     i += 2;
                 }
+                "on_interrupt" => {
+                    // Only `off`: the other modes end or fail `main`, which is the default's job.
+                    match (tokens.get(i + 1), tokens.get(i + 2)) {
+                        (Some(TokenTree::Punct(p)), Some(TokenTree::Ident(v)))
+                            if p.as_char() == '=' && v.to_string() == "off" =>
+                        {
+                            opts.interrupt_off = true;
+                        }
+                        _ => return Err("expected `on_interrupt = off`".to_owned()),
+                    }
+                    i += 2;
+                }
                 other => {
                     return Err(format!(
-                        "unknown option `{other}`; expected `debug`, `current_thread` or \
-                         `worker_threads = N`"
+                        "unknown option `{other}`; expected `debug`, `current_thread`, \
+                         `worker_threads = N` or `on_interrupt = off`"
                     ));
                 }
             }

@@ -9,6 +9,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -96,20 +97,24 @@ fn run_items<A: DeserializeOwned, R: Serialize>(
                 return;
             }
         };
-        match catch_unwind(AssertUnwindSafe(|| f(arg))) {
-            Ok(value) => {
-                let mark = out.len();
-                out.push(OK);
-                if let Err(e) = postcard::to_io(&value, crate::bytes::FrameWriter(out)) {
-                    out.truncate(mark);
-                    push_wire(out, &format!("result could not be serialised: {e}"));
-                }
+        // The value's serialisation and drop are user code too: a panic there is this item's
+        // panic, never the worker's end.
+        let mark = out.len();
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            let value = f(arg);
+            out.push(OK);
+            if let Err(e) = postcard::to_io(&value, crate::bytes::FrameWriter(&mut *out)) {
+                out.truncate(mark);
+                let why = crate::wire::serialise_failure(&value, &e);
+                push_wire(out, &format!("result could not be serialised: {why}"));
             }
-            Err(payload) => {
-                let (message, backtrace) = take_panic(&*payload);
-                out.push(PANICKED);
-                let _ = postcard::to_io(&(message, backtrace), &mut *out);
-            }
+        }));
+        if let Err(payload) = ran {
+            out.truncate(mark);
+            let (message, backtrace) = take_panic(&*payload);
+            taskweave_core::error::drop_panic_payload(payload);
+            out.push(PANICKED);
+            let _ = postcard::to_io(&(message, backtrace), &mut *out);
         }
     }
 }
@@ -146,21 +151,45 @@ pub(crate) fn run_init<A: DeserializeOwned, O: InitResult>(
     let f = unsafe { std::mem::transmute::<*const (), fn(A) -> O>(func as *const ()) };
     let arg = postcard::from_bytes::<A>(input)
         .map_err(|e| format!("initializer argument could not be decoded: {e}"))?;
-    match catch_unwind(AssertUnwindSafe(|| f(arg))) {
-        Ok(o) => o.into_init_result(),
+    match catch_unwind(AssertUnwindSafe(|| f(arg).into_init_result())) {
+        Ok(o) => o,
         Err(payload) => {
             let (message, backtrace) = take_panic(&*payload);
+            taskweave_core::error::drop_panic_payload(payload);
             Err(format!("initializer panicked: {message}\n{backtrace}"))
         }
     }
 }
 
-/// Decodes the next outcome of a reply.
+/// Decodes the next outcome of a reply; a panic in `R`'s `Deserialize` fails this outcome (and,
+/// since the rest of the reply cannot be framed any more, the ones after it).
 pub(crate) fn next_outcome<R: DeserializeOwned>(
     rest: &mut &[u8],
     what: &str,
     pid: u32,
 ) -> Result<R, Error> {
+    let mut cursor = *rest;
+    match crate::unwind::catch(|| decode_outcome::<R>(&mut cursor, what, pid)) {
+        Ok(outcome) => {
+            *rest = cursor;
+            outcome
+        }
+        Err(message) => {
+            *rest = &[];
+            Err(Error::panicked(
+                message,
+                Some(format!(
+                    "deserialising a `{}` for the result of {what}",
+                    std::any::type_name::<R>()
+                )),
+                None,
+                None,
+            ))
+        }
+    }
+}
+
+fn decode_outcome<R: DeserializeOwned>(rest: &mut &[u8], what: &str, pid: u32) -> Result<R, Error> {
     let Some((&tag, tail)) = rest.split_first() else {
         return Err(Error::wire(
             format!("result of {what}"),
@@ -243,6 +272,10 @@ pub(crate) struct Job {
     /// "task 17 (fn(u64) -> u64)", for errors.
     pub(crate) what: Arc<str>,
     pub(crate) sink: Box<dyn Sink>,
+    /// The call's place among the calls sent to its current worker (its claim word).
+    pub(crate) position: u64,
+    /// How long the call may run in a worker before the worker is ended.
+    pub(crate) timeout: Option<Duration>,
 }
 
 /// The sink of a single `submit`: completes its promise.

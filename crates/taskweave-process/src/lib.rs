@@ -80,50 +80,82 @@
 //!
 //! # Failures
 //!
-//! - A panic in the function: [`Error::Panicked`] with the message, and the worker's backtrace
-//!   and panic location; the worker keeps serving.
+//! - A panic in the function (also in serialising or dropping its result, and a panic whose
+//!   payload panics again as it is dropped): [`Error::Panicked`] with the message, and the
+//!   worker's backtrace and panic location; the worker keeps serving.
 //! - A worker killed by a signal, aborting or calling `exit`: only the call it was running fails,
-//!   with [`Error::WorkerDied`] (pid, signal or exit status, task); calls it had queued go to
-//!   other workers, a new worker replaces it, the pool keeps serving.
+//!   with [`Error::WorkerDied`] (pid, signal or exit status, task); calls it had been sent but
+//!   had not started go to other workers, a new worker replaces it, the pool keeps serving.
+//! - Which calls a worker started is not guessed from its pipe: pool and worker share a small
+//!   ring of claim words, and a worker marks a call started (one compare-and-swap) before it
+//!   runs it, while the pool takes a call back with the opposite swap. Whichever wins decides,
+//!   so a call taken back from a dead, stopped or confused worker is certain never to run there,
+//!   and a call that did start is never sent again.
+//! - A worker stuck in a long call, or stopped (`SIGSTOP`): once its call has run far longer
+//!   than the pool's usual call, the calls queued behind it are taken back and run on other
+//!   workers, and it gets no new ones until it is done. With a timeout
+//!   ([`CallOptions::timeout`], for `submit_with` and `map_with_calls`) an overdue call ends
+//!   its worker and fails with [`Error::TimedOut`]; a fresh worker takes its place.
+//! - A reply stream that loses its framing (a length prefix that lies, random bytes): the worker
+//!   is ended, the calls it started fail with [`Error::Wire`], the ones it never started run
+//!   elsewhere. A reply that the worker finished writing but that never arrives whole (a lying
+//!   length would make the reader wait for ever) is noticed within a few seconds.
 //! - An argument that cannot be serialised, or a result that cannot be serialised or
-//!   deserialised: [`Error::Wire`] for that future (or that map item) only.
-//! - An initializer that fails, a worker of another build, or workers that die at start three
-//!   times in a row: the pool is broken and every future fails with [`Error::Broken`] explaining
-//!   why; nothing respawns forever.
+//!   deserialised: [`Error::Wire`] for that future (or that map item) only, naming the type and
+//!   the reason its `Serialize` gave. A result whose `Deserialize` panics, or a done-callback
+//!   that panics, fails or disturbs nothing but that future.
+//! - An initializer that fails, a worker of another build, a program that cannot be executed, or
+//!   workers that fail on their own at start (an exit status, a crash) three times in a row: the
+//!   pool is broken and every future fails with [`Error::Broken`] explaining why; nothing
+//!   respawns forever. Workers killed from outside while they start do not break the pool: it
+//!   starts others, backing off while the kills go on.
+//! - `SIGPIPE` never ends the pool's process, whatever its disposition (a program may restore
+//!   the default after the pool was built): every write to a worker is made with the signal
+//!   blocked in the writing thread, and a failed write ends that worker.
 //!
 //! # Cancellation
 //!
 //! Cancelling a queued call (or dropping the future that awaits it) removes it: it never runs.
 //! A running call is not interrupted, as in Python: `Promise::cancel` returns `false` and the
-//! worker finishes it. [`ProcessPoolExecutor::kill_workers`] and [`ProcessPoolExecutor::terminate_workers`] stop
-//! running work by ending the workers.
+//! worker finishes it. A call timeout, [`ProcessPoolExecutor::kill_workers`],
+//! [`ProcessPoolExecutor::terminate_workers`] and [`ProcessPoolExecutor::shutdown_within`] stop
+//! running work by ending the workers; a call they take back before it started fails with
+//! [`Error::Cancelled`] saying it never started.
 //!
 //! # Resources
 //!
 //! Every descriptor is close-on-exec. A worker's supervising thread reaps it, so there are no
 //! zombies. Workers die with their parent (`PR_SET_PDEATHSIG` on Linux, and they exit on end of
 //! file on their input pipe), ignore Ctrl-C (the parent decides; if it dies, they die), and
-//! [`ProcessPoolExecutor::shutdown`] with `wait` returns after every worker exited and was reaped.
-//! Dropping the pool is `shutdown(wait = true, cancel_futures = false)`.
+//! [`ProcessPoolExecutor::shutdown`] with `wait` returns after every worker exited and was reaped;
+//! [`ProcessPoolExecutor::shutdown_async`] awaits the same, and
+//! [`ProcessPoolExecutor::shutdown_within`] kills what has not finished by a deadline. Dropping
+//! the pool is `shutdown(wait = true, cancel_futures = false)`, except inside async code when no
+//! work is left: then the workers wind down in the background and nothing waits.
 //!
 //! [`Error::Broken`]: taskweave_core::Error::Broken
 //! [`Error::Panicked`]: taskweave_core::Error::Panicked
 //! [`Error::WorkerDied`]: taskweave_core::Error::WorkerDied
 //! [`Error::Wire`]: taskweave_core::Error::Wire
+//! [`Error::TimedOut`]: taskweave_core::Error::TimedOut
+//! [`Error::Cancelled`]: taskweave_core::Error::Cancelled
 
 mod bytes;
+mod claims;
 mod image;
 mod job;
 mod map;
 mod pool;
+mod sigpipe;
 mod slot;
 mod spawn;
+mod unwind;
 pub mod wire;
 mod worker;
 
 pub use bytes::Bytes;
 pub use job::InitResult;
-pub use pool::{Builder as ProcessPoolBuilder, ProcessPoolExecutor, Stats};
+pub use pool::{Builder as ProcessPoolBuilder, CallOptions, ProcessPoolExecutor, Stats};
 /// The executor layer's map types and options, which this pool's maps return and take.
 pub use taskweave_executor::{Map, MapOptions, MapUnordered, Progress};
 

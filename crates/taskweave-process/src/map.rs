@@ -10,24 +10,27 @@ use taskweave_core::{Error, TaskInfo};
 use taskweave_executor::{Chunk, ChunkResults, Dispatch, Payload};
 
 use crate::job::{Job, Reply, Sink, next_outcome};
-use crate::pool::{Inner, fn_ref_for};
+use crate::pool::{CallOptions, Inner, fn_ref_for};
 use crate::wire::{self, FnRef};
 
-/// One map's dispatcher: the pool, the function's reference, and its name for errors.
+/// One map's dispatcher: the pool, the function's reference, its name for errors, and the
+/// options of each call (one per chunk).
 pub(crate) struct ProcessMap<A, R> {
     pool: Arc<Inner>,
     fref: Option<FnRef>,
     what: Arc<str>,
+    calls: CallOptions,
     _types: PhantomData<fn(A) -> R>,
 }
 
 impl<A: Payload, R: Payload> ProcessMap<A, R> {
-    pub(crate) fn new(pool: Arc<Inner>, f: fn(A) -> R) -> ProcessMap<A, R> {
+    pub(crate) fn new(pool: Arc<Inner>, f: fn(A) -> R, calls: CallOptions) -> ProcessMap<A, R> {
         let fref = fn_ref_for(&pool, f);
         ProcessMap {
             pool,
             fref,
             what: format!("map of {}", std::any::type_name::<fn(A) -> R>()).into(),
+            calls,
             _types: PhantomData,
         }
     }
@@ -38,6 +41,10 @@ impl<A: Payload, R: Payload> ProcessMap<A, R> {
         let first = chunk.first_index();
         let len = chunk.len();
         let (items, results) = chunk.into_parts();
+        if let Err(e) = self.calls.check() {
+            results.fail(e);
+            return;
+        }
         let Some(fref) = self.fref else {
             results.fail(Error::refused(
                 "the function is not part of the main executable's code, so a worker process \
@@ -57,7 +64,7 @@ impl<A: Payload, R: Payload> ProcessMap<A, R> {
             if let Err(e) = postcard::to_io(&item, &mut frame) {
                 frame.truncate(mark);
                 let input = format!("input {} of {}", first + at, self.what);
-                holes.push((at, Error::wire(input, e.to_string())));
+                holes.push((at, Error::wire(input, wire::serialise_failure(&item, &e))));
                 continue;
             }
             sent += 1;
@@ -87,6 +94,8 @@ impl<A: Payload, R: Payload> ProcessMap<A, R> {
                 what: self.what.clone(),
                 results,
             }),
+            position: 0,
+            timeout: self.calls.limit(),
         });
     }
 }
@@ -135,6 +144,7 @@ impl<R: Payload> Sink for MapSink<R> {
             mut results,
         } = *self;
         let mut out = Vec::with_capacity(total);
+        let mut poisoned: Option<Error> = None;
         let mut holes = holes.into_iter().peekable();
         let (mut payload, pid, failed) = match reply {
             Reply::Outcomes { payload, pid } => (payload, pid, None),
@@ -147,9 +157,19 @@ impl<R: Payload> Sink for MapSink<R> {
                 }
                 continue;
             }
-            out.push(match &failed {
-                Some(e) => Err(e.clone()),
-                None => next_outcome(&mut payload, &what, pid),
+            out.push(match (&failed, &poisoned) {
+                (Some(e), _) | (None, Some(e)) => Err(e.clone()),
+                (None, None) => {
+                    let outcome = next_outcome(&mut payload, &what, pid);
+                    // A `Deserialize` that panicked leaves the rest of the reply unframed: the
+                    // items after it share its error.
+                    if let Err(e @ Error::Panicked(_)) = &outcome {
+                        if payload.is_empty() {
+                            poisoned = Some(e.clone());
+                        }
+                    }
+                    outcome
+                }
             });
         }
         results.extend(out);

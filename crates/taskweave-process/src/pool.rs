@@ -5,14 +5,15 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use taskweave_core::instrument::{self, ExecutorEvent};
-use taskweave_core::{Error, Promise, TaskInfo};
+use taskweave_core::{Error, Promise, Resolver, TaskInfo};
 use taskweave_executor::{Map, MapOptions, MapUnordered, Payload};
 
+use crate::claims::Claims;
 use crate::image;
 use crate::job::{
     InitResult, InitTrampoline, Job, PromiseSink, Reply, Trampoline, run_chunk, run_init, run_thunk,
@@ -22,6 +23,12 @@ use crate::wire::{self, FnRef};
 
 /// The largest call written directly from the submitting thread (see `Inner::try_direct`).
 const DIRECT_MAX: usize = 16 * 1024;
+
+/// The most workers a pool may have.
+const MAX_WORKERS: usize = 4096;
+
+/// The smallest frame limit: room for a call header and a small argument.
+const MIN_FRAME: usize = 64;
 
 /// The executor name in debug events.
 pub(crate) const EXECUTOR_NAME: &str = "ProcessPoolExecutor";
@@ -33,9 +40,6 @@ pub(crate) struct Config {
     pub(crate) max_frame: usize,
     pub(crate) program: PathBuf,
     pub(crate) handshake_timeout: Duration,
-    /// Submitting threads may write to idle workers' pipes: only when SIGPIPE is ignored, so a
-    /// worker that just died cannot kill the submitting process.
-    pub(crate) direct_writes: bool,
 }
 
 /// Per-slot state, guarded by the pool's mutex.
@@ -53,14 +57,35 @@ pub(crate) struct SlotState {
     pub(crate) thread_alive: bool,
     /// The pipe to the live worker, while it takes calls.
     pub(crate) writer: Option<Arc<Mutex<std::fs::File>>>,
+    /// The live worker's claim words.
+    pub(crate) claims: Option<Arc<Claims>>,
+    /// The worker is held up by a long call: it gets no new calls until it has caught up.
+    pub(crate) held: bool,
+    /// Since when the oldest call in flight has been the worker's current one.
+    pub(crate) front_since: Option<Instant>,
+    /// The call whose timeout ended the worker.
+    pub(crate) timed_out: Option<u64>,
+    /// The reader is inside a frame read (not delivering a result).
+    pub(crate) reading: Arc<std::sync::atomic::AtomicBool>,
+    /// The oldest call in flight whose reply the worker has written, and since when that is
+    /// known.
+    pub(crate) replied_seen: Option<(u64, Instant)>,
+    /// The worker was ended because its reply stream lost its framing.
+    pub(crate) lost_framing: bool,
 }
 
 pub(crate) struct State {
     pub(crate) queue: VecDeque<Job>,
     pub(crate) shutdown: bool,
+    /// The workers are being killed: calls taken back from them are cancelled, not re-sent.
+    pub(crate) killing: bool,
     pub(crate) broken: Option<Error>,
     pub(crate) slots: Vec<SlotState>,
     pub(crate) start_failures: u32,
+    /// Supervising threads still running.
+    alive: usize,
+    /// Completed when the last supervising thread has ended (`shutdown_async`).
+    stopped: Vec<Resolver<()>>,
     /// Threads waiting on the condition variable; notifications are skipped when there are none.
     waiting: usize,
 }
@@ -103,6 +128,45 @@ impl Inner {
     pub(crate) fn notify(&self, st: &State) {
         if st.waiting > 0 {
             self.cond.notify_all();
+        }
+    }
+
+    /// As [`wait`](Self::wait), returning by `at` at the latest.
+    pub(crate) fn wait_until<'a>(
+        &self,
+        mut st: MutexGuard<'a, State>,
+        at: Instant,
+    ) -> MutexGuard<'a, State> {
+        let left = at.saturating_duration_since(Instant::now());
+        st.waiting += 1;
+        let (mut st, _) = self
+            .cond
+            .wait_timeout(st, left)
+            .unwrap_or_else(|p| p.into_inner());
+        st.waiting -= 1;
+        st
+    }
+
+    /// A moving average of how long one call runs, in nanoseconds; 0 before the first reply.
+    pub(crate) fn avg_exec(&self) -> u64 {
+        self.avg_exec_nanos.load(Ordering::Relaxed)
+    }
+
+    /// Called by a supervising thread as it ends.
+    pub(crate) fn slot_thread_ended(&self, slot: usize) {
+        let stopped = {
+            let mut st = self.lock();
+            st.slots[slot].thread_alive = false;
+            st.alive -= 1;
+            self.notify_all_now(&st);
+            if st.alive == 0 {
+                std::mem::take(&mut st.stopped)
+            } else {
+                Vec::new()
+            }
+        };
+        for r in stopped {
+            r.set_result(());
         }
     }
 
@@ -170,7 +234,7 @@ impl Inner {
         match refusal {
             Some(e) => {
                 drop(st);
-                job.sink.finish(Reply::Failed(e));
+                crate::unwind::settle(job.sink, Reply::Failed(e));
             }
             None => {
                 if let Err((mut st, job)) = self.try_direct(st, job) {
@@ -193,20 +257,24 @@ impl Inner {
         mut st: MutexGuard<'a, State>,
         mut job: Job,
     ) -> Result<(), (MutexGuard<'a, State>, Job)> {
-        if !self.config.direct_writes || !st.queue.is_empty() || job.frame.len() > DIRECT_MAX {
+        if !st.queue.is_empty() || job.frame.len() > DIRECT_MAX {
             return Err((st, job));
         }
         let quota = self.config.max_tasks_per_child;
         let idle = st.slots.iter().position(|s| {
             s.writer.is_some()
                 && !s.ended
+                && !s.held
                 && s.in_flight.is_empty()
                 && quota.is_none_or(|q| s.sent < q)
+                && s.claims.as_ref().is_some_and(|c| c.has_room(s.sent))
         });
         let Some(slot) = idle else {
             return Err((st, job));
         };
-        let Some(pipe) = st.slots[slot].writer.clone() else {
+        let (Some(pipe), Some(claims)) =
+            (st.slots[slot].writer.clone(), st.slots[slot].claims.clone())
+        else {
             return Err((st, job));
         };
         let Ok(mut file) = pipe.try_lock() else {
@@ -220,12 +288,26 @@ impl Inner {
             return Ok(());
         }
         let frame = job.frame.clone();
+        let watched = job.timeout.is_some();
         let s = &mut st.slots[slot];
+        job.position = s.sent;
+        claims.sent(job.position, job.id);
         s.sent += 1;
+        s.front_since = Some(Instant::now());
         s.in_flight.push_back(job);
+        if watched {
+            // The slot's feeder keeps the call's deadline.
+            self.notify(&st);
+        }
         drop(st);
-        // A failed write means the worker died; its reader settles the call.
-        let _ = std::io::Write::write_all(&mut *file, &frame);
+        // The submitting thread's SIGPIPE disposition is the program's, so the write keeps the
+        // signal away.
+        let written = crate::sigpipe::write_all(&mut file, &frame);
+        drop(file);
+        if written.is_err() {
+            // The worker cannot take calls: it is ended, and its reader settles the call.
+            self.end_worker(slot, &pipe);
+        }
         Ok(())
     }
 
@@ -242,7 +324,7 @@ impl Inner {
         };
         for job in drained {
             self.stats.failed.fetch_add(1, Ordering::Relaxed);
-            job.sink.finish(Reply::Failed(error.clone()));
+            crate::unwind::settle(job.sink, Reply::Failed(error.clone()));
         }
     }
 
@@ -260,9 +342,12 @@ impl Inner {
         };
         for job in cancelled {
             self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
-            job.sink.finish(Reply::Failed(Error::cancelled(Some(
-                "the process pool was shut down with cancel_futures".into(),
-            ))));
+            crate::unwind::settle(
+                job.sink,
+                Reply::Failed(Error::cancelled(Some(
+                    "the process pool was shut down with cancel_futures".into(),
+                ))),
+            );
         }
         if wait
             && taskweave_core::strict::check_blocking_wait("ProcessPoolExecutor::shutdown(wait)")
@@ -270,6 +355,30 @@ impl Inner {
         {
             self.join_threads();
         }
+    }
+
+    /// Waits up to `timeout` for every supervising thread to end; then kills the workers and
+    /// waits for the threads, which end promptly once their workers are dead.
+    fn stop_within(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut st = self.lock();
+        while st.alive > 0 {
+            match deadline {
+                Some(d) if Instant::now() >= d => break,
+                Some(d) => st = self.wait_until(st, d),
+                None => st = self.wait(st),
+            }
+        }
+        let in_time = st.alive == 0;
+        drop(st);
+        if !in_time {
+            self.signal_workers(libc_sigkill());
+            let mut st = self.lock();
+            while st.alive > 0 {
+                st = self.wait(st);
+            }
+        }
+        in_time
     }
 
     fn join_threads(&self) {
@@ -296,7 +405,26 @@ impl Inner {
         }
     }
 
+    /// Kills the worker of `slot` if it is still the one behind `pipe`, after a write to it
+    /// failed.
+    pub(crate) fn end_worker(&self, slot: usize, pipe: &Arc<Mutex<std::fs::File>>) {
+        let st = self.lock();
+        let s = &st.slots[slot];
+        let same = s.writer.as_ref().is_some_and(|w| Arc::ptr_eq(w, pipe));
+        if let (true, Some(pid)) = (same, s.pid) {
+            #[cfg(unix)]
+            // SAFETY: the pid is read under the pool lock, and a slot clears it under that lock
+            // before it reaps the process, so it is our live (or unreaped) child.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGKILL);
+            }
+            #[cfg(not(unix))]
+            let _ = pid;
+        }
+    }
+
     fn signal_workers(&self, signal: i32) {
+        self.lock().killing = true;
         self.shutdown(false, true);
         let st = self.lock();
         // The pids are read and signalled under the lock: a slot clears its pid under the same
@@ -313,6 +441,68 @@ impl Inner {
             }
         }
     }
+}
+
+/// Options of one call: [`ProcessPoolExecutor::submit_with`].
+///
+/// ```
+/// use std::time::Duration;
+/// let options = taskweave_process::CallOptions::new().timeout(Duration::from_secs(5));
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[must_use]
+pub struct CallOptions {
+    timeout: Option<Duration>,
+}
+
+impl CallOptions {
+    /// No options: the call may run as long as it takes.
+    ///
+    /// ```
+    /// assert_eq!(taskweave_process::CallOptions::new(), Default::default());
+    /// ```
+    pub fn new() -> CallOptions {
+        CallOptions { timeout: None }
+    }
+
+    /// The longest the call may run in its worker, counted from when the worker starts it;
+    /// past it the worker is ended and the call fails with [`Error::TimedOut`].
+    /// [`Duration::MAX`] is no limit; zero is refused when the call is submitted.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = taskweave_process::CallOptions::new().timeout(Duration::from_millis(250));
+    /// # let _ = options;
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> CallOptions {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    pub(crate) fn limit(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        match self.timeout {
+            Some(t) if t.is_zero() => Err(zero_timeout()),
+            _ => Ok(()),
+        }
+    }
+}
+
+pub(crate) fn zero_timeout() -> Error {
+    Error::refused("a call timeout must be positive, got 0 (no call can finish in no time)")
+}
+
+fn libc_sigkill() -> i32 {
+    #[cfg(unix)]
+    {
+        libc::SIGKILL
+    }
+    #[cfg(not(unix))]
+    9
 }
 
 /// Counters of a pool's work, for progress reports.
@@ -346,7 +536,10 @@ pub struct Stats {
 /// lazily and in order. Submitting never blocks, so it is fine on runtime threads.
 ///
 /// Dropping the pool shuts it down and waits for the queued work (Python's `with` block); call
-/// [`shutdown`](Self::shutdown) for other choices.
+/// [`shutdown`](Self::shutdown), [`shutdown_async`](Self::shutdown_async) or
+/// [`shutdown_within`](Self::shutdown_within) for other choices. Inside async code a pool
+/// whose work is all done is dropped without waiting: its workers exit and are reaped in the
+/// background.
 ///
 /// # Examples
 ///
@@ -397,6 +590,7 @@ pub struct Builder {
 
 impl Builder {
     /// How many worker processes run at once. Default: [`std::thread::available_parallelism`].
+    /// [`build`](Self::build) refuses 0 and more than 4096.
     ///
     /// ```
     /// let pool = taskweave_process::ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
@@ -408,7 +602,8 @@ impl Builder {
     }
 
     /// Replaces a worker by a fresh process after it ran `n` calls (a map chunk is one call).
-    /// Default: workers live as long as the pool.
+    /// Default: workers live as long as the pool. [`build`](Self::build) refuses 0 (as Python
+    /// raises `ValueError`): a worker that may run nothing would be replaced forever.
     ///
     /// ```
     /// fn pid(_: ()) -> u32 {
@@ -457,7 +652,9 @@ impl Builder {
             None => Err(outside_image()),
             Some(fref) => postcard::to_stdvec(&arg)
                 .map(|payload| (fref, payload))
-                .map_err(|e| Error::wire("initializer argument", e.to_string())),
+                .map_err(|e| {
+                    Error::wire("initializer argument", wire::serialise_failure(&arg, &e))
+                }),
         };
         self.initializer = Some(made);
         self
@@ -478,8 +675,11 @@ impl Builder {
     /// let err = pool.submit(len, taskweave_process::Bytes(vec![0; 4096])).result(None).unwrap_err();
     /// assert!(matches!(err, taskweave_core::Error::Wire(_)));
     /// ```
+    ///
+    /// [`build`](Self::build) refuses a limit below 64 bytes or above `u32::MAX` (a frame's
+    /// length prefix is 32 bits).
     pub fn max_frame(mut self, bytes: usize) -> Builder {
-        self.max_frame = bytes.clamp(64, u32::MAX as usize);
+        self.max_frame = bytes;
         self
     }
 
@@ -504,6 +704,7 @@ impl Builder {
     }
 
     /// How long a new worker may take to answer the handshake. Default: 30 s.
+    /// [`Duration::MAX`] waits without limit; [`build`](Self::build) refuses zero.
     ///
     /// ```
     /// let pool = taskweave_process::ProcessPoolExecutor::builder()
@@ -523,9 +724,11 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// [`Error::Refused`] for `max_workers(0)`, an initializer that is not a function of this
-    /// executable, or an initializer argument that cannot be serialised ([`Error::Wire`]);
-    /// [`Error::Broken`] if threads cannot be created.
+    /// [`Error::Refused`] naming the argument for `max_workers` of 0 or above 4096,
+    /// `max_tasks_per_child(0)`, a `max_frame` below 64 bytes or above `u32::MAX`, a zero
+    /// `handshake_timeout`, a `worker_program` that is not a file, or an initializer that is not
+    /// a function of this executable; [`Error::Wire`] for an initializer argument that cannot be
+    /// serialised; [`Error::Broken`] if threads cannot be created.
     ///
     /// ```
     /// use taskweave_process::ProcessPoolExecutor;
@@ -533,10 +736,42 @@ impl Builder {
     /// ```
     pub fn build(self) -> Result<ProcessPoolExecutor, Error> {
         let max_workers = match self.max_workers {
-            Some(0) => return Err(Error::refused("max_workers must be at least 1")),
+            Some(0) => return Err(Error::refused("max_workers must be at least 1, got 0")),
+            Some(n) if n > MAX_WORKERS => {
+                return Err(Error::refused(format!(
+                    "max_workers must be at most {MAX_WORKERS} (two threads and two pipes per \
+                     worker), got {n}"
+                )));
+            }
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
+        if self.max_tasks_per_child == Some(0) {
+            return Err(Error::refused(
+                "max_tasks_per_child must be at least 1, got 0 (a worker that may run no call \
+                 would be replaced forever)",
+            ));
+        }
+        if !(MIN_FRAME..=u32::MAX as usize).contains(&self.max_frame) {
+            return Err(Error::refused(format!(
+                "max_frame must be between {MIN_FRAME} and {} bytes, got {}",
+                u32::MAX,
+                self.max_frame
+            )));
+        }
+        if self.handshake_timeout.is_zero() {
+            return Err(Error::refused(
+                "handshake_timeout must be positive, got 0 (no worker can answer in no time)",
+            ));
+        }
+        if let Some(program) = &self.program {
+            if !std::fs::metadata(program).is_ok_and(|m| m.is_file()) {
+                return Err(Error::refused(format!(
+                    "worker_program {} is not a file",
+                    program.display()
+                )));
+            }
+        }
         let initializer = self.initializer.transpose()?;
         let config = Config {
             max_workers,
@@ -545,7 +780,6 @@ impl Builder {
             max_frame: self.max_frame,
             program: self.program.unwrap_or_else(crate::spawn::default_program),
             handshake_timeout: self.handshake_timeout,
-            direct_writes: sigpipe_ignored(),
         };
         let inner = Arc::new(Inner {
             config,
@@ -553,6 +787,7 @@ impl Builder {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 shutdown: false,
+                killing: false,
                 broken: None,
                 slots: (0..max_workers)
                     .map(|_| SlotState {
@@ -561,6 +796,8 @@ impl Builder {
                     })
                     .collect(),
                 start_failures: 0,
+                alive: max_workers,
+                stopped: Vec::new(),
                 waiting: 0,
             }),
             cond: Condvar::new(),
@@ -584,6 +821,13 @@ impl Builder {
                     .push(h),
                 Err(e) => {
                     let err = Error::broken(format!("cannot start a pool thread: {e}"));
+                    {
+                        let mut st = pool.inner.lock();
+                        st.alive -= max_workers - slot;
+                        for s in &mut st.slots[slot..] {
+                            s.thread_alive = false;
+                        }
+                    }
                     pool.inner.break_pool(err.clone());
                     return Err(err);
                 }
@@ -591,21 +835,6 @@ impl Builder {
         }
         Ok(pool)
     }
-}
-
-/// `true` if this process ignores SIGPIPE (Rust programs do, unless they opt out).
-fn sigpipe_ignored() -> bool {
-    #[cfg(unix)]
-    {
-        // SAFETY: querying the disposition only (no new action), into a zeroed struct.
-        unsafe {
-            let mut old: libc::sigaction = std::mem::zeroed();
-            libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old) == 0
-                && old.sa_sigaction == libc::SIG_IGN
-        }
-    }
-    #[cfg(not(unix))]
-    false
 }
 
 fn outside_image() -> Error {
@@ -625,8 +854,12 @@ fn call_frame<A: Serialize>(
 ) -> Result<Vec<u8>, Error> {
     let mut frame = Vec::with_capacity(wire::CALL_HEADER + 16);
     let start = wire::begin_call(&mut frame, id, fref, 1);
-    postcard::to_io(arg, crate::bytes::FrameWriter(&mut frame))
-        .map_err(|e| Error::wire(format!("argument of {what}"), e.to_string()))?;
+    postcard::to_io(arg, crate::bytes::FrameWriter(&mut frame)).map_err(|e| {
+        Error::wire(
+            format!("argument of {what}"),
+            wire::serialise_failure(arg, &e),
+        )
+    })?;
     wire::finish(&mut frame, start, max_frame)
         .map_err(|e| Error::wire(format!("argument of {what}"), e.to_string()))?;
     Ok(frame)
@@ -702,8 +935,55 @@ impl ProcessPoolExecutor {
     /// ```
     #[track_caller]
     pub fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Promise<R> {
+        self.submit_with(f, arg, CallOptions::new())
+    }
+
+    /// As [`submit`](Self::submit), with per-call [`CallOptions`] (a timeout).
+    ///
+    /// With a timeout, a call that runs longer than it in its worker ends that worker
+    /// (`SIGKILL`): the future fails with [`Error::TimedOut`] and a fresh worker takes the
+    /// worker's place, as pebble's `schedule(timeout=)` does. Time spent queued does not count.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Self::submit), plus [`Error::TimedOut`] for an overdue call and
+    /// [`Error::Refused`] for a zero timeout.
+    ///
+    /// # Differences from Python
+    ///
+    /// `concurrent.futures` has no per-call timeout (`result(timeout)` only stops waiting);
+    /// this one stops the call itself.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskweave_process::{CallOptions, ProcessPoolExecutor};
+    ///
+    /// fn forever(_: ()) {
+    ///     loop {
+    ///         std::thread::sleep(Duration::from_secs(1));
+    ///     }
+    /// }
+    ///
+    /// let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
+    /// let options = CallOptions::new().timeout(Duration::from_millis(100));
+    /// let err = pool.submit_with(forever, (), options).result(None).unwrap_err();
+    /// assert!(err.is_timeout());
+    /// ```
+    #[track_caller]
+    pub fn submit_with<A: Payload, R: Payload>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+        options: CallOptions,
+    ) -> Promise<R> {
         let tramp = run_chunk::<A, R> as Trampoline as usize;
-        self.submit_ref::<A, R>(f as usize, tramp, &arg, std::any::type_name::<fn(A) -> R>())
+        self.submit_ref::<A, R>(
+            f as usize,
+            tramp,
+            &arg,
+            std::any::type_name::<fn(A) -> R>(),
+            options,
+        )
     }
 
     /// Runs `f()` in a worker process and returns its future: the form of
@@ -724,7 +1004,13 @@ impl ProcessPoolExecutor {
     #[track_caller]
     pub fn call<R: Payload>(&self, f: fn() -> R) -> Promise<R> {
         let tramp = run_thunk::<R> as Trampoline as usize;
-        self.submit_ref::<(), R>(f as usize, tramp, &(), std::any::type_name::<fn() -> R>())
+        self.submit_ref::<(), R>(
+            f as usize,
+            tramp,
+            &(),
+            std::any::type_name::<fn() -> R>(),
+            CallOptions::new(),
+        )
     }
 
     #[track_caller]
@@ -734,8 +1020,13 @@ impl ProcessPoolExecutor {
         trampoline: usize,
         arg: &A,
         name: &'static str,
+        options: CallOptions,
     ) -> Promise<R> {
         let (promise, resolver) = Promise::pending_with(TaskInfo::executor(name));
+        if let Err(e) = options.check() {
+            resolver.set_error(e);
+            return promise;
+        }
         let inner = &*self.inner;
         let id = inner.next_id();
         let what: Arc<str> = format!("task {id} ({name})").into();
@@ -763,6 +1054,8 @@ impl ProcessPoolExecutor {
             frame: Arc::new(frame),
             what: what.clone(),
             sink: Box::new(PromiseSink { resolver, what }),
+            position: 0,
+            timeout: options.timeout,
         });
         promise
     }
@@ -826,7 +1119,57 @@ impl ProcessPoolExecutor {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        Map::new(ProcessMap::new(self.inner.clone(), f), inputs, options)
+        self.map_with_calls(f, inputs, options, CallOptions::new())
+    }
+
+    /// [`map_with`](Self::map_with), with [`CallOptions`] for every call the map makes (one per
+    /// chunk): with a call timeout, a chunk that runs longer than it in its worker ends that
+    /// worker and its items fail with [`Error::TimedOut`], while the other chunks go on (as
+    /// pebble's `map(timeout=)`). [`MapOptions::timeout`] is something else: a limit on the
+    /// whole map, counted from its start, as in Python.
+    ///
+    /// # Errors
+    ///
+    /// As [`map_with`](Self::map_with), plus [`Error::TimedOut`] for the items of an overdue
+    /// chunk and [`Error::Refused`] for every item with a zero call timeout.
+    ///
+    /// # Differences from Python
+    ///
+    /// `concurrent.futures` has no per-call timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskweave_process::{CallOptions, MapOptions, ProcessPoolExecutor};
+    ///
+    /// fn nap(ms: u64) -> u64 {
+    ///     std::thread::sleep(Duration::from_millis(ms));
+    ///     ms
+    /// }
+    ///
+    /// let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
+    /// let calls = CallOptions::new().timeout(Duration::from_millis(300));
+    /// let out: Vec<_> = pool.map_with_calls(nap, [1, 60_000, 2], MapOptions::new(), calls).collect();
+    /// assert!(out[1].as_ref().unwrap_err().is_timeout());
+    /// assert_eq!(*out[2].as_ref().unwrap(), 2);
+    /// ```
+    pub fn map_with_calls<A, R, I>(
+        &self,
+        f: fn(A) -> R,
+        inputs: I,
+        options: MapOptions,
+        calls: CallOptions,
+    ) -> Map<R>
+    where
+        A: Payload,
+        R: Payload,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'static,
+    {
+        Map::new(
+            ProcessMap::new(self.inner.clone(), f, calls),
+            inputs,
+            options,
+        )
     }
 
     /// As [`map`](Self::map), but yields `(input index, result)` as soon as each is done,
@@ -882,7 +1225,50 @@ impl ProcessPoolExecutor {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        MapUnordered::new(ProcessMap::new(self.inner.clone(), f), inputs, options)
+        self.map_unordered_with_calls(f, inputs, options, CallOptions::new())
+    }
+
+    /// [`map_unordered_with`](Self::map_unordered_with), with [`CallOptions`] for every call
+    /// the map makes, as [`map_with_calls`](Self::map_with_calls).
+    ///
+    /// # Errors
+    ///
+    /// As [`map_with_calls`](Self::map_with_calls).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskweave_process::{CallOptions, MapOptions, ProcessPoolExecutor};
+    ///
+    /// fn nap(ms: u64) -> u64 {
+    ///     std::thread::sleep(Duration::from_millis(ms));
+    ///     ms
+    /// }
+    ///
+    /// let pool = ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
+    /// let calls = CallOptions::new().timeout(Duration::from_millis(300));
+    /// let map = pool.map_unordered_with_calls(nap, [60_000, 1], MapOptions::new(), calls);
+    /// for (i, r) in map {
+    ///     assert_eq!(r.is_err(), i == 0);
+    /// }
+    /// ```
+    pub fn map_unordered_with_calls<A, R, I>(
+        &self,
+        f: fn(A) -> R,
+        inputs: I,
+        options: MapOptions,
+        calls: CallOptions,
+    ) -> MapUnordered<R>
+    where
+        A: Payload,
+        R: Payload,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'static,
+    {
+        MapUnordered::new(
+            ProcessMap::new(self.inner.clone(), f, calls),
+            inputs,
+            options,
+        )
     }
 
     /// Stops taking work; submissions afterwards fail with [`Error::Shutdown`].
@@ -907,6 +1293,91 @@ impl ProcessPoolExecutor {
     /// ```
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
         self.inner.shutdown(wait, cancel_futures);
+    }
+
+    /// Shuts down like [`shutdown`](Self::shutdown) and waits, without blocking the runtime,
+    /// until every worker has finished its work, exited and been reaped.
+    ///
+    /// Once it has returned, dropping the pool waits for nothing.
+    ///
+    /// ```
+    /// use taskweave_process::ProcessPoolExecutor;
+    ///
+    /// fn id(x: u8) -> u8 {
+    ///     x
+    /// }
+    ///
+    /// let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
+    /// taskweave_core::run(async move {
+    ///     let p = pool.submit(id, 5);
+    ///     pool.shutdown_async(false).await;
+    ///     assert_eq!(p.await.unwrap(), 5);
+    ///     assert!(pool.worker_pids().is_empty());
+    /// })
+    /// .unwrap();
+    /// ```
+    pub async fn shutdown_async(&self, cancel_futures: bool) {
+        self.inner.shutdown(false, cancel_futures);
+        let stopped = {
+            let mut st = self.inner.lock();
+            if st.alive == 0 {
+                None
+            } else {
+                let (promise, resolver) = Promise::pending();
+                st.stopped.push(resolver);
+                Some(promise)
+            }
+        };
+        if let Some(stopped) = stopped {
+            let _ = stopped.await;
+        }
+    }
+
+    /// Shuts down and lets queued and running work finish for up to `timeout`; then cancels
+    /// what is still queued and kills (`SIGKILL`) the workers still running calls, which fail
+    /// with [`Error::WorkerDied`]. Returns `true` if everything finished in time.
+    ///
+    /// Blocks until the workers are gone, like `shutdown(wait = true)`; inside an async task
+    /// it returns at once (`false`) and the deadline is kept by a background thread.
+    ///
+    /// # Differences from Python
+    ///
+    /// Python's `shutdown` has no time limit; this is `shutdown(wait=True)` bounded, then
+    /// Python 3.14's `kill_workers`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskweave_process::ProcessPoolExecutor;
+    ///
+    /// fn nap(ms: u64) -> u64 {
+    ///     std::thread::sleep(Duration::from_millis(ms));
+    ///     ms
+    /// }
+    ///
+    /// let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
+    /// let mut long = pool.submit(nap, 60_000);
+    /// assert!(!pool.shutdown_within(Duration::from_millis(200)));
+    /// assert!(long.result(None).is_err());
+    /// assert!(pool.worker_pids().is_empty());
+    /// ```
+    pub fn shutdown_within(&self, timeout: Duration) -> bool {
+        self.inner.shutdown(false, false);
+        if taskweave_core::strict::check_blocking_wait("ProcessPoolExecutor::shutdown_within")
+            .is_err()
+        {
+            let inner = self.inner.clone();
+            let keeper = std::thread::Builder::new()
+                .name("taskweave-process-shutdown".into())
+                .spawn(move || inner.stop_within(timeout));
+            if keeper.is_err() {
+                // No thread to keep the deadline: keep it the hard way now.
+                self.inner.signal_workers(libc_sigkill());
+            }
+            return false;
+        }
+        let in_time = self.inner.stop_within(timeout);
+        self.inner.join_threads();
+        in_time
     }
 
     /// Shuts the pool down, cancelling queued work, and terminates every worker with `SIGTERM`
@@ -1015,15 +1486,23 @@ impl ProcessPoolExecutor {
 
 impl Drop for ProcessPoolExecutor {
     fn drop(&mut self) {
-        let pending = {
+        let (pending, unfinished, alive) = {
             let st = self.inner.lock();
-            if st.shutdown {
-                None
-            } else {
-                let n = st.queue.len() + st.slots.iter().map(|s| s.in_flight.len()).sum::<usize>();
-                Some(n)
-            }
+            let n = st.queue.len() + st.slots.iter().map(|s| s.in_flight.len()).sum::<usize>();
+            ((!st.shutdown).then_some(n), n, st.alive)
         };
+        if alive == 0 {
+            // Every supervising thread has ended (after `shutdown_async`, say): joining them
+            // waits for nothing.
+            self.inner.join_threads();
+            return;
+        }
+        if unfinished == 0 && taskweave_core::strict::in_task_poll() {
+            // All work is done: the workers exit and are reaped in the background, so async
+            // code need not wait for them (and no blocking wait is attempted, or reported).
+            self.inner.shutdown(false, false);
+            return;
+        }
         if let Some(n) = pending.filter(|n| *n > 0) {
             instrument::executor_event(&ExecutorEvent::DroppedWithPending {
                 executor: EXECUTOR_NAME,

@@ -4,18 +4,26 @@
 //! # Protocol between the threads
 //!
 //! All shared state sits in the pool's one mutex ([`State`]). A call moves from the pool queue to
-//! the slot's `in_flight` list (under the lock) before its frame is written, so a reply can never
-//! arrive for a call the reader does not know. The worker runs calls in order and writes each
-//! reply before it reads the next call, so when its pipe reaches end of file every reply it wrote
-//! has been read: the first call still in flight is the one it was running (it fails with
-//! [`Error::WorkerDied`]), and the calls behind it never started and go back to the front of the
-//! queue. Nothing is lost and nothing runs twice.
+//! the slot's `in_flight` list (under the lock), and its claim word is marked sent, before its
+//! frame is written, so a reply can never arrive for a call the reader does not know. The worker
+//! runs calls in order and writes each reply before it reads the next call, so replies arrive in
+//! `in_flight` order.
+//!
+//! When the worker ends (it died, was killed for a timeout or a corrupt reply stream, or
+//! retired), the claim words say which calls in flight it started: those fail, the others are
+//! taken back (a swap the worker can no longer win) and go to the front of the queue. The
+//! feeder thread also watches the oldest call in flight: past its timeout it kills the worker;
+//! past a multiple of the usual run time it takes back the calls behind it and holds the worker
+//! (no new calls) until it has caught up; and a reply the worker finished writing that the reader
+//! still waits for means the stream lost its framing, so the worker is killed. Nothing is lost
+//! and nothing runs twice.
 //!
 //! The supervising thread is also the one that forks the worker and reaps it: the death signal a
 //! worker arms is tied to the thread that created it, and a worker is reaped only after its pid
 //! was removed from the slot under the lock, so signalling pids read under the lock never hits a
 //! recycled pid.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufReader, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -27,13 +35,35 @@ use std::time::{Duration, Instant};
 use taskweave_core::Error;
 use taskweave_core::instrument::{self, ExecutorEvent};
 
+use crate::claims::Claims;
 use crate::image::{Image, image};
 use crate::job::{Job, Reply};
 use crate::pool::{EXECUTOR_NAME, Inner, State};
+use crate::sigpipe;
+use crate::unwind::settle;
 use crate::wire::{self, FromWorker};
 
-/// Consecutive workers that may die before they are ready before the pool gives up.
+/// Consecutive workers that may fail to start, in a way that would repeat, before the pool
+/// gives up.
 const MAX_START_FAILURES: u32 = 3;
+
+/// A call that runs this much longer than the pool's usual call (and at least [`STALL_MIN`])
+/// holds its worker: the calls queued behind it go elsewhere and it gets no new ones until it
+/// is done.
+const STALL_FACTOR: u64 = 16;
+const STALL_MIN: Duration = Duration::from_millis(50);
+
+/// How often a held worker is looked at to see whether it has caught up.
+const STALL_POLL: Duration = Duration::from_millis(5);
+
+/// How often a worker with calls in flight is looked at for a reply that was written but
+/// never parsed, and how long such a reply may stay unparsed while the reader waits for bytes:
+/// past it the reply stream has lost its framing (a lying length prefix swallowed the reply).
+const FRAMING_POLL: Duration = Duration::from_millis(100);
+const FRAMING_GRACE: Duration = Duration::from_secs(2);
+
+/// How often a feeder with nothing to watch looks at its worker anyway.
+const IDLE_LOOK: Duration = Duration::from_millis(500);
 
 /// A worker that passed the handshake.
 struct Worker {
@@ -41,31 +71,66 @@ struct Worker {
     pid: u32,
     to_worker: File,
     from_worker: BufReader<File>,
+    claims: Arc<Claims>,
 }
 
 enum StartError {
     /// Starting cannot succeed (wrong build, initializer failed): the pool is broken.
     Broken(Error),
-    /// The worker died or could not be created; trying again may help.
-    Died(String),
+    /// The worker died or could not be created; `repeats` says whether the cause would recur
+    /// (an exit status, a crash, an exec error) rather than come from outside (a kill).
+    Died { how: String, repeats: bool },
 }
 
-/// Blocks SIGPIPE in this thread, so writing to a dead worker is an error, not process death,
-/// whatever the program's disposition of SIGPIPE.
-pub(crate) fn block_sigpipe() {
+/// Whether a worker that ended with `status` before it was ready failed on its own (which a
+/// new worker would repeat) rather than being killed from outside.
+fn fails_on_its_own(status: Option<ExitStatus>) -> bool {
     #[cfg(unix)]
-    // SAFETY: manipulating this thread's own signal mask with a properly initialised set.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGPIPE);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(sig) = status.and_then(|s| s.signal()) {
+            return [
+                libc::SIGSEGV,
+                libc::SIGBUS,
+                libc::SIGILL,
+                libc::SIGFPE,
+                libc::SIGABRT,
+                libc::SIGSYS,
+            ]
+            .contains(&sig);
+        }
+    }
+    // An exit status is the worker's own doing; a worker that vanished unreaped is not.
+    status.is_some()
+}
+
+/// A worker that ended before it was ready, described from its exit status.
+fn died_at_start(child: &mut Child, pid: u32, when: &str) -> StartError {
+    let status = reap(child);
+    let how = status.map_or_else(|| "vanished".into(), |s| describe(s).2);
+    StartError::Died {
+        how: format!("worker pid {pid} {how} {when}"),
+        repeats: fails_on_its_own(status),
     }
 }
 
 /// The body of a slot's supervising thread.
 pub(crate) fn slot_main(inner: Arc<Inner>, slot: usize) {
-    block_sigpipe();
+    sigpipe::block_for_this_thread();
+    // A bug or an unforeseen panic must not leave the slot looking alive with nobody serving.
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| serve_slot(&inner, slot))) {
+        let error = Error::broken(format!(
+            "a process pool thread failed: {}",
+            taskweave_core::error::panic_message(&*payload)
+        ));
+        taskweave_core::error::drop_panic_payload(payload);
+        inner.break_pool(error);
+    }
+    inner.slot_thread_ended(slot);
+}
+
+fn serve_slot(inner: &Arc<Inner>, slot: usize) {
+    let mut backoff: u32 = 0;
     loop {
         {
             let st = inner.lock();
@@ -73,17 +138,19 @@ pub(crate) fn slot_main(inner: Arc<Inner>, slot: usize) {
                 break;
             }
         }
-        match start(&inner) {
+        match start(inner) {
             Ok(worker) => {
                 inner.lock().start_failures = 0;
+                backoff = 0;
                 inner.stats.workers_started.fetch_add(1, Ordering::Relaxed);
-                let served = catch_unwind(AssertUnwindSafe(|| run(&inner, slot, worker)));
+                let served = catch_unwind(AssertUnwindSafe(|| run(inner, slot, worker)));
                 if let Err(payload) = served {
                     // A bug here must not strand futures: fail them and stop the pool.
                     let error = Error::broken(format!(
                         "a process pool thread failed: {}",
                         taskweave_core::error::panic_message(&*payload)
                     ));
+                    taskweave_core::error::drop_panic_payload(payload);
                     let stranded: Vec<Job> = {
                         let mut st = inner.lock();
                         st.slots[slot].pid = None;
@@ -91,7 +158,7 @@ pub(crate) fn slot_main(inner: Arc<Inner>, slot: usize) {
                     };
                     inner.break_pool(error.clone());
                     for job in stranded {
-                        job.sink.finish(Reply::Failed(error.clone()));
+                        settle(job.sink, Reply::Failed(error.clone()));
                     }
                     break;
                 }
@@ -100,10 +167,12 @@ pub(crate) fn slot_main(inner: Arc<Inner>, slot: usize) {
                 inner.break_pool(e);
                 break;
             }
-            Err(StartError::Died(how)) => {
+            Err(StartError::Died { how, repeats }) => {
                 let failures = {
                     let mut st = inner.lock();
-                    st.start_failures += 1;
+                    if repeats {
+                        st.start_failures += 1;
+                    }
                     st.start_failures
                 };
                 if failures >= MAX_START_FAILURES {
@@ -113,13 +182,12 @@ pub(crate) fn slot_main(inner: Arc<Inner>, slot: usize) {
                     )));
                     break;
                 }
-                std::thread::sleep(Duration::from_millis(10 << failures));
+                // Killed from outside: try again, backing off while the kills go on.
+                backoff = (backoff + 1).min(6);
+                std::thread::sleep(Duration::from_millis(5 << backoff));
             }
         }
     }
-    let mut st = inner.lock();
-    st.slots[slot].thread_alive = false;
-    inner.notify(&st);
 }
 
 fn describe(status: ExitStatus) -> (Option<i32>, Option<i32>, String) {
@@ -169,15 +237,22 @@ fn readable_within(file: &File, timeout: Duration) -> bool {
     #[cfg(unix)]
     {
         use std::os::fd::AsRawFd;
-        let deadline = Instant::now() + timeout;
+        // A timeout too long to add to the clock (Duration::MAX) is no deadline at all.
+        let deadline = Instant::now().checked_add(timeout);
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.map_or(Duration::MAX, |d| {
+                d.saturating_duration_since(Instant::now())
+            });
             let mut pfd = libc::pollfd {
                 fd: file.as_raw_fd(),
                 events: libc::POLLIN,
                 revents: 0,
             };
-            let ms = left.as_millis().min(i32::MAX as u128) as i32;
+            let ms = if deadline.is_none() {
+                -1
+            } else {
+                left.as_millis().min(i32::MAX as u128) as i32
+            };
             // SAFETY: one valid pollfd for a descriptor this thread owns.
             let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
             if rc > 0 {
@@ -197,8 +272,13 @@ fn readable_within(file: &File, timeout: Duration) -> bool {
 
 fn start(inner: &Inner) -> Result<Worker, StartError> {
     let cfg = &inner.config;
-    let spawned = crate::spawn::spawn_worker(&cfg.program, cfg.max_frame)
-        .map_err(|e| StartError::Died(format!("cannot start {}: {e}", cfg.program.display())))?;
+    let cannot = |e: std::io::Error| StartError::Died {
+        how: format!("cannot start {}: {e}", cfg.program.display()),
+        repeats: true,
+    };
+    let claims = Arc::new(Claims::create().map_err(cannot)?);
+    let spawned =
+        crate::spawn::spawn_worker(&cfg.program, cfg.max_frame, claims.file()).map_err(cannot)?;
     let mut child = spawned.child;
     let pid = child.id();
     let mut to_worker = spawned.to_worker;
@@ -216,10 +296,7 @@ fn start(inner: &Inner) -> Result<Worker, StartError> {
     }
     let hello = match wire::read_frame(&mut reader, cfg.max_frame) {
         Ok(Some(body)) => body,
-        Ok(None) => {
-            let how = reap(&mut child).map_or_else(|| "vanished".into(), |s| describe(s).2);
-            return Err(StartError::Died(format!("worker pid {pid} {how} at start")));
-        }
+        Ok(None) => return Err(died_at_start(&mut child, pid, "at start")),
         Err(e) => {
             let how = kill_and_reap(&mut child);
             return Err(StartError::Broken(Error::broken(format!(
@@ -279,16 +356,16 @@ fn start(inner: &Inner) -> Result<Worker, StartError> {
         return Err(StartError::Broken(e));
     }
     if to_worker.write_all(&setup).is_err() {
-        let how = reap(&mut child).map_or_else(|| "vanished".into(), |s| describe(s).2);
-        return Err(StartError::Died(format!("worker pid {pid} {how} at start")));
+        return Err(died_at_start(&mut child, pid, "at start"));
     }
     let ready = match wire::read_frame(&mut reader, cfg.max_frame) {
         Ok(Some(body)) => body,
         Ok(None) => {
-            let how = reap(&mut child).map_or_else(|| "vanished".into(), |s| describe(s).2);
-            return Err(StartError::Died(format!(
-                "worker pid {pid} {how} during set-up or its initializer"
-            )));
+            return Err(died_at_start(
+                &mut child,
+                pid,
+                "during set-up or its initializer",
+            ));
         }
         Err(e) => {
             let how = kill_and_reap(&mut child);
@@ -303,6 +380,7 @@ fn start(inner: &Inner) -> Result<Worker, StartError> {
             pid,
             to_worker,
             from_worker: reader,
+            claims,
         }),
         Ok(FromWorker::InitFailed(text)) => {
             let text = text.to_owned();
@@ -340,6 +418,7 @@ fn run(inner: &Arc<Inner>, slot: usize, worker: Worker) {
         pid,
         to_worker,
         mut from_worker,
+        claims,
     } = worker;
     {
         let mut st = inner.lock();
@@ -347,18 +426,38 @@ fn run(inner: &Arc<Inner>, slot: usize, worker: Worker) {
         s.pid = Some(pid);
         s.ended = false;
         s.sent = 0;
+        s.held = false;
+        s.front_since = None;
+        s.timed_out = None;
+        s.replied_seen = None;
+        s.lost_framing = false;
+        s.claims = Some(claims.clone());
         s.writer = Some(Arc::new(Mutex::new(to_worker)));
     }
+    let reading = inner.lock().slots[slot].reading.clone();
     let mut broken_reply: Option<Error> = None;
     std::thread::scope(|scope| {
         let feeder = std::thread::Builder::new()
             .name(format!("taskweave-process-feed-{slot}"))
             .spawn_scoped(scope, || feed(inner, slot));
-        if feeder.is_ok() {
-            broken_reply = read_replies(inner, slot, &mut from_worker, pid);
+        broken_reply = if feeder.is_ok() {
+            // Whatever happens while reading, the feeder must be told to stop, or the scope
+            // would wait for it forever.
+            match catch_unwind(AssertUnwindSafe(|| {
+                read_replies(inner, slot, &mut from_worker, pid, &claims, &reading)
+            })) {
+                Ok(outcome) => outcome,
+                Err(payload) => {
+                    let message = taskweave_core::error::panic_message(&*payload);
+                    taskweave_core::error::drop_panic_payload(payload);
+                    Some(Error::broken(format!(
+                        "reading the replies of worker pid {pid} failed: {message}"
+                    )))
+                }
+            }
         } else {
-            broken_reply = Some(Error::broken("cannot start a feeder thread"));
-        }
+            Some(Error::broken("cannot start a feeder thread"))
+        };
         let mut st = inner.lock();
         st.slots[slot].ended = true;
         if broken_reply.is_some() {
@@ -368,35 +467,68 @@ fn run(inner: &Arc<Inner>, slot: usize, worker: Worker) {
         inner.notify_all_now(&st);
     });
 
-    let (running, requeued) = {
+    // Every call still in flight either started in this worker (it ran, or is running as the
+    // worker ends: it fails and is never run again) or is taken back before it can start (it
+    // never ran, so it goes to another worker). The claim words decide, not the pipe.
+    let (ran, unsent, timed_out) = {
         let mut st = inner.lock();
         let s = &mut st.slots[slot];
         s.pid = None;
         s.writer = None;
-        let mut in_flight = std::mem::take(&mut s.in_flight);
-        let running = in_flight.pop_front();
-        let requeued = if st.broken.is_some() {
-            in_flight.into_iter().collect::<Vec<_>>()
+        s.claims = None;
+        s.held = false;
+        s.front_since = None;
+        let timed_out = s.timed_out.take();
+        let lost_framing = std::mem::take(&mut s.lost_framing);
+        s.replied_seen = None;
+        let mut ran = Vec::new();
+        let mut never = VecDeque::new();
+        for job in std::mem::take(&mut s.in_flight) {
+            if claims.revoke(job.position, job.id) {
+                never.push_back(job);
+            } else {
+                ran.push(job);
+            }
+        }
+        let unsent = if st.broken.is_some() || st.killing {
+            never.into_iter().collect::<Vec<_>>()
         } else {
-            for job in in_flight.into_iter().rev() {
+            for job in never.into_iter().rev() {
                 st.queue.push_front(job);
             }
             Vec::new()
         };
         inner.notify(&st);
-        (running, requeued)
+        if lost_framing && broken_reply.is_none() {
+            broken_reply = Some(Error::wire(
+                format!("reply from worker pid {pid}"),
+                "the reply stream lost its framing (a reply was written but never arrived whole)",
+            ));
+        }
+        (ran, unsent, timed_out)
     };
     let status = reap(&mut child);
     let broken = inner.lock().broken.clone();
-    for job in requeued {
-        let e = broken.clone().unwrap_or(Error::Abandoned);
-        job.sink.finish(Reply::Failed(e));
+    for job in unsent {
+        let never = format!(
+            "{} never started (its worker pid {pid} ended first)",
+            job.what
+        );
+        let error = match &broken {
+            Some(Error::Broken { reason }) => Error::broken(format!("{reason}; {never}")),
+            _ => Error::cancelled(Some(format!(
+                "the process pool's workers were stopped; {never}"
+            ))),
+        };
+        inner.stats.failed.fetch_add(1, Ordering::Relaxed);
+        settle(job.sink, Reply::Failed(error));
     }
-    if let Some(job) = running {
-        inner.stats.worker_deaths.fetch_add(1, Ordering::Relaxed);
-        let error = match broken_reply {
-            Some(e) => e,
-            None => {
+    for job in ran {
+        let error = match (timed_out, &broken_reply, job.timeout) {
+            (Some(id), _, Some(after)) if id == job.id => Error::timed_out(after),
+            (_, Some(e), _) => e.clone(),
+            _ => {
+                inner.stats.worker_deaths.fetch_add(1, Ordering::Relaxed);
                 let (code, signal, _) = match status {
                     Some(s) => describe(s),
                     None => (None, None, String::new()),
@@ -405,7 +537,7 @@ fn run(inner: &Arc<Inner>, slot: usize, worker: Worker) {
             }
         };
         inner.finished(&job, false, Duration::ZERO);
-        job.sink.finish(Reply::Failed(error));
+        settle(job.sink, Reply::Failed(error));
     }
 }
 
@@ -415,12 +547,17 @@ fn read_replies(
     slot: usize,
     reader: &mut BufReader<File>,
     pid: u32,
+    claims: &Claims,
+    reading: &std::sync::atomic::AtomicBool,
 ) -> Option<Error> {
     let max = inner.config.max_frame;
     let mut body = Vec::new();
     loop {
         wire::trim(&mut body);
-        match wire::read_frame_into(reader, max, &mut body) {
+        reading.store(true, Ordering::Relaxed);
+        let read = wire::read_frame_into(reader, max, &mut body);
+        reading.store(false, Ordering::Relaxed);
+        match read {
             Ok(true) => {}
             Ok(false) => return None,
             Err(e) => return Some(rewrap(e, pid)),
@@ -450,6 +587,10 @@ fn read_replies(
                 Some(j) if j.id == id => s.in_flight.pop_front(),
                 _ => None,
             };
+            s.front_since = (!s.in_flight.is_empty()).then(Instant::now);
+            if s.held && s.in_flight.is_empty() && claims.consumed() == s.sent {
+                s.held = false;
+            }
             inner.notify(&st);
             job
         };
@@ -463,12 +604,12 @@ fn read_replies(
             Ok((nanos, payload)) => {
                 inner.note_exec(nanos);
                 inner.finished(&job, true, Duration::from_nanos(nanos));
-                job.sink.finish(Reply::Outcomes { payload, pid });
+                settle(job.sink, Reply::Outcomes { payload, pid });
             }
             Err(detail) => {
                 inner.finished(&job, false, Duration::ZERO);
                 let what = format!("{} in worker pid {pid}", job.what);
-                job.sink.finish(Reply::Failed(Error::wire(what, detail)));
+                settle(job.sink, Reply::Failed(Error::wire(what, detail)));
             }
         }
     }
@@ -484,14 +625,19 @@ fn rewrap(e: Error, pid: u32) -> Error {
 /// Frames up to this size are gathered into one write.
 const GATHER: usize = 256 * 1024;
 
-/// The body of a slot's feeder thread: sends queued calls while the worker has room for them.
+/// The body of a slot's feeder thread: sends queued calls while the worker has room for them,
+/// and watches the call it runs (its timeout, and whether it holds up the calls behind it).
 ///
 /// The pipe is shared with [`Inner::enqueue`]'s direct path; whoever writes holds the pipe's lock
 /// from before it moves calls to `in_flight` (under the pool lock) until they are written, so
 /// calls reach the worker in `in_flight` order.
 fn feed(inner: &Inner, slot: usize) {
-    block_sigpipe();
-    let Some(pipe) = inner.lock().slots[slot].writer.clone() else {
+    sigpipe::block_for_this_thread();
+    let (pipe, claims) = {
+        let st = inner.lock();
+        (st.slots[slot].writer.clone(), st.slots[slot].claims.clone())
+    };
+    let (Some(pipe), Some(claims)) = (pipe, claims) else {
         return;
     };
     let quota = inner.config.max_tasks_per_child;
@@ -505,21 +651,25 @@ fn feed(inner: &Inner, slot: usize) {
                     st.slots[slot].writer = None;
                     return;
                 }
-                let in_flight = st.slots[slot].in_flight.len();
+                let wake = watch(inner, &mut st, slot, &claims);
+                let s = &st.slots[slot];
+                let in_flight = s.in_flight.len();
                 // Read once: the average moves while we look.
                 let depth = inner.depth();
-                let left = quota.map(|q| q.saturating_sub(st.slots[slot].sent));
+                let left = quota.map(|q| q.saturating_sub(s.sent));
+                let open = !s.held && claims.has_room(s.sent);
                 if left == Some(0) || (st.broken.is_some() && st.queue.is_empty()) {
                     if in_flight == 0 {
                         // Closing the pipe retires the worker; it exits when it reads the end.
                         st.slots[slot].writer = None;
                         return;
                     }
-                } else if !st.queue.is_empty() && in_flight < depth {
+                } else if open && !st.queue.is_empty() && in_flight < depth {
                     // Only a direct write holds the pipe, and only for one small write.
                     let file = pipe.lock().unwrap_or_else(|p| p.into_inner());
                     let room = depth - in_flight;
-                    let frames = take_batch(inner, &mut st, slot, room, left, &mut skipped);
+                    let frames =
+                        take_batch(inner, &mut st, slot, &claims, room, left, &mut skipped);
                     if !frames.is_empty() {
                         break (frames, file);
                     }
@@ -528,16 +678,157 @@ fn feed(inner: &Inner, slot: usize) {
                     st.slots[slot].writer = None;
                     return;
                 }
-                st = inner.wait(st);
+                // Calls written directly by submitting threads do not wake this thread, so it
+                // also looks again now and then on its own.
+                let at = wake.unwrap_or_else(|| Instant::now() + IDLE_LOOK);
+                st = inner.wait_until(st, at);
             }
         };
         drop(skipped);
         let written = write_frames(&mut file, &frames, &mut out);
         drop(file);
         if written.is_err() {
-            // The worker is gone; its reader sees the end of file and settles the work.
+            // The worker cannot take calls any more (it closed its input, or is dying): end it,
+            // so its reader sees the end of file and settles the work.
+            inner.end_worker(slot, &pipe);
             return;
         }
+    }
+}
+
+/// Enforces the running call's timeout and takes back the calls a long call holds up; returns
+/// when to look again (`None`: only when something changes).
+fn watch(inner: &Inner, st: &mut State, slot: usize, claims: &Claims) -> Option<Instant> {
+    let now = Instant::now();
+    let stall = Duration::from_nanos(inner.avg_exec().saturating_mul(STALL_FACTOR)).max(STALL_MIN);
+    let s = &mut st.slots[slot];
+    if s.held && s.in_flight.is_empty() && claims.consumed() == s.sent {
+        // The worker has passed every call it was sent: it is free again.
+        s.held = false;
+    }
+    // A held worker with nothing in flight is looked at until it has skipped what was taken
+    // back; with a call in flight, its reply wakes us.
+    let mut wake = (s.held && s.in_flight.is_empty()).then(|| now + STALL_POLL);
+    let Some(since) = s.front_since else {
+        return wake;
+    };
+    let earliest = |wake: Option<Instant>, at: Instant| Some(wake.map_or(at, |w| w.min(at)));
+    if lost_framing(s, claims, now) {
+        return None;
+    }
+    wake = earliest(wake, now + FRAMING_POLL);
+    if let Some(deadline) = overdue_at(s) {
+        if now < deadline {
+            wake = earliest(wake, deadline);
+        } else if !time_out(s, claims) {
+            // It never started, so it is not overdue: it goes elsewhere with the rest.
+            hold(st, slot, claims);
+            inner.notify(st);
+            return Some(now + STALL_POLL);
+        }
+    }
+    if !st.slots[slot].held {
+        match since.checked_add(stall) {
+            Some(held_at) if now >= held_at => {
+                hold(st, slot, claims);
+                inner.notify(st);
+                wake = Some(now + STALL_POLL);
+            }
+            Some(held_at) => wake = earliest(wake, held_at),
+            None => {}
+        }
+    }
+    wake
+}
+
+/// Ends the worker if the oldest call's reply was written long ago and the reader is still
+/// waiting for bytes: the stream lost its framing, and the reader would wait forever.
+fn lost_framing(s: &mut crate::pool::SlotState, claims: &Claims, now: Instant) -> bool {
+    let Some(front) = s.in_flight.front() else {
+        return false;
+    };
+    if !claims.replied(front.position, front.id) || !s.reading.load(Ordering::Relaxed) {
+        s.replied_seen = None;
+        return false;
+    }
+    match s.replied_seen {
+        Some((id, at)) if id == front.id => {
+            if now.saturating_duration_since(at) < FRAMING_GRACE || s.lost_framing {
+                return false;
+            }
+        }
+        _ => {
+            s.replied_seen = Some((front.id, now));
+            return false;
+        }
+    }
+    let Some(pid) = s.pid else {
+        return false;
+    };
+    s.lost_framing = true;
+    #[cfg(unix)]
+    // SAFETY: the pid is read under the pool lock, and a slot clears it under that lock before
+    // it reaps the process, so it is our live (or unreaped) child.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGKILL);
+    }
+    true
+}
+
+/// When the running call's timeout expires, if it has one.
+fn overdue_at(s: &crate::pool::SlotState) -> Option<Instant> {
+    let front = s.in_flight.front()?;
+    s.front_since?.checked_add(front.timeout?)
+}
+
+/// Ends the worker running an overdue call; its reader then fails the call with
+/// [`Error::TimedOut`] and a new worker replaces it. Returns `false` if the call had not
+/// started (it is taken back instead: a call that never ran is not overdue).
+fn time_out(s: &mut crate::pool::SlotState, claims: &Claims) -> bool {
+    if s.timed_out.is_some() {
+        return true;
+    }
+    let (Some(front), Some(pid)) = (s.in_flight.front(), s.pid) else {
+        return true;
+    };
+    if claims.revoke(front.position, front.id) {
+        return false;
+    }
+    s.timed_out = Some(front.id);
+    // The worker may have finished the call this very moment and started the next one, which
+    // the kill then ends too: that call reports the kill (it did start, so it is not re-run).
+    #[cfg(unix)]
+    // SAFETY: the pid is read under the pool lock, and a slot clears it under that lock before
+    // it reaps the process, so it is our live (or unreaped) child.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGKILL);
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
+    true
+}
+
+/// Takes back every call sent to this slot's worker that it has not started, puts them at the
+/// front of the queue, and sends it nothing more until it has caught up.
+fn hold(st: &mut State, slot: usize, claims: &Claims) {
+    let s = &mut st.slots[slot];
+    s.held = true;
+    let front = s.in_flight.front().map(|j| j.id);
+    let mut back = Vec::new();
+    let mut kept = VecDeque::new();
+    for job in std::mem::take(&mut s.in_flight) {
+        if claims.revoke(job.position, job.id) {
+            back.push(job);
+        } else {
+            kept.push_back(job);
+        }
+    }
+    if kept.front().map(|j| j.id) != front {
+        s.front_since = (!kept.is_empty()).then(Instant::now);
+    }
+    s.in_flight = kept;
+    for job in back.into_iter().rev() {
+        st.queue.push_front(job);
     }
 }
 
@@ -545,16 +836,22 @@ fn take_batch(
     inner: &Inner,
     st: &mut State,
     slot: usize,
+    claims: &Claims,
     room: usize,
     left: Option<u64>,
     skipped: &mut Vec<Job>,
 ) -> Vec<Arc<Vec<u8>>> {
-    let live = st.slots.iter().filter(|s| s.pid.is_some()).count().max(1);
+    let live = st
+        .slots
+        .iter()
+        .filter(|s| s.pid.is_some() && !s.held)
+        .count()
+        .max(1);
     let fair = st.queue.len().div_ceil(live);
     let n = room.min(fair).min(left.unwrap_or(u64::MAX) as usize).max(1);
     let mut frames = Vec::with_capacity(n);
     let mut bytes = 0;
-    while frames.len() < n {
+    while frames.len() < n && claims.has_room(st.slots[slot].sent) {
         let Some(mut job) = st.queue.pop_front() else {
             break;
         };
@@ -576,7 +873,12 @@ fn take_batch(
         bytes += job.frame.len();
         frames.push(job.frame.clone());
         let s = &mut st.slots[slot];
+        job.position = s.sent;
+        claims.sent(job.position, job.id);
         s.sent += 1;
+        if s.in_flight.is_empty() {
+            s.front_since = Some(Instant::now());
+        }
         s.in_flight.push_back(job);
         if bytes > GATHER {
             break;

@@ -71,7 +71,7 @@ fn pipe() -> io::Result<(File, File)> {
 
 /// Moves a descriptor above the standard three, so the child's stdio set-up cannot clobber it.
 #[cfg(unix)]
-fn above_stdio(file: File) -> io::Result<File> {
+pub(crate) fn above_stdio(file: File) -> io::Result<File> {
     use std::os::fd::{AsRawFd, FromRawFd};
     if file.as_raw_fd() > 2 {
         return Ok(file);
@@ -100,7 +100,11 @@ pub(crate) fn default_program() -> PathBuf {
 /// Must be called on the thread that supervises the worker for its whole life: the death signal
 /// fires when that thread ends.
 #[cfg(unix)]
-pub(crate) fn spawn_worker(program: &std::path::Path, max_frame: usize) -> io::Result<Spawned> {
+pub(crate) fn spawn_worker(
+    program: &std::path::Path,
+    max_frame: usize,
+    claims: &File,
+) -> io::Result<Spawned> {
     use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
 
@@ -111,6 +115,7 @@ pub(crate) fn spawn_worker(program: &std::path::Path, max_frame: usize) -> io::R
     let (from_worker, child_out) = pipe()?;
     let (child_in, child_out) = (above_stdio(child_in)?, above_stdio(child_out)?);
     let (in_fd, out_fd) = (child_in.as_raw_fd(), child_out.as_raw_fd());
+    let claims_fd = claims.as_raw_fd();
 
     let mut args = std::env::args_os();
     let mut cmd = Command::new(program);
@@ -120,14 +125,17 @@ pub(crate) fn spawn_worker(program: &std::path::Path, max_frame: usize) -> io::R
     cmd.args(args)
         .env(
             WORKER_ENV,
-            format!("1:{in_fd}:{out_fd}:{}:{max_frame}", std::process::id()),
+            format!(
+                "1:{in_fd}:{out_fd}:{}:{max_frame}:{claims_fd}",
+                std::process::id()
+            ),
         )
         .stdin(Stdio::null());
     // SAFETY: the closure runs in the forked child before exec and only makes async-signal-safe
     // system calls (fcntl, prctl) on its own descriptors and process.
     unsafe {
         cmd.pre_exec(move || {
-            for fd in [in_fd, out_fd] {
+            for fd in [in_fd, out_fd, claims_fd] {
                 if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
                     return Err(io::Error::last_os_error());
                 }
@@ -149,7 +157,16 @@ pub(crate) fn spawn_worker(program: &std::path::Path, max_frame: usize) -> io::R
 }
 
 #[cfg(not(unix))]
-pub(crate) fn spawn_worker(_program: &std::path::Path, _max_frame: usize) -> io::Result<Spawned> {
+pub(crate) fn above_stdio(file: File) -> io::Result<File> {
+    Ok(file)
+}
+
+#[cfg(not(unix))]
+pub(crate) fn spawn_worker(
+    _program: &std::path::Path,
+    _max_frame: usize,
+    _claims: &File,
+) -> io::Result<Spawned> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
         "taskweave-process starts workers on unix only",

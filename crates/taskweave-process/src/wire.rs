@@ -29,6 +29,9 @@ use taskweave_core::Error;
 /// The default largest frame body a pool or worker accepts: 1 GiB.
 pub const DEFAULT_MAX_FRAME: usize = 1 << 30;
 
+/// The first allocation for a frame body whose buffer is empty.
+const FIRST_READ: usize = 64 * 1024;
+
 /// The protocol version; a worker that speaks another one is refused at the handshake.
 pub const PROTOCOL_VERSION: u16 = 1;
 
@@ -133,7 +136,8 @@ fn wire_err(detail: impl Into<String>) -> Error {
 /// # Errors
 ///
 /// [`Error::Wire`] for a body longer than `max` (nothing is read or allocated for it), for a frame
-/// cut short by end of file, and for I/O errors.
+/// cut short by end of file, and for I/O errors. Memory is reserved as bytes arrive, at most
+/// twice what was received, so a length prefix that lies costs nothing beyond the data sent.
 ///
 /// ```
 /// use taskweave_process::wire::read_frame;
@@ -187,21 +191,28 @@ pub fn read_frame_into<R: Read>(
             "frame of {len} bytes exceeds the limit of {max} bytes"
         )));
     }
-    // Reserve a little first so a lying length does not allocate its claim before any data
-    // arrives; large allocations grow in place (mremap), so the second reserve is not a copy.
-    let head = len.min(body.capacity().max(1 << 20));
-    body.reserve_exact(head);
+    // Memory follows the bytes that arrived, never the length a frame claims: a lying length
+    // costs at most twice what was really sent. Each step at most doubles the buffer, and large
+    // allocations grow in place (mremap), so the growth is not a copy.
     let mut limited = reader.take(len as u64);
-    let first = (&mut limited)
-        .take(head as u64)
-        .read_to_end(body)
-        .map_err(|e| wire_err(format!("reading a frame: {e}")))?;
-    if first == head && head < len {
-        body.reserve_exact(len - first);
-        crate::bytes::advise_huge(body);
-        limited
+    loop {
+        let missing = len - body.len();
+        if missing == 0 {
+            break;
+        }
+        if body.capacity() == body.len() {
+            let step = missing.min(body.len().max(FIRST_READ));
+            body.reserve_exact(step);
+            crate::bytes::advise_huge(body);
+        }
+        let spare = (body.capacity() - body.len()).min(missing);
+        let got = (&mut limited)
+            .take(spare as u64)
             .read_to_end(body)
             .map_err(|e| wire_err(format!("reading a frame: {e}")))?;
+        if got < spare {
+            break;
+        }
     }
     if body.len() != len {
         return Err(wire_err(format!(
@@ -210,6 +221,28 @@ pub fn read_frame_into<R: Read>(
         )));
     }
     Ok(true)
+}
+
+/// Says why `value`, of type `T`, could not be serialised: its type and, when its `Serialize`
+/// gave one, its own message (postcard keeps only "Serde Serialization Error", so the value is
+/// serialised once more, into nothing, by a serialiser that keeps messages).
+pub(crate) fn serialise_failure<T: serde::Serialize + ?Sized>(
+    value: &T,
+    error: &postcard::Error,
+) -> String {
+    let ty = std::any::type_name::<T>();
+    let why = match error {
+        postcard::Error::SerdeSerCustom => serde_json::to_writer(io::sink(), value)
+            .err()
+            .map(|e| e.to_string())
+            // Failures of JSON's own limits say nothing about the value's refusal.
+            .filter(|m| !m.starts_with("key must be")),
+        _ => None,
+    };
+    match why {
+        Some(why) => format!("a value of type `{ty}` could not be serialised: {why}"),
+        None => format!("a value of type `{ty}` could not be serialised: {error}"),
+    }
 }
 
 /// Gives a reused buffer's memory back when it is far larger than what it holds now.

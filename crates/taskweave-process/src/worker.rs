@@ -10,12 +10,13 @@ use std::fs::File;
 use std::io::{BufReader, Write};
 use std::time::Instant;
 
+use crate::claims::{Claim, Claims};
 use crate::image::{image, resolve};
 use crate::job::{CaughtPanic, InitTrampoline, LAST_PANIC, Trampoline};
 use crate::wire::{self, ToWorker};
 
 /// The environment variable that marks a worker: `1:<input fd>:<output fd>:<parent pid>:<max
-/// frame>`.
+/// frame>:<claims fd>`. Without the claims descriptor the worker runs no call.
 pub(crate) const WORKER_ENV: &str = "TASKWEAVE_PROCESS_WORKER";
 
 /// Exit status of a worker that received a frame it could not handle.
@@ -26,6 +27,7 @@ struct Marker {
     output: i32,
     parent: u32,
     max_frame: usize,
+    claims: Option<i32>,
 }
 
 fn parse(value: &str) -> Option<Marker> {
@@ -38,6 +40,10 @@ fn parse(value: &str) -> Option<Marker> {
         output: parts.next()?.parse().ok()?,
         parent: parts.next()?.parse().ok()?,
         max_frame: parts.next()?.parse().ok()?,
+        claims: match parts.next() {
+            Some(fd) => Some(fd.parse().ok()?),
+            None => None,
+        },
     })
 }
 
@@ -58,7 +64,7 @@ pub(crate) fn run_if_worker() {
 }
 
 #[cfg(unix)]
-fn prepare(marker: &Marker) -> Option<(File, File)> {
+fn prepare(marker: &Marker) -> Option<(File, File, Option<File>)> {
     use std::os::fd::FromRawFd;
     // SAFETY: plain syscalls on this process's own state; the fds were handed to this process by
     // its parent for its exclusive use, so owning them in `File`s is sound.
@@ -75,18 +81,22 @@ fn prepare(marker: &Marker) -> Option<(File, File)> {
         // (it may shut the pool down gracefully), and a dead parent takes workers with it.
         libc::signal(libc::SIGINT, libc::SIG_IGN);
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-        for fd in [marker.input, marker.output] {
+        for fd in [marker.input, marker.output]
+            .into_iter()
+            .chain(marker.claims)
+        {
             libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
         }
         Some((
             File::from_raw_fd(marker.input),
             File::from_raw_fd(marker.output),
+            marker.claims.map(|fd| File::from_raw_fd(fd)),
         ))
     }
 }
 
 #[cfg(not(unix))]
-fn prepare(_marker: &Marker) -> Option<(File, File)> {
+fn prepare(_marker: &Marker) -> Option<(File, File, Option<File>)> {
     None
 }
 
@@ -118,9 +128,12 @@ fn fatal(out: &mut File, detail: &str) -> i32 {
 }
 
 fn serve(marker: Marker) -> i32 {
-    let Some((input, mut out)) = prepare(&marker) else {
+    let Some((input, mut out, claims)) = prepare(&marker) else {
         return 0;
     };
+    let claims = claims.and_then(|f| Claims::open(f).ok());
+    // Call frames read so far: the position of the next call's claim word.
+    let mut position: u64 = 0;
     install_panic_hook();
     let img = image();
     let mut frame = Vec::new();
@@ -191,6 +204,28 @@ fn serve(marker: Marker) -> i32 {
             Ok(other) => return fatal(&mut out, &format!("expected a call, got {other:?}")),
             Err(e) => return fatal(&mut out, &e.to_string()),
         };
+        let Some(claims) = &claims else {
+            return fatal(
+                &mut out,
+                "a call arrived but the pool shared no claims ring",
+            );
+        };
+        match claims.claim(position, id) {
+            Claim::Run => {}
+            // The pool took this call back (it is running elsewhere): no reply.
+            Claim::Skip => {
+                position += 1;
+                continue;
+            }
+            Claim::Mismatch => {
+                return fatal(
+                    &mut out,
+                    &format!("call {id} is not the one the pool sent here"),
+                );
+            }
+        }
+        let claimed_at = position;
+        position += 1;
         frame.clear();
         match resolve(func, secret) {
             Ok((func, tramp)) => {
@@ -215,6 +250,7 @@ fn serve(marker: Marker) -> i32 {
         if !send(&mut out, &frame) {
             return 0;
         }
+        claims.mark_replied(claimed_at, id);
         wire::trim(&mut frame);
         wire::trim(&mut body);
     }

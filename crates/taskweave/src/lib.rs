@@ -10,15 +10,15 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use taskweave::{create_task, gather, run, sleep};
+//! use taskweave::{create_task, gather, run_try, sleep};
 //!
 //! async fn compute(x: u64) -> u64 {
 //!     sleep(Duration::from_millis(10)).await;
 //!     x * x
 //! }
 //!
-//! let squares = run(async { gather((0..5).map(|x| create_task(compute(x)))).await });
-//! assert_eq!(squares.unwrap().unwrap(), vec![0, 1, 4, 9, 16]);
+//! let squares = run_try(async { gather((0..5).map(|x| create_task(compute(x)))).await });
+//! assert_eq!(squares.unwrap(), vec![0, 1, 4, 9, 16]);
 //! ```
 //!
 //! The same with the attribute, asyncio's `asyncio.run(main())` spelled as in tokio
@@ -36,7 +36,7 @@
 //!
 //! | Python | taskweave |
 //! |---|---|
-//! | `asyncio.run(main())` | [`run`]`(main)` / [`Runtime::builder`]`()...build()?.run(main)` |
+//! | `asyncio.run(main())` | [`run`]`(main)`, [`run_try`]`(main)` when `main` returns a `Result` / [`Runtime::builder`]`()...build()?.run(main)`; Ctrl-C: [`OnInterrupt`] |
 //! | `asyncio.run(main(), debug=True)`, `PYTHONASYNCIODEBUG=1` | `#[taskweave::main(debug)]`, `Runtime::builder().debug(true)`, `TASKWEAVE_DEBUG=1` |
 //! | `asyncio.create_task(coro, name=...)` | [`create_task`]`(fut)`, [`create_task_named`]`(name, fut)` -> [`Task<T>`] |
 //! | `await task`, `task.cancel(msg)`, `done()`, `cancelled()`, `add_done_callback` | `task.await`, [`Task::cancel`], [`Promise::done`], [`Promise::cancelled`], [`Promise::add_done_callback`] |
@@ -95,7 +95,8 @@ pub fn init() {
 
 /// Runs `main` to completion on a new runtime, then cancels leftover tasks and shuts down
 /// (asyncio's `run`). Unlike `taskweave_core::run`, it knows debug mode: `TASKWEAVE_DEBUG=1`
-/// switches it on.
+/// switches it on. Ctrl-C cancels `main` and exits with status 130 after the clean-up
+/// ([`OnInterrupt`]); [`run_try`] is the flat form for a `main` that returns a `Result`.
 ///
 /// # Errors
 ///
@@ -103,12 +104,38 @@ pub fn init() {
 /// cannot be built; [`Error::Panicked`] when `main` panics.
 ///
 /// ```
-/// let out = taskweave::run(async { taskweave::create_task(async { 2 }).await });
-/// assert_eq!(out.unwrap().unwrap(), 2);
+/// let out = taskweave::run(async { taskweave::gather((1..=3).map(|x| async move { x * 2 })).await });
+/// assert_eq!(out.unwrap(), vec![2, 4, 6]);
 /// ```
 pub fn run<F: std::future::Future>(main: F) -> Result<F::Output, Error> {
     init();
     taskweave_core::run(main)
+}
+
+/// [`run`] for a `main` that returns `Result<T, E>`: one flat `Result`, `run`'s own errors
+/// converted into `E` (see `taskweave_core::run_try`).
+///
+/// # Errors
+///
+/// The error `main` returned, or one of [`run`]'s errors converted into `E`.
+///
+/// ```
+/// fn main() -> Result<(), taskweave::Error> {
+///     taskweave::run_try(async {
+///         let n = taskweave::create_task(async { 2 }).await?;
+///         assert_eq!(n, 2);
+///         Ok(())
+///     })
+/// }
+/// # main().unwrap();
+/// ```
+pub fn run_try<F, T, E>(main: F) -> Result<T, E>
+where
+    F: std::future::Future<Output = Result<T, E>>,
+    E: From<Error>,
+{
+    init();
+    taskweave_core::run_try(main)
 }
 
 /// The process pool: real worker processes, the wire format: the whole `taskweave-process`
@@ -155,11 +182,11 @@ pub mod __private {
 ///
 /// ```
 /// use taskweave::prelude::*;
-/// let out = run(async { create_task(async { 1 }).await });
-/// assert_eq!(out.unwrap().unwrap(), 1);
+/// let out = run_try(async { create_task(async { 1 }).await });
+/// assert_eq!(out.unwrap(), 1);
 /// ```
 pub mod prelude {
-    pub use crate::run;
+    pub use crate::{run, run_try};
     pub use taskweave_bridge::{Executor, ThreadPoolExecutor, run_in_executor, to_thread};
     pub use taskweave_core::{
         Error, Promise, ReturnWhen, Task, TaskGroup, as_completed, create_task, create_task_named,

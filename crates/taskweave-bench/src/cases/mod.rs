@@ -79,6 +79,8 @@ areas! {
     process,
 
     debug,
+
+    curves,
 }
 
 /// A measurement that runs in a fresh process: from its arguments to one line of `key=value`
@@ -90,6 +92,8 @@ pub(crate) type ChildMeasure = fn(&[String]) -> Result<String, String>;
 pub(crate) fn child(name: &str) -> Option<ChildMeasure> {
     match name {
         "sleep_gather" => Some(tasks::sleep_gather_child),
+        "tasks_in_flight" => Some(curves::tasks_in_flight_child),
+        "thread_map" => Some(curves::thread_map_child),
         _ => None,
     }
 }

@@ -5,6 +5,10 @@
 //!   in a loop, against `tokio::spawn(async {}).await` in the same loop on the same runtime (a
 //!   multi-thread runtime with 2 workers / a current-thread runtime), and against asyncio's
 //!   `await create_task(noop())`. ns per task.
+//! - `task_spawn_await_main`: the same loop written directly in the future given to `run` (the
+//!   main future, which is not a task), against asyncio's loop in its main coroutine (which
+//!   asyncio runs as a task; the peer's `spawn_await` mode) and, baseline `in_task`, against the
+//!   same loop inside a task on the same runtime. ns per task.
 //! - `gather_100k` / `gather_100k_ct`: create 100k trivial tasks, then `gather` them (results in
 //!   input order), against tokio's `JoinSet` and `join_all` over `JoinHandle`s (the faster one is
 //!   the baseline) and asyncio's `gather`, on either runtime. ns per task.
@@ -23,6 +27,7 @@ use tokio::task::JoinSet;
 use super::{Case, Config, Row};
 use crate::measure::{
     AsyncContender, Rounds, fresh_process, median, millis, ns_per_op, rotate, rotate_async,
+    spread,
 };
 use crate::peer;
 
@@ -36,6 +41,10 @@ pub(crate) fn cases() -> Vec<Case> {
         Case {
             name: "task_spawn_await_ct",
             run: spawn_await_current_thread,
+        },
+        Case {
+            name: "task_spawn_await_main",
+            run: spawn_await_main,
         },
         Case {
             name: "gather_100k",
@@ -103,6 +112,50 @@ fn spawn_await(config: &Config, case: &str, flavour: Flavour) -> Vec<Row> {
         rows.push(Row::new(case, ours, python.get("ns_per_task"), "python", "ns/task"));
     }
     rows
+}
+
+fn spawn_await_main(config: &Config) -> Vec<Row> {
+    let case = "task_spawn_await_main";
+    let (n, rounds, python_reps) = if config.quick {
+        (10_000, Rounds { warm_up: 1, measured: 7 }, 5)
+    } else {
+        (30_000, Rounds { warm_up: 1, measured: 11 }, 7)
+    };
+    // `rotate_async` is awaited by the main future itself, so a contender that awaits its loop
+    // directly runs it in the main future.
+    let samples = runtime(Flavour::MultiThread)
+        .run(async move {
+            let mut contenders: [AsyncContender<'_>; 2] = [
+                Box::new(move || Box::pin(main_spawn_await(n))),
+                Box::new(move || Box::pin(ours_spawn_await(n, None))),
+            ];
+            rotate_async(rounds, &mut contenders).await
+        })
+        .unwrap_or_else(|e| panic!("the measuring runtime failed: {e}"));
+    let ours = median(&samples[0]);
+    println!(
+        "   spread of rounds: main {:.0}%, in a task {:.0}%",
+        spread(&samples[0]) * 100.0,
+        spread(&samples[1]) * 100.0
+    );
+    let mut rows = vec![Row::new(case, ours, median(&samples[1]), "in_task", "ns/task")];
+    let args = ["spawn_await".to_owned(), n.to_string(), python_reps.to_string()];
+    if let Some(python) = peer::python(config, "tasks.py", &args) {
+        rows.push(Row::new(case, ours, python.get("ns_per_task"), "python", "ns/task"));
+    }
+    rows
+}
+
+/// ns per `create_task(async {}).await` in the future that awaits this one, not in a task of
+/// its own.
+async fn main_spawn_await(n: usize) -> f64 {
+    let started = Instant::now();
+    for _ in 0..n {
+        if let Err(e) = create_task(async {}).await {
+            panic!("a trivial task failed: {e}");
+        }
+    }
+    ns_per_op(started.elapsed(), n)
 }
 
 /// ns per `create_task(async {}).await`, measured inside a task.
@@ -206,7 +259,7 @@ pub(super) async fn ours_gather(n: usize, observer: Option<Arc<dyn Observer>>) -
 }
 
 /// The same with tokio's `JoinSet`, results put back in input order.
-async fn tokio_join_set(n: usize) -> f64 {
+pub(super) async fn tokio_join_set(n: usize) -> f64 {
     let measuring = tokio::spawn(async move {
         let started = Instant::now();
         let mut set = JoinSet::new();

@@ -4,6 +4,7 @@ mod cancel;
 mod combinators;
 mod deadlines;
 mod errors;
+mod gather_values;
 mod group;
 mod promise;
 mod properties;

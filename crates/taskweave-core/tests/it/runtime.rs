@@ -74,8 +74,87 @@ fn blocking_wait_on_a_blocking_thread_is_allowed() {
 }
 
 #[test]
-fn debug_without_a_debug_layer_is_a_clear_error() {
+fn debug_without_a_debug_layer_is_refused_not_broken() {
     let err = Runtime::builder().debug(true).build().unwrap_err();
-    assert!(matches!(err, Error::Broken { .. }));
-    assert!(err.to_string().contains("debug"));
+    assert!(matches!(err, Error::Refused { .. }), "{err}");
+    assert!(err.to_string().contains("no debug layer is registered"));
+}
+
+/// Also a test on its own; with `TASKWEAVE_DEBUG=1` (this binary registers no debug layer) it
+/// is the child of the test below.
+#[test]
+fn child_debug_env_without_a_layer_runs() {
+    for _ in 0..2 {
+        let rt = Runtime::builder().worker_threads(1).build().unwrap();
+        assert!(!rt.debug());
+        assert_eq!(rt.run(async { 3 }).unwrap(), 3);
+    }
+    assert_eq!(taskweave_core::run(async { 4 }).unwrap(), 4);
+}
+
+#[test]
+fn taskweave_debug_without_a_layer_warns_once_and_runs() {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut child = std::process::Command::new(exe)
+        .args([
+            "runtime::child_debug_env_without_a_layer_runs",
+            "--exact",
+            "--test-threads=1",
+            "--nocapture",
+        ])
+        .env("TASKWEAVE_DEBUG", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the child test starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("try_wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the child test did not end within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().expect("the child's output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("1 passed"),
+        "the child ran its test:\n{stdout}"
+    );
+    assert_eq!(
+        stderr
+            .matches("TASKWEAVE_DEBUG is set but no debug layer")
+            .count(),
+        1,
+        "one warning for four runtimes:\n{stderr}"
+    );
+    assert!(!stderr.contains("broken"), "{stderr}");
+}
+
+#[test]
+fn run_try_flattens_a_result_main() {
+    let ok: Result<u32, Error> = taskweave_core::run_try(async {
+        let v = taskweave_core::create_task(async { 20 }).await?;
+        Ok(v + 1)
+    });
+    assert_eq!(ok.unwrap(), 21);
+    let failed: Result<u32, Error> =
+        taskweave_core::run_try(async { Err(Error::shutdown("pool closed")) });
+    assert!(matches!(failed, Err(Error::Shutdown { .. })));
+    // The runtime's own errors land in the same `Result`, converted into the caller's type.
+    let boxed: Result<u8, taskweave_core::BoxError> =
+        taskweave_core::run_try(async { panic!("main broke") });
+    assert!(boxed.unwrap_err().to_string().contains("main broke"));
+}
+
+#[test]
+fn run_try_on_a_runtime_reports_a_nested_call_in_the_callers_type() {
+    let out = crate::rt(async {
+        let rt = Runtime::builder().current_thread().build().unwrap();
+        let nested: Result<(), Error> = rt.run_try(async { Ok(()) });
+        nested
+    });
+    assert!(matches!(out, Err(Error::Refused { .. })));
 }

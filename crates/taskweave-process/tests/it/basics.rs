@@ -141,6 +141,8 @@ fn take_unserialisable(_: Unserialisable) -> u8 {
     1
 }
 
+fn init_with_unserialisable(_: Unserialisable) {}
+
 fn make_unserialisable(_: ()) -> Unserialisable {
     Unserialisable
 }
@@ -176,6 +178,40 @@ fn wire_errors_fail_only_their_future() {
     );
     assert_eq!(pool.submit(square, 6).result(None).unwrap(), 36);
     assert_eq!(pool.stats().worker_deaths, 0);
+}
+
+#[test]
+fn an_unserialisable_value_names_its_type_and_its_reason() {
+    let _g = shared();
+    let pool = pool(1);
+    let says_why = |e: &Error| match e {
+        Error::Wire(w) => {
+            w.detail.contains("Unserialisable")
+                && w.detail.contains("this value refuses to be serialised")
+        }
+        _ => false,
+    };
+    let arg = pool
+        .submit(take_unserialisable, Unserialisable)
+        .result(None)
+        .unwrap_err();
+    assert!(says_why(&arg), "{arg}");
+    let res = pool
+        .submit(make_unserialisable, ())
+        .result(None)
+        .unwrap_err();
+    assert!(says_why(&res), "{res}");
+    let item = pool
+        .map(take_unserialisable, [Unserialisable])
+        .next()
+        .unwrap()
+        .unwrap_err();
+    assert!(says_why(&item), "{item}");
+    let init = ProcessPoolExecutor::builder()
+        .initializer(init_with_unserialisable, Unserialisable)
+        .build()
+        .unwrap_err();
+    assert!(says_why(&init), "{init}");
 }
 
 fn echo(b: Bytes) -> Bytes {

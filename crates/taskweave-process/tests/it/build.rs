@@ -157,3 +157,66 @@ fn nested_pools_start_their_own_workers() {
         .unwrap();
     assert_eq!(pool.submit(inner_square, 12).result(None).unwrap(), 144);
 }
+
+#[test]
+fn every_builder_argument_is_validated_with_a_clear_error() {
+    let _g = shared();
+    let refused = |b: taskweave_process::ProcessPoolBuilder, needle: &str| match b.build() {
+        Err(Error::Refused { reason }) => assert!(reason.contains(needle), "{reason}"),
+        Err(e) => panic!("expected a refusal naming {needle}, got {e}"),
+        Ok(_) => panic!("expected a refusal naming {needle}"),
+    };
+    refused(
+        ProcessPoolExecutor::builder().max_tasks_per_child(0),
+        "max_tasks_per_child",
+    );
+    refused(ProcessPoolExecutor::builder().max_workers(0), "max_workers");
+    refused(
+        ProcessPoolExecutor::builder().max_workers(1 << 40),
+        "max_workers",
+    );
+    refused(ProcessPoolExecutor::builder().max_frame(3), "max_frame");
+    refused(
+        ProcessPoolExecutor::builder().max_frame(usize::MAX),
+        "max_frame",
+    );
+    refused(
+        ProcessPoolExecutor::builder().handshake_timeout(Duration::ZERO),
+        "handshake_timeout",
+    );
+    refused(
+        ProcessPoolExecutor::builder().worker_program("/nonexistent/taskweave-worker"),
+        "worker_program",
+    );
+}
+
+#[test]
+fn extreme_but_valid_arguments_work() {
+    let _g = shared();
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .handshake_timeout(Duration::MAX)
+        .build()
+        .unwrap();
+    assert_eq!(
+        pool.submit(square, 3)
+            .result(Some(Duration::from_secs(30)))
+            .unwrap(),
+        9
+    );
+    // A chunk size and a window far beyond the input reserve nothing up front.
+    let huge = taskweave_process::MapOptions::new()
+        .chunksize(1 << 40)
+        .window(1 << 40);
+    let out: Vec<u64> = pool
+        .map_with(square, 0..10, huge)
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(out[9], 81);
+    let huge = taskweave_process::MapOptions::new().chunksize(usize::MAX);
+    let out: Vec<u64> = pool
+        .map_unordered_with(square, 0..10, huge)
+        .map(|(_, r)| r.unwrap())
+        .collect();
+    assert_eq!(out.len(), 10);
+}

@@ -4,10 +4,13 @@
 
 mod basics;
 mod build;
+mod corrupt;
 mod faults;
 mod lifecycle;
 mod map;
 mod props;
+mod signals;
+mod stuck;
 mod wire;
 
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -112,5 +115,53 @@ pub(crate) mod work {
 
     pub(crate) fn panics(msg: String) -> u64 {
         panic!("{msg}")
+    }
+
+    /// Creates the file `path` (so the test knows the call has started), then sleeps.
+    pub(crate) fn mark_then_sleep((path, ms): (String, u64)) -> u32 {
+        std::fs::write(&path, b"started").unwrap();
+        std::thread::sleep(Duration::from_millis(ms));
+        std::process::id()
+    }
+
+    /// Appends `x` to the file `path` (so the test can count how often each call ran).
+    pub(crate) fn record((path, x): (String, u64)) -> u64 {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(format!("{x}\n").as_bytes()).unwrap();
+        x
+    }
+}
+
+/// A fresh path in the temporary directory for one test's marker or log file.
+pub(crate) fn temp_file(name: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!(
+        "taskweave-process-it-{}-{name}-{n}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    path.to_string_lossy().into_owned()
+}
+
+/// Runs `f` on a thread and fails the test if it does not return within `limit` (a hang is a
+/// failure, not a stuck test run).
+pub(crate) fn within<T: Send + 'static>(
+    limit: Duration,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(v) => v,
+        Err(_) => panic!("{what} did not finish within {limit:?}"),
     }
 }

@@ -130,3 +130,26 @@ mod live_worker {
         }
     }
 }
+
+#[test]
+fn memory_follows_the_bytes_that_arrived_not_the_claimed_length() {
+    // 1 MiB + 4 bytes of input that claim a frame of almost 1 GiB.
+    let mut input = ((1u32 << 30) - 1).to_le_bytes().to_vec();
+    input.extend(std::iter::repeat_n(7u8, 1 << 20));
+    let mut body = Vec::new();
+    let err = wire::read_frame_into(&mut &input[..], DEFAULT_MAX_FRAME, &mut body).unwrap_err();
+    assert!(err.to_string().contains("cut short"), "{err}");
+    assert!(
+        body.capacity() <= 4 << 20,
+        "{} bytes reserved for 1 MiB of input",
+        body.capacity()
+    );
+    // A whole large frame still arrives whole.
+    let mut frame = (3_000_000u32).to_le_bytes().to_vec();
+    frame.extend((0..3_000_000u32).map(|i| i as u8));
+    let got = wire::read_frame(&mut &frame[..], DEFAULT_MAX_FRAME)
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.len(), 3_000_000);
+    assert_eq!(got[2_999_999], (2_999_999u32) as u8);
+}
