@@ -30,9 +30,9 @@ pub enum Credentials {
     },
     /// An authorisation token.
     Token(String),
-    /// An NKey seed (`SU...`); the server must know its public key.
+    /// An NKey private key (the `SU...` string); the server must know its public key.
     NKey(String),
-    /// A `.creds` file (a JWT and an NKey seed), as made by `nsc`.
+    /// A `.creds` file (a JWT and an NKey private key), as made by `nsc`.
     CredsFile(PathBuf),
 }
 
@@ -97,7 +97,7 @@ impl ConnectConfig {
                 options.user_and_password(user.clone(), password.clone())
             }
             Credentials::Token(t) => options.token(t.clone()),
-            Credentials::NKey(seed) => options.nkey(seed.clone()),
+            Credentials::NKey(key) => options.nkey(key.clone()),
             Credentials::CredsFile(path) => options.credentials_file(path).await.map_err(|e| {
                 Error::broken(format!(
                     "cannot read the NATS credentials file {}: {e}",
