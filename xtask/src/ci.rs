@@ -26,6 +26,7 @@ use crate::{doc, msrv, tidy};
 
 /// Runs every step, stopping at the first failure.
 pub(crate) fn run(root: &Path) -> Result<(), String> {
+    let nats_server = crate::nats_server::ensure(root)?;
     let mut run = Run::default();
     run.step("fmt", || {
         if !Cmd::cargo(root, &["fmt", "--version"]).succeeds_quietly() {
@@ -64,6 +65,7 @@ pub(crate) fn run(root: &Path) -> Result<(), String> {
     run.step("test", || {
         let mut totals = TestTotals::default();
         let all = Cmd::cargo(root, &["test", "--workspace", "--all-features"])
+            .env(crate::nats_server::ENV, &nats_server)
             .run_watching(|line| totals.add(line));
         let bare = all.and_then(|()| {
             Cmd::cargo(
@@ -76,6 +78,7 @@ pub(crate) fn run(root: &Path) -> Result<(), String> {
                     "--tests",
                 ],
             )
+            .env(crate::nats_server::ENV, &nats_server)
             .run_watching(|line| totals.add(line))
         });
         println!("{}", totals.summary());

@@ -18,6 +18,8 @@
 //!   errors and a check of the rendered pages for links left as text.
 //! - `msrv`: the declared `rust-version` against the syntax used and the locked dependencies.
 //! - `fuzz [--time N]`: every cargo-fuzz target of `fuzz/` for N seconds each (nightly).
+//! - `nats-server`: finds `nats-server` (>= 2.10) or installs the pinned one under `target/`, and
+//!   prints its path; `ci` and `tour` do the same first and pass it on as `TASKWEAVE_NATS_SERVER`.
 //!
 //! This crate has no dependencies so that it builds in seconds on a fresh machine.
 
@@ -28,6 +30,7 @@ mod doc;
 mod fuzz;
 mod loom;
 mod msrv;
+mod nats_server;
 mod tidy;
 mod tour;
 
@@ -46,7 +49,9 @@ commands:
   doc                      API docs of every published crate; warnings and unlinked links are errors
   msrv                     the declared rust-version against syntax and locked dependencies
 
-  fuzz [--time N]          every fuzz target in fuzz/ for N seconds (default 60; nightly)";
+  fuzz [--time N]          every fuzz target in fuzz/ for N seconds (default 60; nightly)
+
+  nats-server              find or install nats-server for the NATS tests; print its path";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -64,6 +69,7 @@ fn main() -> ExitCode {
         "doc" => no_arguments(command, rest).and_then(|()| doc::run(&root)),
         "msrv" => no_arguments(command, rest).and_then(|()| msrv::run(&root)),
         "fuzz" => fuzz::run(&root, rest),
+        "nats-server" => no_arguments(command, rest).and_then(|()| nats_server::run(&root)),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())

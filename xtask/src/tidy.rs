@@ -27,6 +27,11 @@ const ALLOWED_DEPENDENCIES: &[(&str, Allowed)] = &[
     ),
     ("taskweave-debug", Allowed::Only(&["taskweave-core"])),
     ("taskweave-macros", Allowed::Only(&[])),
+    ("taskweave-registry", Allowed::Only(&[])),
+    (
+        "taskweave-nats",
+        Allowed::Only(&["taskweave-core", "taskweave-executor", "taskweave-registry"]),
+    ),
     ("taskweave", Allowed::Any),
     ("taskweave-bench", Allowed::Any),
 ];

@@ -25,6 +25,7 @@ pub(crate) fn run(root: &Path) -> Result<(), String> {
         &["build", "--release", "-p", "taskweave", "--examples"],
     )
     .run()?;
+    let nats_server = crate::nats_server::ensure(root)?;
     let mut times = Vec::new();
     let count = examples.len();
     for (i, example) in examples.iter().enumerate() {
@@ -43,6 +44,7 @@ pub(crate) fn run(root: &Path) -> Result<(), String> {
                 &example.name,
             ],
         )
+        .env(crate::nats_server::ENV, &nats_server)
         .run()
         .map_err(|e| format!("example `{}` failed: {e}", example.name))?;
         let took = started.elapsed();

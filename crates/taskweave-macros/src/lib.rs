@@ -15,6 +15,8 @@
 
 use proc_macro::{Delimiter, Group, Span, TokenStream, TokenTree};
 
+mod remote;
+
 /// Runs an `async fn main` on a taskweave runtime (asyncio's `asyncio.run(main())`).
 ///
 /// Before anything else it hands control to the process-pool worker loop when this process was
@@ -66,6 +68,40 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(args, item, true)
+}
+
+/// Registers a plain `fn(A) -> R` as a remote function: other builds and machines (the NATS
+/// executor's workers) can call it by name. The function itself is unchanged; an entry
+/// `{name, signature, trampoline}` is added to the link-time table of `taskweave-registry`.
+///
+/// The argument and result travel postcard-encoded, so `A` and `R` must be `Serialize +
+/// DeserializeOwned`. The function must be a free, non-generic, non-`async` function with exactly
+/// one argument (a tuple for several, `()` for none).
+///
+/// Options: `name = "app::square"` (default: the module path and the function name),
+/// `crate = path` (where the registry crate is; default `::taskweave::registry`, the facade's).
+///
+/// # Errors
+///
+/// A compile error for generic, `async`, method or multi-argument functions.
+///
+/// # Examples
+///
+/// (Compiled and run in the doctests of `taskweave-registry`, which this crate cannot depend on.)
+///
+/// ```text
+/// #[taskweave::remote]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+/// let entry = taskweave::registry::lookup(concat!(module_path!(), "::square")).unwrap();
+/// ```
+#[proc_macro_attribute]
+pub fn remote(args: TokenStream, item: TokenStream) -> TokenStream {
+    match remote::expand(args, item) {
+        Ok(out) => out,
+        Err(msg) => compile_error(&msg),
+    }
 }
 
 fn expand(args: TokenStream, item: TokenStream, is_test: bool) -> TokenStream {

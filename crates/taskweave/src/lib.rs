@@ -53,6 +53,7 @@
 //! | `asyncio.run_coroutine_threadsafe(coro, loop)` | [`run_coroutine_threadsafe`]`(&handle, fut)` |
 //! | `ProcessPoolExecutor(max_workers, initializer, max_tasks_per_child)` | [`ProcessPoolExecutor`] (`submit(f, arg)`, `map(f, inputs)`, `map_with(f, inputs, MapOptions::new().chunksize(n))`, `map_unordered`, `shutdown`, `terminate_workers`, `kill_workers`) |
 //! | `loop.run_in_executor(ProcessPoolExecutor(), f)` | [`run_in_executor`]`(&pool, f)` or `pool.call(f)`, with `f` a plain function (a `fn` item or a closure that captures nothing) |
+//! | Dask's `Client(...).submit(f, x)` / `map` (a cluster) | [`NatsExecutor`] on NATS, functions marked [`#[taskweave::remote]`](remote) |
 //!
 //! # Coming from tokio
 //!
@@ -130,7 +131,14 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use taskweave_core::*;
-pub use taskweave_macros::{main, test};
+pub use taskweave_macros::{main, remote, test};
+
+/// Functions by name (`#[taskweave::remote]`): the whole `taskweave-registry` crate.
+pub use taskweave_registry as registry;
+
+/// The executor on NATS: the whole `taskweave-nats` crate.
+pub use taskweave_nats as nats;
+pub use taskweave_nats::NatsExecutor;
 
 /// Debug mode: slow polls, never-awaited tasks, unretrieved errors, the hang watchdog, the
 /// timeline: the whole `taskweave-debug` crate. An existing tokio application switches it on
@@ -210,6 +218,8 @@ pub mod __private {
     /// requests for debug mode are answered, also where no loader constructor did both already.
     pub fn enter_main() {
         taskweave_process::become_worker_if_spawned();
+        taskweave_nats::main_if_worker();
+        #[cfg(feature = "debug")]
         taskweave_debug::enable_on_request();
     }
 

@@ -1,0 +1,101 @@
+//! [`NatsExecutor`] behind the executor layer's [`Executor`] trait, so code generic over
+//! executors runs on NATS too; its maps go through the layer's one map engine, fed by a
+//! [`Dispatch`] that submits every item as its own call.
+
+use taskweave_core::Promise;
+use taskweave_executor::{Chunk, Dispatch, Executor, Map, MapOptions, MapUnordered, Payload};
+
+use crate::NatsExecutor;
+
+/// Calls kept in flight per map by default: enough to keep a few machines' workers busy, bounded
+/// so an endless input runs in bounded memory.
+const DEFAULT_WINDOW: usize = 64;
+
+impl Executor for NatsExecutor {
+    #[track_caller]
+    fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Promise<R> {
+        NatsExecutor::submit(self, f, arg)
+    }
+
+    #[track_caller]
+    fn map_with<A, R, I>(&self, f: fn(A) -> R, inputs: I, options: MapOptions) -> Map<R>
+    where
+        A: Payload,
+        R: Payload,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'static,
+    {
+        Map::new(self.dispatcher(f), inputs, options)
+    }
+
+    #[track_caller]
+    fn map_unordered_with<A, R, I>(
+        &self,
+        f: fn(A) -> R,
+        inputs: I,
+        options: MapOptions,
+    ) -> MapUnordered<R>
+    where
+        A: Payload,
+        R: Payload,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'static,
+    {
+        MapUnordered::new(self.dispatcher(f), inputs, options)
+    }
+
+    fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        NatsExecutor::shutdown(self, wait, cancel_futures);
+    }
+}
+
+impl NatsExecutor {
+    fn dispatcher<A: Payload, R: Payload>(&self, f: fn(A) -> R) -> Calls<A, R> {
+        Calls {
+            executor: self.clone(),
+            f,
+        }
+    }
+}
+
+/// Feeds a map: each item of a chunk becomes one call; a task on the executor's runtime awaits
+/// the chunk's calls in order and delivers their results.
+struct Calls<A, R> {
+    executor: NatsExecutor,
+    f: fn(A) -> R,
+}
+
+impl<A: Payload, R: Payload> Dispatch for Calls<A, R> {
+    type Input = A;
+    type Output = R;
+
+    fn default_window(&self, chunksize: usize) -> usize {
+        DEFAULT_WINDOW.max(chunksize.saturating_mul(2))
+    }
+
+    fn dispatch(&mut self, chunks: &mut Vec<Chunk<A, R>>) {
+        for chunk in chunks.drain(..) {
+            let (items, mut results) = chunk.into_parts();
+            if results.is_cancelled() {
+                continue;
+            }
+            let calls: Vec<Promise<R>> = items
+                .map(|arg| NatsExecutor::submit(&self.executor, self.f, arg))
+                .collect();
+            self.executor.runtime_handle().spawn(async move {
+                let mut calls = calls.into_iter();
+                while let Some(call) = calls.next() {
+                    if results.is_cancelled() {
+                        // The map was dropped: calls not started yet need not run.
+                        call.cancel();
+                        calls.for_each(|c| {
+                            c.cancel();
+                        });
+                        return;
+                    }
+                    results.push(call.await);
+                }
+            });
+        }
+    }
+}
