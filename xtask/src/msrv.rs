@@ -70,12 +70,12 @@ fn declared(root: &Path) -> Result<Version, String> {
         if section != "[workspace.package]" {
             continue;
         }
-        if let Some((key, value)) = line.split_once('=') {
-            if key.trim() == "rust-version" {
-                let value = value.trim().trim_matches('"');
-                return parse_version(value)
-                    .ok_or_else(|| format!("Cargo.toml: rust-version `{value}` is not a version"));
-            }
+        if let Some((key, value)) = line.split_once('=')
+            && key.trim() == "rust-version"
+        {
+            let value = value.trim().trim_matches('"');
+            return parse_version(value)
+                .ok_or_else(|| format!("Cargo.toml: rust-version `{value}` is not a version"));
         }
     }
     Err("Cargo.toml: no rust-version in [workspace.package]".to_owned())

@@ -586,13 +586,13 @@ impl Builder {
         if self.max_workers == Some(0) {
             return Err(Error::refused("max_workers must be greater than 0"));
         }
-        if let Some(prefix) = &self.thread_name_prefix {
-            if prefix.contains('\0') {
-                return Err(Error::refused(format!(
-                    "thread_name_prefix must not contain a NUL byte (thread names are C \
+        if let Some(prefix) = &self.thread_name_prefix
+            && prefix.contains('\0')
+        {
+            return Err(Error::refused(format!(
+                "thread_name_prefix must not contain a NUL byte (thread names are C \
                      strings): {prefix:?}"
-                )));
-            }
+            )));
         }
         Ok(self.build_unchecked())
     }

@@ -56,10 +56,10 @@ pub(crate) fn collecting() -> bool {
 /// Hands `endings` to the deadline collecting on this thread, if any.
 pub(crate) fn hand_over(endings: impl IntoIterator<Item = Ending>) {
     COLLECTOR.with(|c| {
-        if let Ok(mut slot) = c.try_borrow_mut() {
-            if let Some(collected) = slot.as_mut() {
-                collected.extend(endings);
-            }
+        if let Ok(mut slot) = c.try_borrow_mut()
+            && let Some(collected) = slot.as_mut()
+        {
+            collected.extend(endings);
         }
     });
 }

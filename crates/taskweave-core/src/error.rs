@@ -825,10 +825,10 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     let mut slot = Some(error);
-    if let Some(same) = (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<Error>>() {
-        if let Some(e) = same.take() {
-            return e;
-        }
+    if let Some(same) = (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<Error>>()
+        && let Some(e) = same.take()
+    {
+        return e;
     }
     match slot {
         Some(e) => Error::failed(e),

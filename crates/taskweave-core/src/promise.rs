@@ -726,21 +726,21 @@ impl<T> std::future::Future for Awaiting<T> {
 
 impl<T> Drop for Awaiting<T> {
     fn drop(&mut self) {
-        if let Some(promise) = self.promise.take() {
-            if !promise.done() {
-                let aborted = promise.cancel_aborting(Some("the awaiting future was dropped"));
-                // The awaiter is gone on purpose: what the work does now is not a leak.
-                promise.mark_supervised();
-                if aborted && crate::ending::collecting() {
-                    // A deadline dropped this await of a task: it reports the timeout once the
-                    // task has finished, which the latch (a completion watcher) tells it.
-                    let (latch, waker) = crate::ending::Latch::new();
-                    if promise
-                        .poll_done(&mut Context::from_waker(&waker))
-                        .is_pending()
-                    {
-                        crate::ending::hand_over_future(latch.opened());
-                    }
+        if let Some(promise) = self.promise.take()
+            && !promise.done()
+        {
+            let aborted = promise.cancel_aborting(Some("the awaiting future was dropped"));
+            // The awaiter is gone on purpose: what the work does now is not a leak.
+            promise.mark_supervised();
+            if aborted && crate::ending::collecting() {
+                // A deadline dropped this await of a task: it reports the timeout once the
+                // task has finished, which the latch (a completion watcher) tells it.
+                let (latch, waker) = crate::ending::Latch::new();
+                if promise
+                    .poll_done(&mut Context::from_waker(&waker))
+                    .is_pending()
+                {
+                    crate::ending::hand_over_future(latch.opened());
                 }
             }
         }

@@ -752,15 +752,14 @@ impl<T: Send + 'static> Drop for TaskAwait<T> {
             // Only an await that never saw the result gets here: cancel the task, as dropping
             // an awaiting asyncio coroutine cancels the task it awaits.
             join.abort();
-            if crate::ending::collecting() {
-                if let AwaitState::Join(join) = std::mem::replace(&mut self.state, AwaitState::Done)
-                {
-                    // A deadline dropped this await: it reports the timeout once the task has
-                    // finished. The output is dropped unread, as it would have been here.
-                    crate::ending::hand_over_future(async move {
-                        let _ = join.await;
-                    });
-                }
+            if crate::ending::collecting()
+                && let AwaitState::Join(join) = std::mem::replace(&mut self.state, AwaitState::Done)
+            {
+                // A deadline dropped this await: it reports the timeout once the task has
+                // finished. The output is dropped unread, as it would have been here.
+                crate::ending::hand_over_future(async move {
+                    let _ = join.await;
+                });
             }
         }
     }
@@ -810,10 +809,10 @@ impl<T> TaskOutput<T> {
 
 impl<T> Drop for TaskOutput<T> {
     fn drop(&mut self) {
-        if let Some(Err(e)) = &self.result {
-            if !e.is_cancelled() {
-                instrument::error_not_retrieved(self.info.as_deref(), e);
-            }
+        if let Some(Err(e)) = &self.result
+            && !e.is_cancelled()
+        {
+            instrument::error_not_retrieved(self.info.as_deref(), e);
         }
     }
 }

@@ -258,10 +258,10 @@ impl DebugObserver {
 
     fn emit(&self, report: &Report<'_>) {
         report.emit();
-        if report.level <= Level::WARN {
-            if let Some(t) = &self.timeline {
-                t.instant(report.kind, &report.message);
-            }
+        if report.level <= Level::WARN
+            && let Some(t) = &self.timeline
+        {
+            t.instant(report.kind, &report.message);
         }
     }
 

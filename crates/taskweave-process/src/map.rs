@@ -163,10 +163,11 @@ impl<R: Payload> Sink for MapSink<R> {
                     let outcome = outcome::next(&mut payload, &what, pid);
                     // A `Deserialize` that panicked leaves the rest of the reply unframed: the
                     // items after it share its error.
-                    if let Err(e) = &outcome {
-                        if e.is_panic() && payload.is_empty() {
-                            poisoned = Some(e.clone());
-                        }
+                    if let Err(e) = &outcome
+                        && e.is_panic()
+                        && payload.is_empty()
+                    {
+                        poisoned = Some(e.clone());
                     }
                     outcome
                 }

@@ -289,13 +289,13 @@ impl Builder {
                 "handshake_timeout must be positive, got 0 (no worker can answer in no time)",
             ));
         }
-        if let Some(program) = &self.program {
-            if !std::fs::metadata(program).is_ok_and(|m| m.is_file()) {
-                return Err(Error::refused(format!(
-                    "worker_program {} is not a file",
-                    program.display()
-                )));
-            }
+        if let Some(program) = &self.program
+            && !std::fs::metadata(program).is_ok_and(|m| m.is_file())
+        {
+            return Err(Error::refused(format!(
+                "worker_program {} is not a file",
+                program.display()
+            )));
         }
         let initializer = self.initializer.transpose()?;
         let config = Config {

@@ -105,13 +105,13 @@ fn main() -> Result<(), Error> {
         "speedup of {workers} workers over 1: {speedup:.2}x (rounds {low:.2}x to {high:.2}x); \
          the ceiling is {cores}x, the number of cores"
     );
-    if let Some(load) = load_average() {
-        if load > cores as f64 {
-            println!(
-                "the machine is shared (load average {load:.1} on {cores} cores): other \
+    if let Some(load) = load_average()
+        && load > cores as f64
+    {
+        println!(
+            "the machine is shared (load average {load:.1} on {cores} cores): other \
                  programs' share of it changes from one run to the next, so the times scatter"
-            );
-        }
+        );
     }
     pool.shutdown(true, false);
     single.shutdown(true, false);
