@@ -488,12 +488,14 @@ impl Pending {
         if instrument::active()
             && let Some(info) = self.waiter.info()
         {
-            instrument::executor_event(&ExecutorEvent::Finished {
-                executor: EXECUTOR_NAME,
-                work: info,
-                duration: self.started.unwrap_or(self.sent).elapsed(),
-                ok: result.is_ok(),
-            });
+            self.waiter
+                .observer()
+                .executor_event(&ExecutorEvent::Finished {
+                    executor: EXECUTOR_NAME,
+                    work: info,
+                    duration: self.started.unwrap_or(self.sent).elapsed(),
+                    ok: result.is_ok(),
+                });
         }
         self.waiter.complete(result);
     }
@@ -521,6 +523,9 @@ impl Drop for Live {
 /// The typed end of a call, behind a trait object so one table holds calls of every type.
 trait Waiter: Send {
     fn info(&self) -> Option<&TaskInfo>;
+    /// The observer of the code that submitted the call: events about it go there, whichever
+    /// thread of the client reports them.
+    fn observer(&self) -> &instrument::ObserverRef;
     fn running(&self);
     fn cancelled(&self) -> bool;
     fn complete(self: Box<Self>, result: Result<Vec<u8>, Error>);
@@ -534,6 +539,10 @@ struct Typed<R> {
 impl<R: DeserializeOwned + Send + 'static> Waiter for Typed<R> {
     fn info(&self) -> Option<&TaskInfo> {
         self.resolver.info()
+    }
+
+    fn observer(&self) -> &instrument::ObserverRef {
+        self.resolver.observer()
     }
 
     fn running(&self) {
@@ -1230,7 +1239,7 @@ impl Shared {
                     if instrument::active()
                         && let Some(info) = p.waiter.info()
                     {
-                        instrument::executor_event(&ExecutorEvent::Started {
+                        p.waiter.observer().executor_event(&ExecutorEvent::Started {
                             executor: EXECUTOR_NAME,
                             work: info,
                             worker: &worker.to_string(),
