@@ -86,7 +86,9 @@ fn a_different_build_is_refused_at_the_handshake() {
 
 fn script(name: &str, body: &str) -> PathBuf {
     let path = temp_path(name);
-    write_executable(&path, format!("#!/bin/sh\n{body}\n").as_bytes());
+    // bash, not sh: dash takes only one-digit descriptors in `>&$out`, and with other tests'
+    // pipes open the pool's descriptor can be 10 or more.
+    write_executable(&path, format!("#!/bin/bash\n{body}\n").as_bytes());
     path
 }
 
