@@ -36,7 +36,7 @@ const EXECUTOR: &str = "RayonExecutor";
 /// # });
 /// ```
 ///
-/// [`Error::Panicked`]: taskweave_core::Error::Panicked
+/// [`ErrorKind::Panicked`]: taskweave_core::ErrorKind::Panicked
 #[track_caller]
 pub fn spawn_rayon<F, T>(f: F) -> Promise<T>
 where
@@ -68,7 +68,7 @@ where
 /// # });
 /// ```
 ///
-/// [`Error::Panicked`]: taskweave_core::Error::Panicked
+/// [`ErrorKind::Panicked`]: taskweave_core::ErrorKind::Panicked
 #[track_caller]
 pub fn par_map<I, F, R>(items: I, f: F) -> Promise<Vec<R>>
 where
@@ -187,9 +187,9 @@ impl RayonExecutor {
     /// assert!(err.to_string().contains("bad pixel"));
     /// ```
     ///
-    /// [`Error::Panicked`]: taskweave_core::Error::Panicked
-    /// [`Error::Shutdown`]: taskweave_core::Error::Shutdown
-    /// [`Error::Cancelled`]: taskweave_core::Error::Cancelled
+    /// [`ErrorKind::Panicked`]: taskweave_core::ErrorKind::Panicked
+    /// [`ErrorKind::Shutdown`]: taskweave_core::ErrorKind::Shutdown
+    /// [`ErrorKind::Cancelled`]: taskweave_core::ErrorKind::Cancelled
     #[track_caller]
     pub fn spawn<F, T>(&self, f: F) -> Promise<T>
     where
@@ -322,8 +322,8 @@ impl RayonExecutor {
     /// assert!(rayon.spawn(|| 2).result(None).is_err());
     /// ```
     ///
-    /// [`Error::Shutdown`]: taskweave_core::Error::Shutdown
-    /// [`Error::Cancelled`]: taskweave_core::Error::Cancelled
+    /// [`ErrorKind::Shutdown`]: taskweave_core::ErrorKind::Shutdown
+    /// [`ErrorKind::Cancelled`]: taskweave_core::ErrorKind::Cancelled
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
         self.shared.shutdown.store(true, Ordering::SeqCst);
         if cancel_futures {

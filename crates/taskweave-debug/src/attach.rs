@@ -99,7 +99,7 @@ pub fn attach(handle: &tokio::runtime::Handle) -> DebugGuard {
 ///
 /// # Errors
 ///
-/// [`Error::Refused`] when called outside a tokio runtime.
+/// [`ErrorKind::Refused`](taskweave_core::ErrorKind::Refused) when called outside a tokio runtime.
 ///
 /// # Examples
 ///

@@ -122,8 +122,9 @@ impl PrettyLayer {
     ///
     /// # Errors
     ///
-    /// The error of [`tracing::subscriber::set_global_default`] when a global subscriber is
-    /// already set.
+    /// The error of
+    /// [`tracing::subscriber::set_global_default`](https://docs.rs/tracing/0.1/tracing/subscriber/fn.set_global_default.html)
+    /// when a global subscriber is already set.
     ///
     /// # Examples
     ///

@@ -70,10 +70,10 @@ pub trait Executor: Send + Sync {
     /// assert_eq!(p.result(None).unwrap(), "HI");
     /// ```
     ///
-    /// [`Error::Shutdown`]: taskweave_core::Error::Shutdown
-    /// [`Error::Panicked`]: taskweave_core::Error::Panicked
-    /// [`Error::WorkerDied`]: taskweave_core::Error::WorkerDied
-    /// [`Error::Wire`]: taskweave_core::Error::Wire
+    /// [`ErrorKind::Shutdown`]: taskweave_core::ErrorKind::Shutdown
+    /// [`ErrorKind::Panicked`]: taskweave_core::ErrorKind::Panicked
+    /// [`ErrorKind::WorkerDied`]: taskweave_core::ErrorKind::WorkerDied
+    /// [`ErrorKind::Wire`]: taskweave_core::ErrorKind::Wire
     fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Promise<R>;
 
     /// Runs `f` over `inputs` with `options`, yielding results in input order. Inputs are
@@ -180,7 +180,7 @@ pub trait Executor: Send + Sync {
     /// assert!(Executor::submit(&pool, one, ()).result(None).is_err());
     /// ```
     ///
-    /// [`Error::Shutdown`]: taskweave_core::Error::Shutdown
+    /// [`ErrorKind::Shutdown`]: taskweave_core::ErrorKind::Shutdown
     fn shutdown(&self, wait: bool, cancel_futures: bool);
 }
 

@@ -1,5 +1,5 @@
 //! Calls as the pool holds them: the type-erased [`Job`] queued and sent to a worker, the
-//! [`Sink`] that turns its reply into results (a promise for `submit`, a chunk of results for a
+//! `Sink` that turns its reply into results (a promise for `submit`, a chunk of results for a
 //! map), and [`settle`], the one way a job is completed.
 
 use std::sync::Arc;

@@ -62,12 +62,12 @@
 //!
 //! | tokio | taskweave | what differs |
 //! |---|---|---|
-//! | `tokio::spawn(fut)` -> `JoinHandle<T>` | [`create_task`]`(fut)` -> [`Task<T>`] | awaiting gives `Result<T, Error>`; a panic is [`Error::Panicked`] with the task's name and creation site; dropping the future that awaits a task cancels it (as in asyncio), and a handle dropped unawaited is reported in debug mode unless [`Task::detach`] said so |
+//! | `tokio::spawn(fut)` -> `JoinHandle<T>` | [`create_task`]`(fut)` -> [`Task<T>`] | awaiting gives `Result<T, Error>`; a panic is [`ErrorKind::Panicked`] with the task's name and creation site; dropping the future that awaits a task cancels it (as in asyncio), and a handle dropped unawaited is reported in debug mode unless [`Task::detach`] said so |
 //! | `tokio::task::spawn_blocking(f)` | [`to_thread`]`(f)`, [`run_in_executor`]`(&pool, f)` | runs on taskweave's own thread pool (one per runtime, [`default_executor`]) or the pool you name, and hands back the same [`Promise<T>`] as every other kind of work |
-//! | `tokio::task::JoinSet` | [`TaskGroup`], [`as_completed`] | the first failure cancels the siblings and `join` reports every failure ([`Error::Group`]); [`as_completed`] yields outcomes in finishing order |
+//! | `tokio::task::JoinSet` | [`TaskGroup`], [`as_completed`] | the first failure cancels the siblings and `join` reports every failure ([`ErrorKind::Group`]); [`as_completed`] yields outcomes in finishing order |
 //! | `tokio::join!(a, b)` / `try_join!` | [`gather!`]`(a, b)`, [`gather()`] over an iterator | like `try_join!`: fails fast and cancels the rest; [`gather_settled()`] keeps every outcome |
 //! | `tokio::select!` | [`wait`]`(promises, `[`ReturnWhen::FirstCompleted`]`, timeout)`, or `tokio::select!` itself | [`wait`] returns `(done, pending)` and cancels nothing; `tokio::select!` works on taskweave's tasks too, and since dropping the future that awaits a task cancels it, the branches that lose are cancelled (wrap one in [`shield`] to keep it running) |
-//! | `tokio::time::timeout(d, fut)` | [`timeout`]`(d, fut)`, [`wait_for`]`(task, d)` | gives [`Error::TimedOut`] and cancels the work; [`shield`] opts out |
+//! | `tokio::time::timeout(d, fut)` | [`timeout`]`(d, fut)`, [`wait_for`]`(task, d)` | gives [`ErrorKind::TimedOut`] and cancels the work; [`shield`] opts out |
 //!
 //! ```
 //! use std::time::Duration;
@@ -118,7 +118,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `debug` | on | debug mode: the [`debug`](mod@debug) module, `Runtime::builder().debug(true)`, `TASKWEAVE_DEBUG=1`, `#[taskweave::main(debug)]`. Off, taskweave-debug and tracing-subscriber are not built, and asking for debug mode is an [`Error::Refused`] saying so |
+//! | `debug` | on | debug mode: the [`debug`](mod@debug) module, `Runtime::builder().debug(true)`, `TASKWEAVE_DEBUG=1`, `#[taskweave::main(debug)]`. Off, taskweave-debug and tracing-subscriber are not built, and asking for debug mode is an [`ErrorKind::Refused`] saying so |
 //! | `progress` | off | an indicatif progress bar for maps on any executor, `MapOptions::progress_bar()` (tqdm's `thread_map`) |
 //!
 //! Debug mode is on by default because it is what a program reaches for when something hangs or
