@@ -81,11 +81,12 @@
 //! #     }
 //! # }
 //! # let dropped = Arc::new(AtomicBool::new(false));
-//! # let flag = dropped.clone();
+//! # // Made outside the task: a task cancelled before its first poll never runs its body.
+//! # let guard = OnDrop(dropped.clone());
 //!
 //! let first = run(async {
 //!     let slow = create_task(async move {
-//! #       let _guard = OnDrop(flag);
+//! #       let _guard = guard;
 //!         sleep(Duration::from_secs(10)).await;
 //!         "slow"
 //!     });
