@@ -78,12 +78,15 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
 /// DeserializeOwned`. The function must be a free, non-generic, non-`async` function with exactly
 /// one argument (a tuple for several, `()` for none).
 ///
+/// The function is marked `#[inline(never)]`: the registry finds it by its address, which an
+/// inlined copy would not share, so it must not carry an `#[inline]` attribute of its own.
+///
 /// Options: `name = "app::square"` (default: the module path and the function name),
 /// `crate = path` (where the registry crate is; default `::taskweave::registry`, the facade's).
 ///
 /// # Errors
 ///
-/// A compile error for generic, `async`, method or multi-argument functions.
+/// A compile error for generic, `async`, method, `#[inline]` or multi-argument functions.
 ///
 /// # Examples
 ///

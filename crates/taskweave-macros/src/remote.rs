@@ -29,6 +29,14 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> Result<TokenStream
             }
         }
     }
+    if tokens[..fn_at].windows(2).any(|pair| {
+        matches!(pair, [TokenTree::Punct(hash), TokenTree::Group(attr)]
+            if hash.as_char() == '#'
+                && attr.delimiter() == Delimiter::Bracket
+                && matches!(attr.stream().into_iter().next(), Some(TokenTree::Ident(i)) if i.to_string() == "inline"))
+    }) {
+        return Err("#[remote] functions are never inlined (their address is how the registry finds them): remove the #[inline] attribute".to_owned());
+    }
     let Some(TokenTree::Ident(fn_name)) = tokens.get(fn_at + 1) else {
         return Err("expected the function's name after `fn`".to_owned());
     };
@@ -89,7 +97,13 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> Result<TokenStream
     let registration: TokenStream = registration
         .parse()
         .map_err(|e| format!("#[remote] produced code that does not parse: {e}"))?;
-    let mut out = item;
+    // An inlinable function may be copied into every codegen unit that takes its address, so
+    // that `f as usize` differs between the registration and the caller (release builds do this
+    // to small functions by themselves): never inlined, it has one address.
+    let mut out: TokenStream = "#[inline(never)]"
+        .parse()
+        .map_err(|e| format!("#[remote] produced code that does not parse: {e}"))?;
+    out.extend(item);
     out.extend(registration);
     Ok(out)
 }
