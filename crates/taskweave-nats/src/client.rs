@@ -910,7 +910,7 @@ impl NatsExecutor {
     }
 
     #[track_caller]
-    fn send<A, R>(
+    pub(crate) fn send<A, R>(
         &self,
         name: &str,
         signature: Signature,
