@@ -389,8 +389,8 @@ async fn serve_durable(
 }
 
 /// Runs one delivery: progress heartbeats from its arrival (also while it waits for a slot),
-/// the outcome stored with `create` (the first writer wins), the notice to the client, then
-/// the ack.
+/// a notice to the client when it starts, the outcome stored with `create` (the first writer
+/// wins), the result notice to the client, then the ack.
 async fn handle_durable(context: Arc<Context>, message: jetstream::Message, ack_wait: Duration) {
     let _busy = context.busy.clone();
     let message = Arc::new(message);
@@ -420,6 +420,16 @@ async fn handle_durable(context: Arc<Context>, message: jetstream::Message, ack_
     let permit = context.permits.clone().acquire_owned().await.ok();
     let call_id = call.id.clone();
     let notify = call.notify.clone();
+    if let Some(notify) = &notify {
+        // Tells the client which worker runs the call from now on (its debug timeline puts
+        // the run on this worker's lane); a lost notice costs only that.
+        if let Ok(accepted) = wire::encode(&Reply::Accepted(context.me.clone())) {
+            let _ = context
+                .client
+                .publish(notify.clone(), accepted.into())
+                .await;
+        }
+    }
     let outcome = execute(&context, call, attempt, permit).await;
     beat.abort();
     let Ok(bytes) = wire::encode(&outcome) else {

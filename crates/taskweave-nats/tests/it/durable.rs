@@ -221,3 +221,37 @@ fn a_call_longer_than_ack_wait_is_not_redelivered_while_it_runs() {
     assert_eq!(record.attempt, 1);
     let _ = std::fs::remove_file(log);
 }
+
+#[test]
+fn the_debug_timeline_puts_a_durable_call_on_the_lane_of_the_worker_that_ran_it() {
+    let s = setup("dtimeline", Mode::Durable, 1, 1);
+    let debug = taskweave_debug::Debug::new().timeline(true).build();
+    let guard = taskweave_core::instrument::enter(debug.clone());
+    let (_, pid) = s
+        .nats
+        .submit(funcs::square_with_pid, (5, 20))
+        .result(LIMIT)
+        .unwrap();
+    drop(guard);
+    let trace: serde_json::Value =
+        serde_json::from_str(&debug.trace_json().expect("the timeline is on")).unwrap();
+    let events = trace["traceEvents"].as_array().unwrap();
+    let function =
+        taskweave_registry::by_fn(funcs::square_with_pid as fn((u64, u64)) -> (u64, u32))
+            .unwrap()
+            .name();
+    let span = events
+        .iter()
+        .find(|e| e["ph"] == "X" && e["name"].as_str().is_some_and(|n| n.ends_with(function)))
+        .unwrap_or_else(|| panic!("no worker span for {function}: {trace}"));
+    let lane = events
+        .iter()
+        .find(|e| e["ph"] == "M" && e["name"] == "thread_name" && e["tid"] == span["tid"])
+        .and_then(|e| e["args"]["name"].as_str())
+        .unwrap_or_else(|| panic!("the span's lane has no name: {trace}"));
+    assert!(
+        lane.ends_with(&format!("pid {pid}")),
+        "the lane names the worker that ran the call (pid {pid}): {lane}"
+    );
+    assert!(span["dur"].as_f64().unwrap() > 0.0, "{span}");
+}
