@@ -384,23 +384,22 @@ async fn handle_fast(context: Arc<Context>, message: async_nats::Message) {
             return;
         }
     };
-    publish_reply(&context, &reply, &Reply::Accepted(context.me.clone())).await;
-    let beat = {
-        let context = context.clone();
-        let reply = reply.clone();
-        let every = Duration::from_millis(call.heartbeat_ms.max(10));
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(every);
-            interval.tick().await;
-            loop {
-                interval.tick().await;
-                publish_reply(&context, &reply, &Reply::Heartbeat).await;
-            }
-        })
+    let every = Duration::from_millis(call.heartbeat_ms.max(10));
+    let run = async {
+        let permit = context.permits.clone().acquire_owned().await.ok();
+        execute(&context, call, 1, permit).await
     };
-    let permit = context.permits.clone().acquire_owned().await.ok();
-    let outcome = execute(&context, call, 1, permit).await;
-    beat.abort();
+    tokio::pin!(run);
+    publish_reply(&context, &reply, &Reply::Accepted(context.me.clone())).await;
+    // Heartbeats from this task rather than one of their own: a short call never sees its
+    // first tick, and costs no task and no timer beyond this one.
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut run => break outcome,
+            _ = beat.tick() => publish_reply(&context, &reply, &Reply::Heartbeat).await,
+        }
+    };
     publish_reply(&context, &reply, &Reply::Done(outcome)).await;
 }
 
