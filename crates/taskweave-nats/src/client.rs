@@ -1214,8 +1214,10 @@ impl Shared {
         if let Some(seq) = p.sequence {
             lock(&self.by_sequence).remove(&seq);
         }
-        if let Some(arg) = &p.argument {
-            self.objects.remove(arg).await;
+        if let Some(arg @ Body::Object(_)) = p.argument.clone() {
+            // A round trip: not on the way of this result (or, from the reply reader, of others).
+            let shared = self.clone();
+            tokio::spawn(async move { shared.objects.remove(&arg).await });
         }
         let what = format!("`{}` call {}", p.function, p.call_id);
         let worker = &outcome.worker;
@@ -1361,8 +1363,13 @@ async fn receive(shared: std::sync::Weak<Shared>, mut replies: async_nats::Subsc
         }
         match wire::decode::<Reply>(&message.payload) {
             Ok(Reply::Done(outcome)) => {
-                // Reading a large result takes round trips: do not hold up other replies.
-                tokio::spawn(async move { shared.finish(n, outcome).await });
+                if matches!(outcome.result, Ok(Body::Object(_))) {
+                    // Reading a large result takes round trips: do not hold up other replies.
+                    tokio::spawn(async move { shared.finish(n, outcome).await });
+                } else {
+                    // Nothing to fetch: completing here saves a task per call.
+                    shared.finish(n, outcome).await;
+                }
             }
             Ok(reply) => shared.on_reply(n, reply).await,
             Err(e) => shared.fail(
