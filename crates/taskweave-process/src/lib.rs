@@ -146,6 +146,7 @@
 //! [`ErrorKind::Cancelled`]: taskweave_core::ErrorKind::Cancelled
 //! [`ErrorKind::Refused`]: taskweave_core::ErrorKind::Refused
 
+mod arena;
 mod bytes;
 mod claims;
 mod fd;

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use taskweave_core::Error;
 
+use crate::arena::Arena;
 use crate::claims::Claims;
 use crate::image::{Image, image};
 use crate::job::{Job, Reply, settle};
@@ -70,6 +71,9 @@ struct Worker {
     to_worker: File,
     from_worker: BufReader<File>,
     claims: Arc<Claims>,
+    /// The shared regions for large calls (written here) and results (read here), where the
+    /// platform has them.
+    regions: Option<(Arena, Arena)>,
 }
 
 enum StartError {
@@ -275,8 +279,21 @@ fn start(inner: &Inner) -> Result<Worker, StartError> {
         repeats: true,
     };
     let claims = Arc::new(Claims::create().map_err(cannot)?);
-    let spawned =
-        crate::spawn::spawn_worker(&cfg.program, cfg.max_frame, claims.file()).map_err(cannot)?;
+    let regions = if SHARED_REGIONS {
+        Some((
+            Arena::create().map_err(cannot)?,
+            Arena::create().map_err(cannot)?,
+        ))
+    } else {
+        None
+    };
+    let spawned = crate::spawn::spawn_worker(
+        &cfg.program,
+        cfg.max_frame,
+        claims.file(),
+        regions.as_ref().map(|(c, r)| (c.file(), r.file())),
+    )
+    .map_err(cannot)?;
     let mut child = spawned.child;
     let pid = child.id();
     let mut to_worker = spawned.to_worker;
@@ -379,6 +396,7 @@ fn start(inner: &Inner) -> Result<Worker, StartError> {
             to_worker,
             from_worker: reader,
             claims,
+            regions,
         }),
         Ok(FromWorker::InitFailed(text)) => {
             let text = text.to_owned();
@@ -417,7 +435,9 @@ fn run(inner: &Arc<Inner>, slot: usize, worker: Worker) {
         to_worker,
         mut from_worker,
         claims,
+        regions,
     } = worker;
+    let (calls, mut results) = regions.unzip();
     {
         let mut st = inner.lock();
         let s = &mut st.slots[slot];
@@ -437,12 +457,20 @@ fn run(inner: &Arc<Inner>, slot: usize, worker: Worker) {
     std::thread::scope(|scope| {
         let feeder = std::thread::Builder::new()
             .name(format!("taskweave-process-feed-{slot}"))
-            .spawn_scoped(scope, || feed(inner, slot));
+            .spawn_scoped(scope, move || feed(inner, slot, calls));
         broken_reply = if feeder.is_ok() {
             // Whatever happens while reading, the feeder must be told to stop, or the scope
             // would wait for it forever.
             match catch_unwind(AssertUnwindSafe(|| {
-                read_replies(inner, slot, &mut from_worker, pid, &claims, &reading)
+                read_replies(
+                    inner,
+                    slot,
+                    &mut from_worker,
+                    results.as_mut(),
+                    pid,
+                    &claims,
+                    &reading,
+                )
             })) {
                 Ok(outcome) => outcome,
                 Err(payload) => {
@@ -548,6 +576,7 @@ fn read_replies(
     inner: &Inner,
     slot: usize,
     reader: &mut BufReader<File>,
+    mut results: Option<&mut Arena>,
     pid: u32,
     claims: &Claims,
     reading: &std::sync::atomic::AtomicBool,
@@ -564,7 +593,11 @@ fn read_replies(
             Ok(false) => return None,
             Err(e) => return Some(rewrap(e, pid)),
         }
-        let (id, outcome) = match wire::decode_from_worker(&body) {
+        let (view, posted) = match crate::arena::resolve(&body, results.as_deref_mut(), max) {
+            Ok(resolved) => resolved,
+            Err(e) => return Some(rewrap(e, pid)),
+        };
+        let (id, outcome) = match wire::decode_from_worker(view) {
             Ok(FromWorker::Result {
                 id,
                 exec_nanos,
@@ -614,6 +647,10 @@ fn read_replies(
                 settle(job.sink, Reply::Failed(Error::wire(what, detail)));
             }
         }
+        // The results are decoded: the worker may reuse the region for its next reply.
+        if let (Some(results), Some(number)) = (results.as_deref(), posted) {
+            results.release(number);
+        }
     }
 }
 
@@ -624,8 +661,21 @@ fn rewrap(e: Error, pid: u32) -> Error {
     }
 }
 
-/// Frames up to this size are gathered into one write.
-const GATHER: usize = 256 * 1024;
+/// Frames up to this size are gathered into one write; larger ones are written alone (their
+/// body through the calls region when it is free).
+const GATHER: usize = crate::arena::SHARED_MIN;
+
+/// Whether workers get shared regions for large frames (Linux and Android, which have `memfd`).
+const SHARED_REGIONS: bool = cfg!(any(target_os = "linux", target_os = "android"));
+
+/// Writes one frame, its body through the calls region when it is large and the worker is done
+/// with the previous one there.
+fn write_frame(pipe: &mut File, frame: &[u8], calls: Option<&mut Arena>) -> std::io::Result<()> {
+    match crate::arena::envelope_for(frame, calls) {
+        Some(envelope) => pipe.write_all(&envelope),
+        None => pipe.write_all(frame),
+    }
+}
 
 /// The body of a slot's feeder thread: sends queued calls while the worker has room for them,
 /// and watches the call it runs (its timeout, and whether it holds up the calls behind it).
@@ -633,7 +683,7 @@ const GATHER: usize = 256 * 1024;
 /// The pipe is shared with [`Inner::enqueue`]'s direct path; whoever writes holds the pipe's lock
 /// from before it moves calls to `in_flight` (under the pool lock) until they are written, so
 /// calls reach the worker in `in_flight` order.
-fn feed(inner: &Inner, slot: usize) {
+fn feed(inner: &Inner, slot: usize, mut calls: Option<Arena>) {
     sigpipe::block_for_this_thread();
     let (pipe, claims) = {
         let st = inner.lock();
@@ -687,7 +737,7 @@ fn feed(inner: &Inner, slot: usize) {
             }
         };
         drop(skipped);
-        let written = write_frames(&mut file, &frames, &mut out);
+        let written = write_frames(&mut file, &frames, &mut out, calls.as_mut());
         drop(file);
         if written.is_err() {
             // The worker cannot take calls any more (it closed its input, or is dying): end it,
@@ -884,9 +934,10 @@ fn write_frames(
     pipe: &mut File,
     frames: &[Arc<Vec<u8>>],
     out: &mut Vec<u8>,
+    mut calls: Option<&mut Arena>,
 ) -> std::io::Result<()> {
     if let [one] = frames {
-        return pipe.write_all(one);
+        return write_frame(pipe, one, calls);
     }
     out.clear();
     for f in frames {
@@ -895,7 +946,7 @@ fn write_frames(
                 pipe.write_all(out)?;
                 out.clear();
             }
-            pipe.write_all(f)?;
+            write_frame(pipe, f, calls.as_deref_mut())?;
         } else {
             out.extend_from_slice(f);
         }
