@@ -10,6 +10,7 @@ mod events;
 mod faults;
 mod lifecycle;
 mod map;
+mod payloads;
 mod props;
 mod signals;
 mod stuck;
