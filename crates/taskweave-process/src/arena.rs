@@ -161,14 +161,7 @@ impl Arena {
         let len = len.next_multiple_of(HEADER);
         // SAFETY: resizing our own mapping; it may move, and no reference into it is alive
         // (every slice handed out borrows `self`, which is borrowed mutably here).
-        let ptr = unsafe {
-            libc::mremap(
-                self.ptr.cast(),
-                self.mapped,
-                len,
-                libc::MREMAP_MAYMOVE,
-            )
-        };
+        let ptr = unsafe { libc::mremap(self.ptr.cast(), self.mapped, len, libc::MREMAP_MAYMOVE) };
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
@@ -202,7 +195,11 @@ impl Arena {
         if body.len() > self.allocated {
             // Allocating first turns a lack of memory into an error here rather than a fault
             // in the copy below.
-            allocate(&self.file, HEADER + self.allocated, body.len() - self.allocated)?;
+            allocate(
+                &self.file,
+                HEADER + self.allocated,
+                body.len() - self.allocated,
+            )?;
             self.allocated = body.len();
         }
         self.ensure_mapped(need)?;
@@ -215,7 +212,12 @@ impl Arena {
         }
         if self.allocated > TRIM && self.allocated > 4 * body.len() {
             let from = body.len().next_multiple_of(HEADER);
-            if punch(&self.file, HEADER + from, self.allocated - from.min(self.allocated)).is_ok()
+            if punch(
+                &self.file,
+                HEADER + from,
+                self.allocated - from.min(self.allocated),
+            )
+            .is_ok()
             {
                 self.allocated = from;
             }
@@ -457,7 +459,10 @@ mod tests {
         let bigger = vec![7u8; 3 << 20];
         let m = tx.post(&bigger).unwrap().unwrap();
         assert_eq!(m, n + 1);
-        assert_eq!(rx.take(m, bigger.len() as u64, 1 << 30).unwrap(), &bigger[..]);
+        assert_eq!(
+            rx.take(m, bigger.len() as u64, 1 << 30).unwrap(),
+            &bigger[..]
+        );
     }
 
     #[test]
@@ -513,5 +518,30 @@ mod tests {
         assert!(e.to_string().contains("another envelope"), "{e}");
         // Small frames stay in the pipe.
         assert!(envelope_for(&[0, 0, 0, 0, 1], Some(&mut tx)).is_none());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_envelope_resolves_or_is_a_wire_error(
+            number in proptest::prop_oneof![0u64..4, proptest::num::u64::ANY],
+            len in proptest::prop_oneof![0u64..70_000, proptest::num::u64::ANY],
+            posted in proptest::option::of(0usize..70_000),
+            max in proptest::prop_oneof![proptest::strategy::Just(4096usize), proptest::strategy::Just(1usize << 30)],
+        ) {
+            let (mut tx, mut rx) = pair();
+            if let Some(n) = posted {
+                tx.post(&vec![3u8; n]).unwrap();
+            }
+            let env = crate::wire::encode_shared(number, len);
+            match resolve(&env[4..], Some(&mut rx), max) {
+                Ok((body, Some(n))) => {
+                    proptest::prop_assert_eq!(body.len() as u64, len);
+                    proptest::prop_assert_eq!(n, number);
+                    proptest::prop_assert!(body.len() <= max);
+                }
+                Ok((_, None)) => proptest::prop_assert!(false, "an envelope resolved to itself"),
+                Err(e) => proptest::prop_assert!(e.is_wire()),
+            }
+        }
     }
 }

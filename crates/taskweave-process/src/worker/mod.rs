@@ -92,7 +92,13 @@ fn parse(value: &str) -> Option<Marker> {
     // The pool hands over fresh descriptors above stdio, all different: anything else is not
     // a marker the pool wrote, and taking ownership of it could close someone else's file.
     let (calls, results) = marker.regions.unzip();
-    let fds = [Some(marker.input), Some(marker.output), marker.claims, calls, results];
+    let fds = [
+        Some(marker.input),
+        Some(marker.output),
+        marker.claims,
+        calls,
+        results,
+    ];
     let fds: Vec<i32> = fds.into_iter().flatten().collect();
     let distinct = fds.iter().enumerate().all(|(i, a)| !fds[..i].contains(a));
     (distinct && fds.iter().all(|&fd| fd > 2)).then_some(marker)
@@ -331,8 +337,7 @@ fn serve(marker: Marker) -> i32 {
             Ok(false) => return 0,
             Err(e) => return fatal(&mut out, &e.to_string()),
         }
-        let (view, posted) = match crate::arena::resolve(&body, calls.as_mut(), marker.max_frame)
-        {
+        let (view, posted) = match crate::arena::resolve(&body, calls.as_mut(), marker.max_frame) {
             Ok(resolved) => resolved,
             Err(e) => return fatal(&mut out, &e.to_string()),
         };

@@ -107,7 +107,9 @@ fn a_worker_killed_in_the_middle_of_a_transfer_fails_only_its_call() {
                     survived += 1;
                 }
                 Err(e) => {
-                    let d = e.worker().unwrap_or_else(|| panic!("expected WorkerDied: {e}"));
+                    let d = e
+                        .worker()
+                        .unwrap_or_else(|| panic!("expected WorkerDied: {e}"));
                     assert_eq!(d.pid(), worker);
                     died += 1;
                 }
