@@ -315,6 +315,40 @@ pub(crate) fn resolve<'a>(
     Ok((inner, Some(number)))
 }
 
+/// A worker's input: its pipe and the region for large calls, behind one lock, so that calls
+/// reach the worker in the order they were taken whichever path they take.
+pub(crate) struct Pipe {
+    pub(crate) file: File,
+    pub(crate) calls: Option<Arena>,
+}
+
+impl Pipe {
+    /// Writes one complete frame, its body through the calls region when it is large and the
+    /// worker is done with the previous one there. `guarded`: the writing thread's `SIGPIPE`
+    /// disposition is the program's (a submitting thread), so the write keeps the signal away.
+    ///
+    /// # Errors
+    ///
+    /// The pipe's write error (the worker closed its input or is dying).
+    pub(crate) fn write_frame(&mut self, frame: &[u8], guarded: bool) -> io::Result<()> {
+        let envelope = envelope_for(frame, self.calls.as_mut());
+        let bytes: &[u8] = match &envelope {
+            Some(e) => e,
+            None => frame,
+        };
+        if guarded {
+            crate::sigpipe::write_all(&mut self.file, bytes)
+        } else {
+            io::Write::write_all(&mut self.file, bytes)
+        }
+    }
+
+    /// Whether a frame of `len` bytes would go through the calls region now.
+    pub(crate) fn takes_shared(&self, len: usize) -> bool {
+        len >= 4 + SHARED_MIN && self.calls.as_ref().is_some_and(Arena::is_free)
+    }
+}
+
 /// Posts `frame`'s body (after its length prefix) to `arena` when it is large enough and the
 /// region is free, and returns the envelope to write instead; `None`: write `frame` itself.
 pub(crate) fn envelope_for(

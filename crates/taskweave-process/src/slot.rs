@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use taskweave_core::Error;
 
-use crate::arena::Arena;
+use crate::arena::{Arena, Pipe};
 use crate::claims::Claims;
 use crate::image::{Image, image};
 use crate::job::{Job, Reply, settle};
@@ -438,6 +438,10 @@ fn run(inner: &Arc<Inner>, slot: usize, worker: Worker) {
         regions,
     } = worker;
     let (calls, mut results) = regions.unzip();
+    let to_worker = Pipe {
+        file: to_worker,
+        calls,
+    };
     {
         let mut st = inner.lock();
         let s = &mut st.slots[slot];
@@ -457,7 +461,7 @@ fn run(inner: &Arc<Inner>, slot: usize, worker: Worker) {
     std::thread::scope(|scope| {
         let feeder = std::thread::Builder::new()
             .name(format!("taskweave-process-feed-{slot}"))
-            .spawn_scoped(scope, move || feed(inner, slot, calls));
+            .spawn_scoped(scope, || feed(inner, slot));
         broken_reply = if feeder.is_ok() {
             // Whatever happens while reading, the feeder must be told to stop, or the scope
             // would wait for it forever.
@@ -668,14 +672,6 @@ const GATHER: usize = crate::arena::SHARED_MIN;
 /// Whether workers get shared regions for large frames (Linux and Android, which have `memfd`).
 const SHARED_REGIONS: bool = cfg!(any(target_os = "linux", target_os = "android"));
 
-/// Writes one frame, its body through the calls region when it is large and the worker is done
-/// with the previous one there.
-fn write_frame(pipe: &mut File, frame: &[u8], calls: Option<&mut Arena>) -> std::io::Result<()> {
-    match crate::arena::envelope_for(frame, calls) {
-        Some(envelope) => pipe.write_all(&envelope),
-        None => pipe.write_all(frame),
-    }
-}
 
 /// The body of a slot's feeder thread: sends queued calls while the worker has room for them,
 /// and watches the call it runs (its timeout, and whether it holds up the calls behind it).
@@ -683,7 +679,7 @@ fn write_frame(pipe: &mut File, frame: &[u8], calls: Option<&mut Arena>) -> std:
 /// The pipe is shared with [`Inner::enqueue`]'s direct path; whoever writes holds the pipe's lock
 /// from before it moves calls to `in_flight` (under the pool lock) until they are written, so
 /// calls reach the worker in `in_flight` order.
-fn feed(inner: &Inner, slot: usize, mut calls: Option<Arena>) {
+fn feed(inner: &Inner, slot: usize) {
     sigpipe::block_for_this_thread();
     let (pipe, claims) = {
         let st = inner.lock();
@@ -737,7 +733,7 @@ fn feed(inner: &Inner, slot: usize, mut calls: Option<Arena>) {
             }
         };
         drop(skipped);
-        let written = write_frames(&mut file, &frames, &mut out, calls.as_mut());
+        let written = write_frames(&mut file, &frames, &mut out);
         drop(file);
         if written.is_err() {
             // The worker cannot take calls any more (it closed its input, or is dying): end it,
@@ -931,28 +927,27 @@ fn take_batch(
 }
 
 fn write_frames(
-    pipe: &mut File,
+    pipe: &mut Pipe,
     frames: &[Arc<Vec<u8>>],
     out: &mut Vec<u8>,
-    mut calls: Option<&mut Arena>,
 ) -> std::io::Result<()> {
     if let [one] = frames {
-        return write_frame(pipe, one, calls);
+        return pipe.write_frame(one, false);
     }
     out.clear();
     for f in frames {
         if f.len() > GATHER {
             if !out.is_empty() {
-                pipe.write_all(out)?;
+                pipe.file.write_all(out)?;
                 out.clear();
             }
-            write_frame(pipe, f, calls.as_deref_mut())?;
+            pipe.write_frame(f, false)?;
         } else {
             out.extend_from_slice(f);
         }
     }
     if !out.is_empty() {
-        pipe.write_all(out)?;
+        pipe.file.write_all(out)?;
     }
     if out.capacity() > 4 * GATHER {
         *out = Vec::new();
