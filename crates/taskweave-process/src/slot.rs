@@ -644,6 +644,7 @@ fn read_replies(
                 inner.note_exec(nanos);
                 inner.finished(&job, true, Duration::from_nanos(nanos));
                 settle(job.sink, Reply::Outcomes { payload, pid });
+                crate::bytes::recycle(job.frame);
             }
             Err(detail) => {
                 inner.finished(&job, false, Duration::ZERO);
