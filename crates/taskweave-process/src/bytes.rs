@@ -137,7 +137,7 @@ pub(crate) fn advise_huge(buf: &mut Vec<u8>) {
 const SPARE_MIN: usize = crate::arena::SHARED_MIN;
 
 /// The largest frame buffer kept as the spare.
-const SPARE_MAX: usize = 64 << 20;
+const SPARE_MAX: usize = 128 << 20;
 
 /// One large call frame's buffer, kept from a finished call for the next large argument: a
 /// fresh buffer costs a page fault per 4 KiB as it is first written (about as much as the copies
