@@ -673,7 +673,6 @@ const GATHER: usize = crate::arena::SHARED_MIN;
 /// Whether workers get shared regions for large frames (Linux and Android, which have `memfd`).
 const SHARED_REGIONS: bool = cfg!(any(target_os = "linux", target_os = "android"));
 
-
 /// The body of a slot's feeder thread: sends queued calls while the worker has room for them,
 /// and watches the call it runs (its timeout, and whether it holds up the calls behind it).
 ///
