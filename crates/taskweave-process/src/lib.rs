@@ -155,6 +155,7 @@ pub mod fuzzing;
 mod image;
 mod job;
 mod map;
+mod named;
 mod options;
 mod pool;
 mod shared;

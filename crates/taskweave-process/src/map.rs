@@ -48,6 +48,10 @@ impl<A: Payload, R: Payload> ProcessMap<A, R> {
             results.fail(e);
             return;
         }
+        if let Some(refused) = crate::named::offsets_refused(&self.pool) {
+            results.fail(refused);
+            return;
+        }
         let Some(fref) = self.fref else {
             results.fail(Error::refused(crate::image::not_in_code()));
             return;
@@ -129,6 +133,23 @@ pub(crate) struct MapSink<R> {
     holes: Vec<(usize, Error)>,
     what: Arc<str>,
     results: ChunkResults<R>,
+}
+
+impl<R> MapSink<R> {
+    /// The sink of a chunk of `total` inputs, of which `holes` could not be sent.
+    pub(crate) fn new(
+        total: usize,
+        holes: Vec<(usize, Error)>,
+        what: Arc<str>,
+        results: ChunkResults<R>,
+    ) -> MapSink<R> {
+        MapSink {
+            total,
+            holes,
+            what,
+            results,
+        }
+    }
 }
 
 impl<R: Payload> Sink for MapSink<R> {

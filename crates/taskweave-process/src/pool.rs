@@ -80,7 +80,7 @@ pub struct Stats {
 /// assert_eq!(squares, [1, 4, 9, 16, 25]);
 /// ```
 pub struct ProcessPoolExecutor {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 /// Configures a [`ProcessPoolExecutor`].
@@ -107,6 +107,10 @@ pub struct Builder {
     initializer: Option<Result<(FnRef, Vec<u8>), Error>>,
     max_frame: usize,
     program: Option<PathBuf>,
+    /// Set by `worker_args` (in `named.rs`).
+    pub(crate) args: Option<Vec<std::ffi::OsString>>,
+    /// Set by `named_worker_program` (in `named.rs`): workers are another build.
+    pub(crate) named_only: bool,
     handshake_timeout: Duration,
     secret: u64,
 }
@@ -223,7 +227,13 @@ impl Builder {
     /// ```
     pub fn worker_program(mut self, program: impl Into<PathBuf>) -> Builder {
         self.program = Some(program.into());
+        self.named_only = false;
         self
+    }
+
+    /// Sets the program workers run; used by `named_worker_program`.
+    pub(crate) fn set_program(&mut self, program: PathBuf) {
+        self.program = Some(program);
     }
 
     /// How long a new worker may take to answer the handshake. Default: 30 s.
@@ -249,8 +259,9 @@ impl Builder {
     ///
     /// [`ErrorKind::Refused`](taskweave_core::ErrorKind::Refused) naming the argument for
     /// `max_workers` of 0 or above 4096, `max_tasks_per_child(0)`, a `max_frame` below 64 bytes or
-    /// above `u32::MAX`, a zero `handshake_timeout`, a `worker_program` that is not a file, or an
-    /// initializer that is not a function of this executable;
+    /// above `u32::MAX`, a zero `handshake_timeout`, a `worker_program` or
+    /// `named_worker_program` that is not a file, an initializer that is not a function of this
+    /// executable, or an initializer with a `named_worker_program`;
     /// [`ErrorKind::Wire`](taskweave_core::ErrorKind::Wire) for an initializer argument that cannot
     /// be serialised; [`ErrorKind::Broken`](taskweave_core::ErrorKind::Broken) if threads cannot be
     /// created.
@@ -293,9 +304,12 @@ impl Builder {
             && !std::fs::metadata(program).is_ok_and(|m| m.is_file())
         {
             return Err(Error::refused(format!(
-                "worker_program {} is not a file",
+                "worker program {} is not a file",
                 program.display()
             )));
+        }
+        if self.named_only && self.initializer.is_some() {
+            return Err(crate::named::no_initializer());
         }
         let initializer = self.initializer.transpose()?;
         let config = Config {
@@ -304,6 +318,8 @@ impl Builder {
             initializer,
             max_frame: self.max_frame,
             program: self.program.unwrap_or_else(crate::spawn::default_program),
+            args: self.args,
+            named_only: self.named_only,
             handshake_timeout: self.handshake_timeout,
         };
         let inner = Arc::new(Inner::new(config, self.secret, max_workers));
@@ -359,6 +375,8 @@ impl ProcessPoolExecutor {
             initializer: None,
             max_frame: wire::DEFAULT_MAX_FRAME,
             program: None,
+            args: None,
+            named_only: false,
             handshake_timeout: Duration::from_secs(30),
             secret: crate::image::random_secret(),
         }
@@ -486,6 +504,10 @@ impl ProcessPoolExecutor {
         let inner = &*self.inner;
         let id = inner.next_id();
         let what: Arc<str> = format!("task {id} ({name})").into();
+        if let Some(refused) = crate::named::offsets_refused(inner) {
+            resolver.set_error(refused);
+            return promise;
+        }
         let Some(fref) = fref else {
             resolver.set_error(outside_image());
             return promise;

@@ -42,6 +42,16 @@ use serde::de::DeserializeOwned;
 
 pub use linkme::distributed_slice;
 
+/// The version of how registered functions are called: the encoding of arguments and results
+/// (postcard 1) and the signature hash ([`signature_hash`]). Two programs can call each other's
+/// functions only if they agree on it; executors compare it when they connect a caller to a
+/// worker of another build.
+///
+/// ```
+/// assert_eq!(taskweave_registry::ABI_VERSION, 1);
+/// ```
+pub const ABI_VERSION: u16 = 1;
+
 /// Every function marked `#[remote]` in the program, in no particular order.
 ///
 /// Prefer [`lookup`], [`all`] and [`by_fn`], which check the table for duplicate names first.
