@@ -79,13 +79,13 @@ pub(crate) fn spawn_worker(
         }
     }
     cmd.env(
-            WORKER_ENV,
-            format!(
-                "1:{in_fd}:{out_fd}:{}:{max_frame}:{claims_fd}",
-                std::process::id()
-            ),
-        )
-        .stdin(Stdio::null());
+        WORKER_ENV,
+        format!(
+            "1:{in_fd}:{out_fd}:{}:{max_frame}:{claims_fd}",
+            std::process::id()
+        ),
+    )
+    .stdin(Stdio::null());
     // SAFETY: the closure runs in the forked child before exec and only makes async-signal-safe
     // system calls (fcntl, prctl) on its own descriptors and process.
     unsafe {

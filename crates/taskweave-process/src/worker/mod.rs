@@ -271,7 +271,8 @@ fn serve(marker: Marker) -> i32 {
     let mut body = Vec::new();
 
     // Setup: the pool's build must be ours before any offset is trusted.
-    let (secret, named_only) = match wire::read_frame_into(&mut input, marker.max_frame, &mut body) {
+    let (secret, named_only) = match wire::read_frame_into(&mut input, marker.max_frame, &mut body)
+    {
         Ok(true) => match accept_setup(&body, img) {
             Ok(Setup {
                 secret,

@@ -10,7 +10,14 @@ use crate::wire::{self, outcome};
 use super::trampoline::LAST_PANIC;
 
 /// Runs a named call of `count` arguments and appends one outcome per argument to `out`.
-pub(crate) fn run(name: &str, hash: u64, caller: &str, count: u32, payload: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn run(
+    name: &str,
+    hash: u64,
+    caller: &str,
+    count: u32,
+    payload: &[u8],
+    out: &mut Vec<u8>,
+) {
     let entry = match taskweave_registry::lookup(name) {
         Ok(entry) => match entry.check_hash(hash, caller) {
             Ok(()) => entry,
