@@ -303,8 +303,13 @@ impl Builder {
         if let Some(program) = &self.program
             && !std::fs::metadata(program).is_ok_and(|m| m.is_file())
         {
+            let option = if self.named_only {
+                "named_worker_program"
+            } else {
+                "worker_program"
+            };
             return Err(Error::refused(format!(
-                "worker program {} is not a file",
+                "{option} {} is not a file",
                 program.display()
             )));
         }

@@ -239,18 +239,42 @@ pub(crate) fn accept_call(func: FnRef, secret: u64) -> Result<(usize, usize), St
     resolve(func, secret)
 }
 
-/// What a call frame asks the worker to run.
+/// What a call frame asks the worker to run, before any check.
 enum Target<'a> {
-    /// A code offset, not checked yet.
+    /// A code offset.
     Offset(FnRef),
-    /// A checked `(function, trampoline)` pair of this image.
-    Checked(usize, usize),
-    /// A registered function, by name.
+    /// A registered function, by name (checked against the registry as it runs).
     Named {
         name: &'a str,
         hash: u64,
         caller: &'a str,
     },
+}
+
+/// A call that may run: a checked `(function, trampoline)` pair of this image, or a name.
+enum Runnable<'a> {
+    Offset(usize, usize),
+    Named {
+        name: &'a str,
+        hash: u64,
+        caller: &'a str,
+    },
+}
+
+/// Checks a call's target: an offset must pass its tag and code checks, and is refused
+/// outright when the pool is another build (its offsets mean nothing here).
+fn accept_target(
+    target: Target<'_>,
+    secret: u64,
+    named_only: bool,
+) -> Result<Runnable<'_>, String> {
+    match target {
+        Target::Offset(_) if named_only => Err(
+            "a code offset from a pool of another build: this worker runs only named calls".into(),
+        ),
+        Target::Offset(func) => accept_call(func, secret).map(|(f, t)| Runnable::Offset(f, t)),
+        Target::Named { name, hash, caller } => Ok(Runnable::Named { name, hash, caller }),
+    }
 }
 
 fn serve(marker: Marker) -> i32 {
@@ -358,20 +382,12 @@ fn serve(marker: Marker) -> i32 {
         let claimed_at = position;
         position += 1;
         frame.clear();
-        let runnable = match target {
-            Target::Offset(_) if named_only => Err(
-                "a code offset from a pool of another build: this worker runs only named calls"
-                    .to_owned(),
-            ),
-            Target::Offset(func) => accept_call(func, secret).map(|(f, t)| Target::Checked(f, t)),
-            named => Ok(named),
-        };
-        match runnable {
-            Ok(target) => {
+        match accept_target(target, secret, named_only) {
+            Ok(runnable) => {
                 let started = Instant::now();
                 let start = wire::begin_result(&mut frame, id, 0);
-                match target {
-                    Target::Checked(func, tramp) => {
+                match runnable {
+                    Runnable::Offset(func, tramp) => {
                         // SAFETY: `tramp` is a checked reference into this build's code, made
                         // by the pool from a `Trampoline` (call frames carry no other kind).
                         let tramp = unsafe {
@@ -379,10 +395,9 @@ fn serve(marker: Marker) -> i32 {
                         };
                         tramp(func, count, payload, &mut frame);
                     }
-                    Target::Named { name, hash, caller } => {
+                    Runnable::Named { name, hash, caller } => {
                         named::run(name, hash, caller, count, payload, &mut frame);
                     }
-                    Target::Offset(_) => {}
                 }
                 let nanos = started.elapsed().as_nanos() as u64;
                 wire::set_result_nanos(&mut frame, start, nanos);

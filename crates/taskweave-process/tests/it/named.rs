@@ -289,7 +289,10 @@ fn the_builder_refuses_an_initializer_for_another_build() {
         .build()
         .unwrap_err();
     assert!(
-        err.is_refused() && err.to_string().contains("not a file"),
+        err.is_refused()
+            && err
+                .to_string()
+                .contains("named_worker_program /nonexistent"),
         "{err}"
     );
 }
