@@ -394,7 +394,8 @@ impl ProcessPoolExecutor {
     /// let pool = ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
     /// let map = pool.map_named_unordered_with("doc::negate", 0..10i32, MapOptions::new());
     /// for (i, r) in map {
-    ///     assert_eq!(r.unwrap(), -(i as i32));
+    ///     let r: i32 = r.unwrap();
+    ///     assert_eq!(r, -(i as i32));
     /// }
     /// ```
     pub fn map_named_unordered_with<A, R, I>(
