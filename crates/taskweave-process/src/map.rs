@@ -48,8 +48,8 @@ impl<A: Payload, R: Payload> ProcessMap<A, R> {
             results.fail(e);
             return;
         }
-        if let Some(refused) = crate::named::offsets_refused(&self.pool) {
-            results.fail(refused);
+        if self.pool.config.named_only {
+            results.fail(Error::refused(crate::image::other_build()));
             return;
         }
         let Some(fref) = self.fref else {

@@ -25,25 +25,6 @@ use crate::pool::{Builder, ProcessPoolExecutor};
 use crate::shared::{EXECUTOR_NAME, Inner};
 use crate::wire;
 
-/// Why an offset call cannot go to this pool's workers, if it cannot.
-pub(crate) fn offsets_refused(inner: &Inner) -> Option<Error> {
-    inner.config.named_only.then(|| {
-        Error::refused(
-            "this pool's workers run another build's program (named_worker_program), where a \
-             function's code offset means nothing: call registered functions by name with \
-             submit_remote, submit_named, map_remote or map_named",
-        )
-    })
-}
-
-/// Why a pool of another build's workers cannot have an initializer.
-pub(crate) fn no_initializer() -> Error {
-    Error::refused(
-        "an initializer travels as a code offset, which means nothing in the other build a \
-         named_worker_program runs: let the worker program initialise itself before it serves",
-    )
-}
-
 fn check_name(name: &str) -> Result<(), Error> {
     if name.is_empty() || name.len() > wire::MAX_NAME {
         return Err(Error::refused(format!(

@@ -314,7 +314,7 @@ impl Builder {
             )));
         }
         if self.named_only && self.initializer.is_some() {
-            return Err(crate::named::no_initializer());
+            return Err(Error::refused(crate::image::no_initializer_in_other_build()));
         }
         let initializer = self.initializer.transpose()?;
         let config = Config {
@@ -509,8 +509,8 @@ impl ProcessPoolExecutor {
         let inner = &*self.inner;
         let id = inner.next_id();
         let what: Arc<str> = format!("task {id} ({name})").into();
-        if let Some(refused) = crate::named::offsets_refused(inner) {
-            resolver.set_error(refused);
+        if inner.config.named_only {
+            resolver.set_error(Error::refused(crate::image::other_build()));
             return promise;
         }
         let Some(fref) = fref else {
