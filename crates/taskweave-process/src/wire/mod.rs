@@ -380,6 +380,14 @@ pub(crate) fn decode_to_worker(body: &[u8]) -> Result<ToWorker<'_>, Error> {
             let count = c.u32("argument count")?;
             let name = c.short_text("function name")?;
             let caller = c.short_text("caller's signature")?;
+            // Each argument has at least its 4-byte length: a larger count is a lie that would
+            // have the worker write an outcome per claimed argument.
+            if count as usize > c.rest.len() / 4 {
+                return Err(wire_err(format!(
+                    "named call claims {count} arguments in {} bytes",
+                    c.rest.len()
+                )));
+            }
             Ok(ToWorker::NamedCall {
                 id,
                 hash,

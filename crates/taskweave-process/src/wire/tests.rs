@@ -281,6 +281,16 @@ fn a_named_call_cut_inside_an_argument_is_an_error() {
     let mut rest = &payload[..];
     let err = next_named_item(&mut rest).unwrap_err();
     assert!(err.contains("100 bytes"), "{err}");
+    // A count the payload cannot hold is refused before anything runs.
+    let mut frame = Vec::new();
+    let start = begin_named_call(&mut frame, 1, 2, u32::MAX, "f", "fn(u8) -> u8");
+    push_named_item(&mut frame, &1u8).unwrap();
+    finish(&mut frame, start, DEFAULT_MAX_FRAME).unwrap();
+    let err = decode_to_worker(&frame[4..]).unwrap_err();
+    assert!(
+        err.to_string().contains("claims 4294967295 arguments"),
+        "{err}"
+    );
     // A name that is not UTF-8 is refused as a frame error.
     let body = [
         K_CALL_NAMED,
