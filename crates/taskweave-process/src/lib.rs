@@ -89,8 +89,8 @@
 //! registry versions instead of the build id, and the pool then makes only by-name calls: an
 //! offset call (`submit`, `map`, `call`, `run_in_executor`) fails with [`ErrorKind::Refused`]
 //! before anything is sent, and the worker refuses any offset too. A name costs a table lookup
-//! per call (per chunk in a map) and one more copy of each result, made by the registry's
-//! trampoline.
+//! per call (per chunk in a map) and four bytes per argument; results are encoded straight into
+//! the reply, as in the offset form.
 //!
 //! ```
 //! use taskweave_process::ProcessPoolExecutor;

@@ -12,7 +12,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use taskweave_core::Error;
 
-const OK: u8 = 0;
+/// A value's outcome: this tag, then the value's postcard bytes.
+pub(crate) const OK: u8 = 0;
 const PANICKED: u8 = 1;
 const WIRE: u8 = 2;
 const REFUSED: u8 = 3;
@@ -34,12 +35,6 @@ pub(crate) fn push_panic(out: &mut Vec<u8>, message: &str, backtrace: &str) {
     out.push(PANICKED);
     // Serialising strings into a Vec cannot fail.
     let _ = postcard::to_io(&(message, backtrace), &mut *out);
-}
-
-/// Appends a value's outcome from bytes that are already its postcard encoding.
-pub(crate) fn push_encoded(out: &mut Vec<u8>, value: &[u8]) {
-    out.push(OK);
-    out.extend_from_slice(value);
 }
 
 /// Appends a refusal's outcome: the worker would not run the call (an unknown name, a signature

@@ -325,7 +325,7 @@ fn a_named_call_cut_inside_an_argument_is_an_error() {
 fn a_refused_outcome_is_a_refusal() {
     let mut out = Vec::new();
     outcome::push_refused(&mut out, "unknown remote function `x`");
-    outcome::push_encoded(&mut out, &postcard::to_stdvec(&3u8).unwrap());
+    outcome::push_value(&mut out, &3u8);
     let mut rest = &out[..];
     let err = outcome::next::<u8>(&mut rest, "task 1", 42).unwrap_err();
     assert!(err.is_refused(), "{err}");

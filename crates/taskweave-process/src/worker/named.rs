@@ -36,10 +36,17 @@ pub(crate) fn run(
                 return;
             }
         };
-        // The registry's trampoline catches the function's panic; a panic that still escapes
-        // (a payload that panics as it is dropped) is this item's panic, never the worker's end.
-        match crate::unwind::catch(|| entry.call(item)) {
-            Ok(Ok(bytes)) => outcome::push_encoded(out, &bytes),
+        // The registry's trampoline catches the function's panic; one that still escapes (in
+        // the result's `Serialize`, or a payload that panics as it is dropped) is this item's
+        // panic, never the worker's end. The result is encoded straight into the reply.
+        let mark = out.len();
+        out.push(outcome::OK);
+        let ran = crate::unwind::catch(|| entry.call_into(item, out));
+        if !matches!(ran, Ok(Ok(()))) {
+            out.truncate(mark);
+        }
+        match ran {
+            Ok(Ok(())) => {}
             Ok(Err(CallFailure::Panicked(message))) => {
                 outcome::push_panic(out, &message, &caught_backtrace());
             }
