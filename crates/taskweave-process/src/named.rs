@@ -499,3 +499,121 @@ impl<A: Payload, R: Payload> Dispatch for NamedMap<A, R> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! A real worker process (this test binary started as one) told by a named setup that its
+    //! pool is another build: it runs names, and refuses an offset even when its tag is valid.
+
+    use std::io::{BufReader, Write};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use taskweave_registry::Signature;
+
+    use crate::claims::Claims;
+    use crate::spawn::{WorkerArgs, default_program, spawn_worker};
+    use crate::wire::{self, FromWorker, outcome};
+    use crate::worker::trampoline;
+
+    #[taskweave_macros::remote(crate = taskweave_registry, name = "unit::square")]
+    fn square(x: u64) -> u64 {
+        x * x
+    }
+
+    fn reply(from: &mut BufReader<std::fs::File>) -> Vec<u8> {
+        wire::read_frame(from, wire::DEFAULT_MAX_FRAME)
+            .unwrap()
+            .expect("the worker ended instead of answering")
+    }
+
+    #[test]
+    fn a_named_only_worker_runs_names_and_refuses_offsets() {
+        let claims = Claims::create().unwrap();
+        // Not while another test has inheritable descriptors: this worker would keep them.
+        let spawning = crate::wire::tests::live_worker::SPAWNING
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let spawned = spawn_worker(
+            &default_program(),
+            WorkerArgs::Own(None),
+            wire::DEFAULT_MAX_FRAME,
+            claims.file(),
+        )
+        .unwrap();
+        drop(spawning);
+        let mut child = spawned.child;
+        // Every read below is bounded: a worker that does not answer is killed, which ends
+        // the read with an end of file.
+        let (done, watch) = mpsc::channel::<()>();
+        let pid = child.id() as libc::pid_t;
+        let watchdog = std::thread::spawn(move || {
+            if watch.recv_timeout(Duration::from_secs(30)).is_err() {
+                // SAFETY: our own child, reaped only after this thread was joined.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        });
+        let mut to = spawned.to_worker;
+        let mut from = BufReader::new(spawned.from_worker);
+        let hello = reply(&mut from);
+        assert!(matches!(
+            wire::decode_from_worker(&hello),
+            Ok(FromWorker::Hello { .. })
+        ));
+        let mut frame = Vec::new();
+        wire::encode_setup_named(&mut frame, taskweave_registry::ABI_VERSION);
+        to.write_all(&frame).unwrap();
+        let ready = reply(&mut from);
+        assert!(matches!(
+            wire::decode_from_worker(&ready),
+            Ok(FromWorker::Ready)
+        ));
+
+        let mut position = 0;
+        // Tagged for the key a named-only worker holds (0): only the named-only rule stops it.
+        if let Some(fref) = trampoline::call_ref(square as fn(u64) -> u64, 0) {
+            let call = wire::encode_call(1, fref, &3u64, wire::DEFAULT_MAX_FRAME, "t").unwrap();
+            claims.sent(position, 1);
+            position += 1;
+            to.write_all(&call).unwrap();
+            let body = reply(&mut from);
+            match wire::decode_from_worker(&body) {
+                Ok(FromWorker::Failed { id: 1, detail }) => {
+                    assert!(detail.contains("only named calls"), "{detail}");
+                }
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+        }
+
+        let signature = Signature::of::<u64, u64>();
+        let mut call = Vec::new();
+        let caller = signature.to_string();
+        let start =
+            wire::begin_named_call(&mut call, 2, signature.hash, 2, "unit::square", &caller);
+        wire::push_named_item(&mut call, &7u64).unwrap();
+        wire::push_named_item(&mut call, &8u64).unwrap();
+        wire::finish(&mut call, start, wire::DEFAULT_MAX_FRAME).unwrap();
+        claims.sent(position, 2);
+        to.write_all(&call).unwrap();
+        let body = reply(&mut from);
+        let Ok(FromWorker::Result { id: 2, payload, .. }) = wire::decode_from_worker(&body) else {
+            panic!("expected the named call's result");
+        };
+        let mut rest = payload;
+        assert_eq!(
+            outcome::next::<u64>(&mut rest, "t", pid as u32).unwrap(),
+            49
+        );
+        assert_eq!(
+            outcome::next::<u64>(&mut rest, "t", pid as u32).unwrap(),
+            64
+        );
+        assert!(rest.is_empty());
+
+        drop(to);
+        let _ = done.send(());
+        watchdog.join().unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{status}");
+    }
+}

@@ -24,7 +24,7 @@ use taskweave_core::Error;
 
 pub(crate) mod outcome;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 /// The default largest frame body a pool or worker accepts: 1 GiB.
 pub(crate) const DEFAULT_MAX_FRAME: usize = 1 << 30;

@@ -52,7 +52,7 @@ fn empty_frames_are_errors() {
     assert!(wire::read_frame(&mut &[0u8, 0, 0, 0][..], 64).is_err());
 }
 
-mod live_worker {
+pub(crate) mod live_worker {
     //! Random bytes into a real worker process (this test binary started as one): it exits,
     //! never hangs and never runs anything.
 
@@ -66,9 +66,9 @@ mod live_worker {
 
     use crate::wire::{self, FromWorker};
 
-    /// Held while a test's descriptors are inheritable; no other test of this binary starts
-    /// processes.
-    static SPAWNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    /// Held while a test's descriptors are inheritable, and by every other test of this binary
+    /// that starts processes.
+    pub(crate) static SPAWNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
     /// A close-on-exec pipe.
     fn pipe() -> (File, File) {
