@@ -288,14 +288,40 @@ impl ProcessPoolExecutor {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
+        self.map_remote_with(f, inputs, MapOptions::new())
+    }
+
+    /// [`map_remote`](Self::map_remote) with [`MapOptions`] (chunksize, window, timeout,
+    /// progress).
+    ///
+    /// # Errors
+    ///
+    /// Per item, as [`map_remote`](Self::map_remote).
+    ///
+    /// ```
+    /// use taskweave_process::{MapOptions, ProcessPoolExecutor};
+    ///
+    /// #[taskweave_macros::remote(crate = taskweave_registry, name = "doc::halve")]
+    /// fn halve(x: u32) -> u32 {
+    ///     x / 2
+    /// }
+    ///
+    /// let pool = ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
+    /// let options = MapOptions::new().chunksize(50);
+    /// let out: Vec<u32> = pool.map_remote_with(halve, 0..100, options).map(Result::unwrap).collect();
+    /// assert_eq!(out[99], 49);
+    /// ```
+    pub fn map_remote_with<A, R, I>(&self, f: fn(A) -> R, inputs: I, options: MapOptions) -> Map<R>
+    where
+        A: Payload,
+        R: Payload,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'static,
+    {
         let name = taskweave_registry::by_fn(f)
             .map(|entry| entry.name())
             .map_err(|e| Error::refused(e.to_string()));
-        Map::new(
-            NamedMap::new(self.inner.clone(), name),
-            inputs,
-            MapOptions::new(),
-        )
+        Map::new(NamedMap::new(self.inner.clone(), name), inputs, options)
     }
 
     /// Runs the function registered as `name` over `inputs` and yields the results in input

@@ -11,6 +11,11 @@ use crate::shared;
 
 const WAIT: Option<Duration> = Some(Duration::from_secs(30));
 
+/// Map options whose timeout bounds the whole map.
+fn bounded() -> MapOptions {
+    MapOptions::new().timeout(Duration::from_secs(60))
+}
+
 #[taskweave_macros::remote(crate = taskweave_registry, name = "named::square")]
 fn square(x: u64) -> u64 {
     x * x
@@ -100,7 +105,7 @@ fn by_name_calls_run_on_a_pool_of_this_program() {
     // Offsets and names side by side on one pool.
     assert_eq!(pool.submit(plain, 1).result(WAIT).unwrap(), 3);
     let squares: Vec<u64> = pool
-        .map_remote(square, 0..20)
+        .map_remote_with(square, 0..20, bounded())
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(squares, (0..20).map(|x| x * x).collect::<Vec<u64>>());
@@ -159,14 +164,14 @@ fn a_worker_program_of_another_build_serves_its_registered_functions() {
     let got =
         taskweave_core::run(async { pool.submit_named::<u64, u64>("named::square", 5).await });
     assert_eq!(got.unwrap().unwrap(), 25);
-    let options = MapOptions::new().chunksize(7);
+    let options = bounded().chunksize(7);
     let squares: Vec<u64> = pool
         .map_named_with("named::square", 0..100u64, options)
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(squares, (0..100).map(|x| x * x).collect::<Vec<u64>>());
     let mut unordered: Vec<(usize, u64)> = pool
-        .map_named_unordered_with("named::square", 0..30u64, MapOptions::new().chunksize(4))
+        .map_named_unordered_with("named::square", 0..30u64, bounded().chunksize(4))
         .map(|(i, r)| (i, r.unwrap()))
         .collect();
     unordered.sort();
@@ -198,7 +203,7 @@ fn another_build_refuses_an_unknown_name_and_other_types_naming_both_sides() {
     );
     // Every item of a refused map carries the refusal; the pool serves on.
     let items: Vec<_> = pool
-        .map_named_with::<u64, u64, _>("named::half", 0..10u64, MapOptions::new().chunksize(3))
+        .map_named_with::<u64, u64, _>("named::half", 0..10u64, bounded().chunksize(3))
         .collect();
     assert_eq!(items.len(), 10);
     for item in &items {
@@ -223,7 +228,11 @@ fn a_panic_in_a_named_function_of_another_build_is_reported() {
     assert!(backtrace.contains("named_worker.rs"), "{backtrace}");
     // Only that call failed; in a map, only that item.
     let items: Vec<Result<u64, _>> = pool
-        .map_named("named::explode", ["a".to_string(), "b".to_string()])
+        .map_named_with(
+            "named::explode",
+            ["a".to_string(), "b".to_string()],
+            bounded(),
+        )
         .collect();
     assert!(
         items
@@ -239,7 +248,7 @@ fn offset_calls_to_another_build_are_refused() {
     let pool = other_pool(1);
     let text = refusal(pool.submit(plain, 1).result(WAIT));
     assert!(text.contains("named_worker_program"), "{text}");
-    let items: Vec<_> = pool.map(plain, 0..3).collect();
+    let items: Vec<_> = pool.map_with(plain, 0..3, bounded()).collect();
     assert!(
         items
             .iter()
