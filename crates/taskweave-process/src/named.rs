@@ -49,9 +49,9 @@ impl Builder {
     /// this pool calls by name (`#[taskweave::remote]`): for example a separate worker binary,
     /// or an older or newer build of this one.
     ///
-    /// The program must use `taskweave-process` (on Linux linking it is enough; elsewhere it
-    /// calls [`become_worker_if_spawned`](crate::become_worker_if_spawned) first in `main`). The
-    /// handshake then checks the protocol and registry versions instead of the build identity,
+    /// The program calls [`become_worker_if_spawned`](crate::become_worker_if_spawned) first in
+    /// `main` (or uses `#[taskweave::main]`), which also makes sure the worker is linked into a
+    /// program that otherwise only registers functions. The handshake then checks the protocol and registry versions instead of the build identity,
     /// and the pool makes only by-name calls: [`submit_remote`](ProcessPoolExecutor::submit_remote),
     /// [`submit_named`](ProcessPoolExecutor::submit_named), [`map_remote`](ProcessPoolExecutor::map_remote)
     /// and [`map_named`](ProcessPoolExecutor::map_named). An offset call (`submit`, `call`,
