@@ -1,43 +1,28 @@
 //! The [`Executor`] trait for the thread pool and the rayon executor: `fn` pointers run through
-//! their closure methods.
+//! their closure machinery, named by their type since a pointer has no name.
 
 use taskweave_core::Promise;
-use taskweave_executor::{Executor, Map, MapOptions, MapUnordered, Payload};
+use taskweave_executor::{Dispatch, Executor, Payload};
 
+use crate::job;
 use crate::pool::ThreadPoolExecutor;
 use crate::rayon_bridge::RayonExecutor;
 
 impl Executor for ThreadPoolExecutor {
     #[track_caller]
     fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Promise<R> {
-        ThreadPoolExecutor::submit(self, move || f(arg))
+        // Named after `f`'s type, not after this closure (which would say only "closure in
+        // the trait impl"); the submit site recorded with it says where.
+        let info = job::describe::<fn(A) -> R>();
+        self.submit_described(info, move || f(arg))
     }
 
     #[track_caller]
-    fn map_with<A, R, I>(&self, f: fn(A) -> R, inputs: I, options: MapOptions) -> Map<R>
-    where
-        A: Payload,
-        R: Payload,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'static,
-    {
-        ThreadPoolExecutor::map_with(self, f, inputs, options)
-    }
-
-    #[track_caller]
-    fn map_unordered_with<A, R, I>(
+    fn dispatcher<A: Payload, R: Payload>(
         &self,
         f: fn(A) -> R,
-        inputs: I,
-        options: MapOptions,
-    ) -> MapUnordered<R>
-    where
-        A: Payload,
-        R: Payload,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'static,
-    {
-        ThreadPoolExecutor::map_unordered_with(self, f, inputs, options)
+    ) -> impl Dispatch<Input = A, Output = R> {
+        self.dispatcher_of(f)
     }
 
     fn shutdown(&self, wait: bool, cancel_futures: bool) {
@@ -48,34 +33,16 @@ impl Executor for ThreadPoolExecutor {
 impl Executor for RayonExecutor {
     #[track_caller]
     fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Promise<R> {
-        self.spawn(move || f(arg))
+        let info = job::describe::<fn(A) -> R>();
+        self.spawn_described(info, move || f(arg))
     }
 
     #[track_caller]
-    fn map_with<A, R, I>(&self, f: fn(A) -> R, inputs: I, options: MapOptions) -> Map<R>
-    where
-        A: Payload,
-        R: Payload,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'static,
-    {
-        RayonExecutor::map_with(self, f, inputs, options)
-    }
-
-    #[track_caller]
-    fn map_unordered_with<A, R, I>(
+    fn dispatcher<A: Payload, R: Payload>(
         &self,
         f: fn(A) -> R,
-        inputs: I,
-        options: MapOptions,
-    ) -> MapUnordered<R>
-    where
-        A: Payload,
-        R: Payload,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'static,
-    {
-        RayonExecutor::map_unordered_with(self, f, inputs, options)
+    ) -> impl Dispatch<Input = A, Output = R> {
+        self.dispatcher_of(f)
     }
 
     fn shutdown(&self, wait: bool, cancel_futures: bool) {

@@ -34,8 +34,8 @@ use std::thread::{self, JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use taskweave_core::instrument::{self, ExecutorEvent};
-use taskweave_core::{Error, Promise};
-use taskweave_executor::{Map, MapOptions, MapUnordered};
+use taskweave_core::{Error, Promise, TaskInfo};
+use taskweave_executor::{Dispatch, Map, MapOptions, MapUnordered, Queued};
 
 use crate::job::{self, Job, Run};
 use crate::map::{ClosureMap, JobQueue};
@@ -246,9 +246,29 @@ impl ThreadPoolExecutor {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (promise, job) = job::promise_job(EXECUTOR, job::describe::<F>(), f);
+        self.submit_described(job::describe::<F>(), f)
+    }
+
+    /// [`submit`](Self::submit), for work that `info` describes.
+    pub(crate) fn submit_described<F, T>(&self, info: TaskInfo, f: F) -> Promise<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (promise, job) = job::promise_job(EXECUTOR, info, f);
         self.shared.enqueue(job);
         promise
+    }
+
+    /// The dispatcher of a map of `f` on this pool, named after `F` and the caller's location.
+    #[track_caller]
+    pub(crate) fn dispatcher_of<F, A, R>(&self, f: F) -> impl Dispatch<Input = A, Output = R>
+    where
+        F: Fn(A) -> R + Send + Sync + 'static,
+        A: Send + 'static,
+        R: Send + 'static,
+    {
+        ClosureMap::new(self.shared.clone(), f)
     }
 
     /// Submits `f` for a caller that is about to await the promise (`to_thread`,
@@ -326,7 +346,7 @@ impl ThreadPoolExecutor {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        Map::new(ClosureMap::new(self.shared.clone(), f), inputs, options)
+        Map::new(self.dispatcher_of(f), inputs, options)
     }
 
     /// Like [`map`](Self::map), but yields `(index, result)` in completion order, so a slow item
@@ -377,10 +397,14 @@ impl ThreadPoolExecutor {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        MapUnordered::new(ClosureMap::new(self.shared.clone(), f), inputs, options)
+        MapUnordered::new(self.dispatcher_of(f), inputs, options)
     }
 
     /// Stops accepting work (Python's `shutdown(wait, cancel_futures)`).
+    ///
+    /// The two bools mirror Python's `shutdown(wait=True, cancel_futures=False)`, so code
+    /// ported from Python reads the same; [`shutdown_async`](Self::shutdown_async) names its
+    /// choice with [`Queued`] instead.
     ///
     /// Later submits end with [`ErrorKind::Shutdown`](taskweave_core::ErrorKind::Shutdown). With
     /// `cancel_futures`, work still queued is cancelled
@@ -421,20 +445,23 @@ impl ThreadPoolExecutor {
     }
 
     /// Shuts down like [`shutdown`](Self::shutdown) and waits for the worker threads without
-    /// blocking the runtime.
+    /// blocking the runtime. `queued` says what becomes of work not yet started:
+    /// [`Queued::Run`] runs it first, [`Queued::Cancel`] cancels it
+    /// ([`ErrorKind::Cancelled`](taskweave_core::ErrorKind::Cancelled)).
     ///
     /// # Examples
     ///
     /// ```
+    /// use taskweave_bridge::Queued;
     /// # taskweave_core::run(async {
     /// let pool = taskweave_bridge::ThreadPoolExecutor::new();
     /// let p = pool.submit(|| 5);
-    /// pool.shutdown_async(false).await;
+    /// pool.shutdown_async(Queued::Run).await;
     /// assert_eq!(p.await.unwrap(), 5);
     /// # });
     /// ```
-    pub async fn shutdown_async(&self, cancel_futures: bool) {
-        self.shared.shutdown(cancel_futures);
+    pub async fn shutdown_async(&self, queued: Queued) {
+        self.shared.shutdown(queued.cancels());
         let shared = self.shared.clone();
         // Joining is blocking; tokio's blocking pool is the place for it.
         let _ = tokio::task::spawn_blocking(move || shared.join()).await;

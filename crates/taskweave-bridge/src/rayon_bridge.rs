@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
-use taskweave_core::Promise;
-use taskweave_executor::{Map, MapOptions, MapUnordered, Runs};
+use taskweave_core::{Promise, TaskInfo};
+use taskweave_executor::{Dispatch, Map, MapOptions, MapUnordered, Runs};
 
 use crate::job::{self, Job, Run};
 use crate::map::{ClosureMap, JobQueue};
@@ -196,9 +196,30 @@ impl RayonExecutor {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (promise, job) = job::promise_job(EXECUTOR, job::describe::<F>(), f);
+        self.spawn_described(job::describe::<F>(), f)
+    }
+
+    /// [`spawn`](Self::spawn), for work that `info` describes.
+    pub(crate) fn spawn_described<F, T>(&self, info: TaskInfo, f: F) -> Promise<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (promise, job) = job::promise_job(EXECUTOR, info, f);
         self.shared.submit(job);
         promise
+    }
+
+    /// The dispatcher of a map of `f` on this executor, named after `F` and the caller's
+    /// location.
+    #[track_caller]
+    pub(crate) fn dispatcher_of<F, A, R>(&self, f: F) -> impl Dispatch<Input = A, Output = R>
+    where
+        F: Fn(A) -> R + Send + Sync + 'static,
+        A: Send + 'static,
+        R: Send + 'static,
+    {
+        ClosureMap::new(self.shared.clone(), f)
     }
 
     /// Maps `f` over `items` in parallel on the pool; the promise holds the results in input
@@ -260,7 +281,7 @@ impl RayonExecutor {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        Map::new(ClosureMap::new(self.shared.clone(), f), inputs, options)
+        Map::new(self.dispatcher_of(f), inputs, options)
     }
 
     /// A lazy map yielding `(index, result)` in completion order.
@@ -305,7 +326,7 @@ impl RayonExecutor {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        MapUnordered::new(ClosureMap::new(self.shared.clone(), f), inputs, options)
+        MapUnordered::new(self.dispatcher_of(f), inputs, options)
     }
 
     /// Refuses new work from now on ([`ErrorKind::Shutdown`](taskweave_core::ErrorKind::Shutdown)).

@@ -169,7 +169,7 @@ pub use bytes::Bytes;
 pub use options::CallOptions;
 pub use pool::{Builder as ProcessPoolBuilder, ProcessPoolExecutor, Stats};
 /// The executor layer's map types and options, which this pool's maps return and take.
-pub use taskweave_executor::{Map, MapOptions, MapUnordered, Progress};
+pub use taskweave_executor::{Map, MapOptions, MapUnordered, Progress, Queued};
 pub use worker::trampoline::InitResult;
 
 /// Turns this process into a pool worker if it was started as one, before the program does

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, mpsc};
 use std::time::{Duration, Instant};
 
-use taskweave_bridge::ThreadPoolExecutor;
+use taskweave_bridge::{Queued, ThreadPoolExecutor};
 use taskweave_core::State;
 
 use crate::support::{eventually, threads_named};
@@ -390,7 +390,7 @@ fn a_map_timeout_too_far_to_represent_means_no_deadline() {
             }
             assert_eq!(got, [0, 2, 4]);
         }
-        pool.shutdown_async(false).await;
+        pool.shutdown_async(Queued::Run).await;
     })
     .unwrap();
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use taskweave_core::State;
-use taskweave_process::ProcessPoolExecutor;
+use taskweave_process::{ProcessPoolExecutor, Queued};
 
 use crate::work::{pid, sleep_ms, sleep_pid, square};
 use crate::{children, eventually, exclusive, open_fds, shared};
@@ -314,7 +314,7 @@ fn shutdown_async_waits_for_the_workers_without_blocking_the_runtime() {
                 }
             })
         };
-        tokio::time::timeout(Duration::from_secs(10), pool.shutdown_async(false))
+        tokio::time::timeout(Duration::from_secs(10), pool.shutdown_async(Queued::Run))
             .await
             .expect("shutdown_async did not finish");
         ticker.abort();
@@ -369,7 +369,7 @@ fn dropping_a_pool_whose_work_is_done_in_async_code_waits_for_nothing() {
                 .build()
                 .unwrap();
             let p = pool.submit(sleep_ms, 30);
-            pool.shutdown_async(false).await;
+            pool.shutdown_async(Queued::Run).await;
             assert!(pool.worker_pids().is_empty());
             drop(pool);
             assert_eq!(p.await.unwrap(), 30);
