@@ -394,3 +394,34 @@ fn a_map_timeout_too_far_to_represent_means_no_deadline() {
     })
     .unwrap();
 }
+
+#[test]
+fn shutdown_async_with_queued_cancel_cancels_what_has_not_started() {
+    let pool = ThreadPoolExecutor::builder()
+        .max_workers(1)
+        .build()
+        .unwrap();
+    let (started_tx, started) = mpsc::channel();
+    let (go, go_rx) = mpsc::channel::<()>();
+    let running = pool.submit(move || {
+        started_tx.send(()).unwrap();
+        go_rx.recv_timeout(Duration::from_secs(10)).is_ok()
+    });
+    started.recv_timeout(Duration::from_secs(10)).unwrap();
+    let queued = pool.submit(|| 2);
+    let (running, queued) = taskweave_core::run(async move {
+        // The shutdown starts (and cancels the queued call) before the running one is let go.
+        let shutdown = async {
+            tokio::time::timeout(Duration::from_secs(10), pool.shutdown_async(Queued::Cancel))
+                .await
+                .expect("shutdown_async did not finish");
+        };
+        let release = async { go.send(()).unwrap() };
+        tokio::join!(shutdown, release);
+        assert_eq!(pool.threads(), 0);
+        (running.await, queued.await)
+    })
+    .unwrap();
+    assert!(running.unwrap(), "the running call was let go");
+    assert!(queued.is_err_and(|e| e.is_cancelled()));
+}

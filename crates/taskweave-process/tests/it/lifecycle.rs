@@ -383,3 +383,33 @@ fn dropping_a_pool_whose_work_is_done_in_async_code_waits_for_nothing() {
         .iter()
         .all(|pid| !children().contains(pid))));
 }
+
+#[test]
+fn shutdown_async_with_queued_cancel_cancels_what_has_not_started() {
+    let _g = shared();
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .build()
+        .unwrap();
+    let marker = crate::temp_file("queued-cancel");
+    let running = pool.submit(crate::work::mark_then_sleep, (marker.clone(), 300));
+    assert!(eventually(Duration::from_secs(10), || {
+        std::path::Path::new(&marker).exists()
+    }));
+    let queued = pool.submit(square, 3);
+    let (running, queued) = taskweave_core::run(async move {
+        tokio::time::timeout(Duration::from_secs(10), pool.shutdown_async(Queued::Cancel))
+            .await
+            .expect("shutdown_async did not finish");
+        assert!(pool.worker_pids().is_empty());
+        (running.await, queued.await)
+    })
+    .unwrap();
+    let _ = std::fs::remove_file(&marker);
+    // The running call ran to its end; the queued one never started.
+    assert!(running.is_ok(), "{running:?}");
+    assert!(
+        queued.as_ref().is_err_and(|e| e.is_cancelled()),
+        "{queued:?}"
+    );
+}
