@@ -34,14 +34,14 @@ use std::thread::{self, JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use taskweave_core::instrument::{self, ExecutorEvent};
-use taskweave_core::{Error, Promise, TaskInfo};
-use taskweave_executor::{Dispatch, Map, MapOptions, MapUnordered, Queued};
+use taskweave_core::{Error, Promise};
+use taskweave_executor::{Map, MapOptions, MapUnordered, Queued};
 
 use crate::job::{self, Job, Run};
 use crate::map::{ClosureMap, JobQueue};
 use crate::poison;
 
-const EXECUTOR: &str = "ThreadPoolExecutor";
+pub(crate) const EXECUTOR: &str = "ThreadPoolExecutor";
 
 /// The most workers a map plans for, however large `max_workers` is: more threads than this
 /// never run usefully in one process, and a map's default window (eight items per worker) stays
@@ -246,29 +246,14 @@ impl ThreadPoolExecutor {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.submit_described(job::describe::<F>(), f)
-    }
-
-    /// [`submit`](Self::submit), for work that `info` describes.
-    pub(crate) fn submit_described<F, T>(&self, info: TaskInfo, f: F) -> Promise<T>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        let (promise, job) = job::promise_job(EXECUTOR, info, f);
+        let (promise, job) = job::promise_job(EXECUTOR, job::describe::<F>(), f);
         self.shared.enqueue(job);
         promise
     }
 
-    /// The dispatcher of a map of `f` on this pool, named after `F` and the caller's location.
-    #[track_caller]
-    pub(crate) fn dispatcher_of<F, A, R>(&self, f: F) -> impl Dispatch<Input = A, Output = R>
-    where
-        F: Fn(A) -> R + Send + Sync + 'static,
-        A: Send + 'static,
-        R: Send + 'static,
-    {
-        ClosureMap::new(self.shared.clone(), f)
+    /// Where this executor's jobs go, for its `Executor` impl.
+    pub(crate) fn queue(&self) -> Arc<impl JobQueue> {
+        self.shared.clone()
     }
 
     /// Submits `f` for a caller that is about to await the promise (`to_thread`,
@@ -346,7 +331,7 @@ impl ThreadPoolExecutor {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        Map::new(self.dispatcher_of(f), inputs, options)
+        Map::new(ClosureMap::new(self.shared.clone(), f), inputs, options)
     }
 
     /// Like [`map`](Self::map), but yields `(index, result)` in completion order, so a slow item
@@ -397,7 +382,7 @@ impl ThreadPoolExecutor {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        MapUnordered::new(self.dispatcher_of(f), inputs, options)
+        MapUnordered::new(ClosureMap::new(self.shared.clone(), f), inputs, options)
     }
 
     /// Stops accepting work (Python's `shutdown(wait, cancel_futures)`).

@@ -10,14 +10,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
-use taskweave_core::{Promise, TaskInfo};
-use taskweave_executor::{Dispatch, Map, MapOptions, MapUnordered, Runs};
+use taskweave_core::Promise;
+use taskweave_executor::{Map, MapOptions, MapUnordered, Runs};
 
 use crate::job::{self, Job, Run};
 use crate::map::{ClosureMap, JobQueue};
 use crate::poison::{self, lock};
 
-const EXECUTOR: &str = "RayonExecutor";
+pub(crate) const EXECUTOR: &str = "RayonExecutor";
 
 /// Runs `f` on rayon's global pool and returns its promise, to be awaited. `f` runs inside the
 /// caller's current `tracing` span.
@@ -196,30 +196,14 @@ impl RayonExecutor {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.spawn_described(job::describe::<F>(), f)
-    }
-
-    /// [`spawn`](Self::spawn), for work that `info` describes.
-    pub(crate) fn spawn_described<F, T>(&self, info: TaskInfo, f: F) -> Promise<T>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        let (promise, job) = job::promise_job(EXECUTOR, info, f);
+        let (promise, job) = job::promise_job(EXECUTOR, job::describe::<F>(), f);
         self.shared.submit(job);
         promise
     }
 
-    /// The dispatcher of a map of `f` on this executor, named after `F` and the caller's
-    /// location.
-    #[track_caller]
-    pub(crate) fn dispatcher_of<F, A, R>(&self, f: F) -> impl Dispatch<Input = A, Output = R>
-    where
-        F: Fn(A) -> R + Send + Sync + 'static,
-        A: Send + 'static,
-        R: Send + 'static,
-    {
-        ClosureMap::new(self.shared.clone(), f)
+    /// Where this executor's jobs go, for its `Executor` impl.
+    pub(crate) fn queue(&self) -> Arc<impl JobQueue> {
+        self.shared.clone()
     }
 
     /// Maps `f` over `items` in parallel on the pool; the promise holds the results in input
@@ -281,7 +265,7 @@ impl RayonExecutor {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        Map::new(self.dispatcher_of(f), inputs, options)
+        Map::new(ClosureMap::new(self.shared.clone(), f), inputs, options)
     }
 
     /// A lazy map yielding `(index, result)` in completion order.
@@ -326,7 +310,7 @@ impl RayonExecutor {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        MapUnordered::new(self.dispatcher_of(f), inputs, options)
+        MapUnordered::new(ClosureMap::new(self.shared.clone(), f), inputs, options)
     }
 
     /// Refuses new work from now on ([`ErrorKind::Shutdown`](taskweave_core::ErrorKind::Shutdown)).

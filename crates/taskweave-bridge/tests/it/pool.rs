@@ -98,20 +98,31 @@ fn submit_after_shutdown_is_an_error_value() {
     pool.shutdown(true, true);
 }
 
-#[test]
-fn cancel_futures_cancels_only_queued_work() {
+/// A one-thread pool whose thread runs a call that has started and waits for the sender to let
+/// it finish (with "finished"), so that what is submitted next stays queued.
+fn occupied_pool() -> (
+    ThreadPoolExecutor,
+    taskweave_core::Promise<&'static str>,
+    mpsc::Sender<()>,
+) {
     let pool = ThreadPoolExecutor::builder()
         .max_workers(1)
         .build()
         .unwrap();
     let (started_tx, started_rx) = mpsc::channel();
     let (go_tx, go_rx) = mpsc::channel::<()>();
-    let mut running = pool.submit(move || {
+    let running = pool.submit(move || {
         started_tx.send(()).unwrap();
-        go_rx.recv().unwrap();
+        go_rx.recv_timeout(Duration::from_secs(10)).unwrap();
         "finished"
     });
-    started_rx.recv().unwrap();
+    started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    (pool, running, go_tx)
+}
+
+#[test]
+fn cancel_futures_cancels_only_queued_work() {
+    let (pool, mut running, go_tx) = occupied_pool();
     let ran = Arc::new(AtomicUsize::new(0));
     let queued: Vec<_> = (0..5)
         .map(|_| {
@@ -397,18 +408,8 @@ fn a_map_timeout_too_far_to_represent_means_no_deadline() {
 
 #[test]
 fn shutdown_async_with_queued_cancel_cancels_what_has_not_started() {
-    let pool = ThreadPoolExecutor::builder()
-        .max_workers(1)
-        .build()
-        .unwrap();
-    let (started_tx, started) = mpsc::channel();
-    let (go, go_rx) = mpsc::channel::<()>();
-    let running = pool.submit(move || {
-        started_tx.send(()).unwrap();
-        go_rx.recv_timeout(Duration::from_secs(10)).is_ok()
-    });
-    started.recv_timeout(Duration::from_secs(10)).unwrap();
-    let queued = pool.submit(|| 2);
+    let (pool, running, go) = occupied_pool();
+    let queued = pool.submit(|| "queued");
     let (running, queued) = taskweave_core::run(async move {
         // The shutdown starts (and cancels the queued call) before the running one is let go.
         let shutdown = async {
@@ -422,6 +423,6 @@ fn shutdown_async_with_queued_cancel_cancels_what_has_not_started() {
         (running.await, queued.await)
     })
     .unwrap();
-    assert!(running.unwrap(), "the running call was let go");
+    assert_eq!(running.unwrap(), "finished");
     assert!(queued.is_err_and(|e| e.is_cancelled()));
 }

@@ -11,10 +11,7 @@ use crate::work::panics;
 #[test]
 fn a_worker_panic_is_one_line_and_the_alternate_form_adds_the_worker_backtrace() {
     let _g = shared();
-    let pool = ProcessPoolExecutor::builder()
-        .max_workers(1)
-        .build()
-        .unwrap();
+    let pool = one_worker();
     let err = pool
         .submit(panics, "bad input 7".to_string())
         .result(None)
@@ -45,10 +42,7 @@ fn square(x: u32) -> u32 {
 #[test]
 fn a_worker_panic_names_the_function_in_submit_call_and_maps() {
     let _g = shared();
-    let pool = ProcessPoolExecutor::builder()
-        .max_workers(1)
-        .build()
-        .unwrap();
+    let pool = one_worker();
     let err = pool.submit(square, 7).result(None).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Panicked);
     let line = err.to_string();
@@ -78,10 +72,7 @@ fn a_worker_panic_names_the_function_in_submit_call_and_maps() {
 #[test]
 fn through_the_executor_trait_a_panic_names_the_function_type() {
     let _g = shared();
-    let pool = ProcessPoolExecutor::builder()
-        .max_workers(1)
-        .build()
-        .unwrap();
+    let pool = one_worker();
     // A `fn` pointer carries no name, only its type.
     let err = Executor::submit(&pool, square, 7).result(None).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Panicked);
@@ -95,10 +86,7 @@ fn through_the_executor_trait_a_panic_names_the_function_type() {
 #[test]
 fn a_closure_that_captures_a_pointer_is_refused_and_says_why() {
     let _g = shared();
-    let pool = ProcessPoolExecutor::builder()
-        .max_workers(1)
-        .build()
-        .unwrap();
+    let pool = one_worker();
     // The size of a pointer, so not refused when built: refused when submitted.
     let offset: &'static u32 = Box::leak(Box::new(1));
     let err = pool
@@ -122,4 +110,11 @@ fn a_closure_that_captures_a_pointer_is_refused_and_says_why() {
     assert!(line.contains("closures that capture"), "{line}");
     // Nothing was sent: the pool still serves.
     assert_eq!(pool.submit(square, 3).result(None).unwrap(), 9);
+}
+
+fn one_worker() -> ProcessPoolExecutor {
+    ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .build()
+        .unwrap()
 }

@@ -161,12 +161,9 @@ fn kill_workers_fails_running_work_and_leaves_no_worker() {
         .max_workers(2)
         .build()
         .unwrap();
-    let marker = crate::temp_file("kill");
-    let mut busy = pool.submit(crate::work::mark_then_sleep, (marker.clone(), 20_000));
-    assert!(eventually(Duration::from_secs(10), || {
-        std::path::Path::new(&marker).exists()
-    }));
+    let (mut busy, marker) = crate::started_call(&pool, "kill", 20_000);
     pool.kill_workers();
+    let _ = std::fs::remove_file(&marker);
     let err = busy.result(Some(Duration::ZERO)).unwrap_err();
     assert!(
         err.worker()
@@ -183,12 +180,9 @@ fn terminate_workers_sends_sigterm() {
         .max_workers(1)
         .build()
         .unwrap();
-    let marker = crate::temp_file("terminate");
-    let mut busy = pool.submit(crate::work::mark_then_sleep, (marker.clone(), 20_000));
-    assert!(eventually(Duration::from_secs(10), || {
-        std::path::Path::new(&marker).exists()
-    }));
+    let (mut busy, marker) = crate::started_call(&pool, "terminate", 20_000);
     pool.terminate_workers();
+    let _ = std::fs::remove_file(&marker);
     let err = busy.result(Some(Duration::ZERO)).unwrap_err();
     assert!(
         err.worker()
@@ -391,11 +385,7 @@ fn shutdown_async_with_queued_cancel_cancels_what_has_not_started() {
         .max_workers(1)
         .build()
         .unwrap();
-    let marker = crate::temp_file("queued-cancel");
-    let running = pool.submit(crate::work::mark_then_sleep, (marker.clone(), 300));
-    assert!(eventually(Duration::from_secs(10), || {
-        std::path::Path::new(&marker).exists()
-    }));
+    let (running, marker) = crate::started_call(&pool, "queued-cancel", 300);
     let queued = pool.submit(square, 3);
     let (running, queued) = taskweave_core::run(async move {
         tokio::time::timeout(Duration::from_secs(10), pool.shutdown_async(Queued::Cancel))
