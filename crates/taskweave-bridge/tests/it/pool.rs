@@ -426,3 +426,41 @@ fn shutdown_async_with_queued_cancel_cancels_what_has_not_started() {
     assert_eq!(running.unwrap(), "finished");
     assert!(queued.is_err_and(|e| e.is_cancelled()));
 }
+
+fn fails_on_seven(x: u32) -> u32 {
+    assert!(x != 7, "seven");
+    x
+}
+
+#[test]
+fn through_the_executor_trait_a_panic_names_the_function_type_and_the_caller() {
+    use taskweave_bridge::{Executor, RayonExecutor};
+
+    fn check(err: &taskweave_core::Error) {
+        let p = err.panic().expect("a panic error");
+        // A pointer has no name; its type and the caller's line are what is known.
+        assert_eq!(p.task(), Some("fn(u32) -> u32"), "{err}");
+        let site = p.site().expect("the submit site is recorded");
+        assert!(site.file().ends_with("tests/it/pool.rs"), "{site}");
+    }
+    let pool = ThreadPoolExecutor::new();
+    check(
+        &Executor::submit(&pool, fails_on_seven, 7)
+            .result(None)
+            .unwrap_err(),
+    );
+    let first = Executor::map(&pool, fails_on_seven, [7])
+        .next()
+        .expect("one item");
+    check(&first.unwrap_err());
+    let rayon = RayonExecutor::global();
+    check(
+        &Executor::submit(&rayon, fails_on_seven, 7)
+            .result(None)
+            .unwrap_err(),
+    );
+    let (_, first) = Executor::map_unordered(&rayon, fails_on_seven, [7])
+        .next()
+        .expect("one item");
+    check(&first.unwrap_err());
+}
