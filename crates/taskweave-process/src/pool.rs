@@ -369,8 +369,8 @@ impl ProcessPoolExecutor {
     ///
     /// `f` is what a worker can find again in its own copy of the executable: a `fn` item
     /// (`square`, `mycrate::square`), a closure that captures nothing (`|x: u64| x * x`), or a
-    /// `fn(A) -> R` pointer. Errors name it by its path (`task 3 (mycrate::square) in worker pid
-    /// 41 panicked: …`), a closure by the function it is written in, a pointer only by its
+    /// `fn(A) -> R` pointer. Errors name it by its path
+    /// (`task 'task 3 (mycrate::square) in worker pid 41' panicked: …`), a closure by the function it is written in, a pointer only by its
     /// type. A closure that captures is refused: a worker process has none of the captured
     /// values. One larger than a pointer fails to build ("a process pool runs functions, not
     /// closures that capture"); one the size of a pointer (a single reference, say) gets a

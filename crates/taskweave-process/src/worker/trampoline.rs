@@ -112,7 +112,11 @@ where
 /// `F` must be zero-sized, and its caller must hold (or have held, in the pool's process) a
 /// value of it: then `F` is inhabited and every value of it is the same value.
 unsafe fn conjure<F: Copy>() -> F {
-    debug_assert_eq!(size_of::<F>(), 0);
+    // A constant condition: compiled away for the zero-sized types this is called for.
+    assert!(
+        size_of::<F>() == 0,
+        "only a zero-sized value can be made from nothing"
+    );
     // SAFETY: a zero-sized type has no bytes, so reading one touches no memory and a dangling,
     // aligned pointer is a valid place to read it from; the caller promises `F` is inhabited,
     // so the value read is a valid `F`. It is a value the program could have made anyway: `F`
@@ -127,11 +131,16 @@ fn call_zst<F, A, R>(arg: A) -> R
 where
     F: Fn(A) -> R + Copy + 'static,
 {
-    // SAFETY: only `as_fn` names this monomorphisation, and only after checking that `F` is
-    // zero-sized, for a value of `F` the pool was handed. Such an `F` is a function item or a
-    // closure that captures nothing (stable Rust has no other zero-sized `Fn` types but
-    // closures whose captures are all zero-sized `Copy` values, which have no bytes to lose
-    // either): its value carries no data, so the worker's copy behaves as the pool's.
+    // SAFETY: `as_pointer` hands this monomorphisation out only when `F` is zero-sized, and only
+    // for a value of `F` the pool was given, so `F` is inhabited (`conjure`'s contract); the
+    // worker runs it only through a reference the pool made from it. On stable Rust a
+    // zero-sized `Fn` type is a function item, a closure that captures nothing, or a closure
+    // whose captures are all zero-sized and, `F` being `Copy`, `Copy` themselves: none has
+    // bytes, so the value made here is bit for bit the pool's, and making it is what copying
+    // that `Copy` value does. (The last kind is the one the type system cannot tell apart: a
+    // zero-sized `Copy` token that stands for something done in the pool's process, such as an
+    // initialisation, stands for nothing in the worker. No captured state belongs in a process
+    // pool's work, tokens included.)
     let f = unsafe { conjure::<F>() };
     f(arg)
 }
