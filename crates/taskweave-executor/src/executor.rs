@@ -39,6 +39,51 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Payload for T {}
 /// An executor implements three methods: [`submit`](Self::submit), [`dispatcher`](Self::dispatcher)
 /// (the [`Dispatch`] its maps run on) and [`shutdown`](Self::shutdown); the maps are provided.
 ///
+/// ```
+/// use taskweave_core::Promise;
+/// use taskweave_executor::{Chunk, Dispatch, Executor, Payload};
+///
+/// /// Runs every call and every chunk on a thread of its own.
+/// struct Spawner;
+///
+/// struct PerChunk<A, R>(fn(A) -> R);
+///
+/// impl<A: Payload, R: Payload> Dispatch for PerChunk<A, R> {
+///     type Input = A;
+///     type Output = R;
+///     fn default_window(&self, chunksize: usize) -> usize {
+///         chunksize.saturating_mul(4)
+///     }
+///     fn dispatch(&mut self, chunks: &mut Vec<Chunk<A, R>>) {
+///         let f = self.0;
+///         for chunk in chunks.drain(..) {
+///             let (items, mut results) = chunk.into_parts();
+///             std::thread::spawn(move || results.extend(items.map(|x| Ok(f(x)))));
+///         }
+///     }
+/// }
+///
+/// impl Executor for Spawner {
+///     fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Promise<R> {
+///         let (promise, resolver) = Promise::pending();
+///         std::thread::spawn(move || resolver.resolve(Ok(f(arg))));
+///         promise
+///     }
+///     fn dispatcher<A: Payload, R: Payload>(
+///         &self,
+///         f: fn(A) -> R,
+///     ) -> impl Dispatch<Input = A, Output = R> {
+///         PerChunk(f)
+///     }
+///     fn shutdown(&self, _wait: bool, _cancel_futures: bool) {}
+/// }
+///
+/// fn square(x: u64) -> u64 { x * x }
+/// let squares: Vec<u64> = Spawner.map(square, 1..=4).map(Result::unwrap).collect();
+/// assert_eq!(squares, [1, 4, 9, 16]);
+/// assert_eq!(Spawner.submit(square, 5).result(None).unwrap(), 25);
+/// ```
+///
 /// # What a panic is called
 ///
 /// The trait takes `fn` pointers, and a pointer carries no name: a panic through the trait names
