@@ -258,6 +258,10 @@ pub trait Executor: Send + Sync {
     /// work that has not started. Later submits get
     /// [`ErrorKind::Shutdown`](taskweave_core::ErrorKind::Shutdown).
     ///
+    /// The two bools are Python's `shutdown(wait=True, cancel_futures=False)`, kept so that
+    /// ported code reads the same; the executors' `shutdown_async` takes a
+    /// [`Queued`](crate::Queued) instead.
+    ///
     /// ```
     /// use taskweave_bridge::ThreadPoolExecutor;
     /// use taskweave_executor::Executor;
