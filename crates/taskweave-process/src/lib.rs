@@ -2,7 +2,8 @@
 //! same executable, awaited as one future type.
 //!
 //! [`ProcessPoolExecutor`] is Python's `ProcessPoolExecutor` for Rust. [`submit`](ProcessPoolExecutor::submit)
-//! runs a plain `fn(A) -> R` in a worker process and returns taskweave's general future,
+//! runs a plain function (a `fn` item or a closure that captures nothing) in a worker process and
+//! returns taskweave's general future,
 //! [`Promise`](taskweave_core::Promise), which async code awaits and plain threads wait on;
 //! [`map`](ProcessPoolExecutor::map) runs a function over an iterator, lazily and in order, and
 //! returns the same [`Map`] as every other executor (with [`MapOptions`]: chunksize, window,
@@ -202,7 +203,7 @@ pub use bytes::Bytes;
 pub use options::CallOptions;
 pub use pool::{Builder as ProcessPoolBuilder, ProcessPoolExecutor, Stats};
 /// The executor layer's map types and options, which this pool's maps return and take.
-pub use taskweave_executor::{Map, MapOptions, MapUnordered, Progress};
+pub use taskweave_executor::{Map, MapOptions, MapUnordered, Progress, Queued};
 pub use worker::trampoline::InitResult;
 
 /// Turns this process into a pool worker if it was started as one, before the program does
