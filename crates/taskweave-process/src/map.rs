@@ -54,6 +54,10 @@ impl<A: Payload, R: Payload> ProcessMap<A, R> {
             results.fail(e);
             return;
         }
+        if self.pool.config.named_only {
+            results.fail(Error::refused(crate::image::other_build()));
+            return;
+        }
         let fref = match &self.fref {
             Ok(Some(fref)) => *fref,
             Ok(None) => {
@@ -142,6 +146,23 @@ pub(crate) struct MapSink<R> {
     holes: Vec<(usize, Error)>,
     what: Arc<str>,
     results: ChunkResults<R>,
+}
+
+impl<R> MapSink<R> {
+    /// The sink of a chunk of `total` inputs, of which `holes` could not be sent.
+    pub(crate) fn new(
+        total: usize,
+        holes: Vec<(usize, Error)>,
+        what: Arc<str>,
+        results: ChunkResults<R>,
+    ) -> MapSink<R> {
+        MapSink {
+            total,
+            holes,
+            what,
+            results,
+        }
+    }
 }
 
 impl<R: Payload> Sink for MapSink<R> {

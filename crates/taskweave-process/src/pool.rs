@@ -81,7 +81,7 @@ pub struct Stats {
 /// assert_eq!(squares, [1, 4, 9, 16, 25]);
 /// ```
 pub struct ProcessPoolExecutor {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 /// Configures a [`ProcessPoolExecutor`].
@@ -108,6 +108,10 @@ pub struct Builder {
     initializer: Option<Result<(FnRef, Vec<u8>), Error>>,
     max_frame: usize,
     program: Option<PathBuf>,
+    /// Set by `worker_args` (in `named.rs`).
+    pub(crate) args: Option<Vec<std::ffi::OsString>>,
+    /// Set by `named_worker_program` (in `named.rs`): workers are another build.
+    pub(crate) named_only: bool,
     handshake_timeout: Duration,
     secret: u64,
 }
@@ -224,7 +228,13 @@ impl Builder {
     /// ```
     pub fn worker_program(mut self, program: impl Into<PathBuf>) -> Builder {
         self.program = Some(program.into());
+        self.named_only = false;
         self
+    }
+
+    /// Sets the program workers run; used by `named_worker_program`.
+    pub(crate) fn set_program(&mut self, program: PathBuf) {
+        self.program = Some(program);
     }
 
     /// How long a new worker may take to answer the handshake. Default: 30 s.
@@ -250,8 +260,9 @@ impl Builder {
     ///
     /// [`ErrorKind::Refused`](taskweave_core::ErrorKind::Refused) naming the argument for
     /// `max_workers` of 0 or above 4096, `max_tasks_per_child(0)`, a `max_frame` below 64 bytes or
-    /// above `u32::MAX`, a zero `handshake_timeout`, a `worker_program` that is not a file, or an
-    /// initializer that is not a function of this executable;
+    /// above `u32::MAX`, a zero `handshake_timeout`, a `worker_program` or
+    /// `named_worker_program` that is not a file, an initializer that is not a function of this
+    /// executable, or an initializer with a `named_worker_program`;
     /// [`ErrorKind::Wire`](taskweave_core::ErrorKind::Wire) for an initializer argument that cannot
     /// be serialised; [`ErrorKind::Broken`](taskweave_core::ErrorKind::Broken) if threads cannot be
     /// created.
@@ -293,10 +304,18 @@ impl Builder {
         if let Some(program) = &self.program
             && !std::fs::metadata(program).is_ok_and(|m| m.is_file())
         {
+            let option = if self.named_only {
+                "named_worker_program"
+            } else {
+                "worker_program"
+            };
             return Err(Error::refused(format!(
-                "worker_program {} is not a file",
+                "{option} {} is not a file",
                 program.display()
             )));
+        }
+        if self.named_only && self.initializer.is_some() {
+            return Err(Error::refused(crate::image::no_initializer_in_other_build()));
         }
         let initializer = self.initializer.transpose()?;
         let config = Config {
@@ -305,6 +324,8 @@ impl Builder {
             initializer,
             max_frame: self.max_frame,
             program: self.program.unwrap_or_else(crate::spawn::default_program),
+            args: self.args,
+            named_only: self.named_only,
             handshake_timeout: self.handshake_timeout,
         };
         let inner = Arc::new(Inner::new(config, self.secret, max_workers));
@@ -360,6 +381,8 @@ impl ProcessPoolExecutor {
             initializer: None,
             max_frame: wire::DEFAULT_MAX_FRAME,
             program: None,
+            args: None,
+            named_only: false,
             handshake_timeout: Duration::from_secs(30),
             secret: crate::image::random_secret(),
         }
@@ -509,6 +532,10 @@ impl ProcessPoolExecutor {
         let inner = &*self.inner;
         let id = inner.next_id();
         let what: Arc<str> = format!("task {id} ({name})").into();
+        if inner.config.named_only {
+            resolver.set_error(Error::refused(crate::image::other_build()));
+            return promise;
+        }
         let fref = match fref {
             Ok(Some(fref)) => fref,
             Ok(None) => {

@@ -10,6 +10,7 @@ mod events;
 mod faults;
 mod lifecycle;
 mod map;
+mod named;
 mod props;
 mod signals;
 mod stuck;
