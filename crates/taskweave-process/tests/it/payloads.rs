@@ -173,3 +173,33 @@ fn lying_envelopes_fail_their_worker_with_a_wire_error() {
         assert_eq!(pool.submit(square, 3).result(None).unwrap(), 9);
     }
 }
+
+#[taskweave_macros::remote(crate = taskweave_registry, name = "payloads::reverse")]
+fn reverse(mut b: Bytes) -> Bytes {
+    b.reverse();
+    b
+}
+
+#[test]
+fn large_named_calls_cross_through_shared_memory_too() {
+    let _g = shared();
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .build()
+        .unwrap();
+    for n in [1000, 300_000, 5 << 20] {
+        let v = data(n, 9);
+        let mut want = v.clone();
+        want.reverse();
+        let got = pool
+            .submit_remote(reverse, Bytes(v.clone()))
+            .result(Some(Duration::from_secs(30)))
+            .unwrap();
+        assert!(got.0 == want, "{n} bytes by reference came back different");
+        let got = pool
+            .submit_named::<Bytes, Bytes>("payloads::reverse", Bytes(v))
+            .result(Some(Duration::from_secs(30)))
+            .unwrap();
+        assert!(got.0 == want, "{n} bytes by name came back different");
+    }
+}
