@@ -29,7 +29,9 @@ fn data(n: usize, salt: u8) -> Vec<u8> {
 
 /// Bytes of this process's mappings of the shared regions.
 fn mapped_regions() -> u64 {
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return 0;
+    };
     maps.lines()
         .filter(|l| l.contains("taskweave-payload"))
         .filter_map(|l| {
@@ -151,6 +153,8 @@ fn claim_on_its_own(x: u64) -> u64 {
     x
 }
 
+// Elsewhere there are no regions, and any envelope is refused as such.
+#[cfg(target_os = "linux")]
 #[test]
 fn lying_envelopes_fail_their_worker_with_a_wire_error() {
     let _g = shared();
