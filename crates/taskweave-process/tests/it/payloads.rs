@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use taskweave_process::{Bytes, ProcessPoolExecutor};
 
+#[cfg(target_os = "linux")]
 use crate::corrupt::write_to_reply_pipe;
 use crate::work::{pid, square};
 use crate::{exclusive, open_fds, shared};
@@ -129,6 +130,7 @@ fn a_worker_killed_in_the_middle_of_a_transfer_fails_only_its_call() {
 }
 
 /// An envelope frame: `len` bytes said to be post `number` of the results region.
+#[cfg(target_os = "linux")]
 fn envelope(number: u64, len: u64) -> Vec<u8> {
     let mut f = 17u32.to_le_bytes().to_vec();
     f.push(30);
@@ -137,16 +139,19 @@ fn envelope(number: u64, len: u64) -> Vec<u8> {
     f
 }
 
+#[cfg(target_os = "linux")]
 fn claim_too_much(x: u64) -> u64 {
     write_to_reply_pipe(&envelope(1, u64::MAX));
     x
 }
 
+#[cfg(target_os = "linux")]
 fn claim_a_post_never_made(x: u64) -> u64 {
     write_to_reply_pipe(&envelope(77, 1000));
     x
 }
 
+#[cfg(target_os = "linux")]
 fn claim_on_its_own(x: u64) -> u64 {
     // An envelope too short for its fields.
     write_to_reply_pipe(&[9, 0, 0, 0, 30, 1, 0, 0, 0, 0, 0, 0, 0]);
