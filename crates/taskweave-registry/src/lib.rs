@@ -54,6 +54,16 @@ use serde::de::DeserializeOwned;
 
 pub use linkme::distributed_slice;
 
+/// The version of how registered functions are called: the encoding of arguments and results
+/// (postcard 1) and the signature hash ([`signature_hash`]). Two programs can call each other's
+/// functions only if they agree on it; executors compare it when they connect a caller to a
+/// worker of another build.
+///
+/// ```
+/// assert_eq!(taskweave_registry::ABI_VERSION, 1);
+/// ```
+pub const ABI_VERSION: u16 = 1;
+
 /// Every function marked `#[remote]` in the program, in no particular order.
 ///
 /// Prefer [`lookup`], [`all`] and [`by_fn`], which check the table for duplicate names first.
@@ -85,7 +95,7 @@ pub struct RemoteFn {
     line: u32,
     signature: fn() -> Signature,
     address: fn() -> usize,
-    trampoline: fn(&[u8]) -> Result<Vec<u8>, CallFailure>,
+    trampoline: fn(&[u8], &mut Vec<u8>) -> Result<(), CallFailure>,
 }
 
 /// The types a function takes and returns, as `std::any::type_name` spells them, and a hash of
@@ -360,7 +370,31 @@ impl RemoteFn {
     /// assert!(matches!(entry.call(&arg), Err(taskweave_registry::CallFailure::Panicked(_))));
     /// ```
     pub fn call(&self, argument: &[u8]) -> Result<Vec<u8>, CallFailure> {
-        (self.trampoline)(argument)
+        let mut out = Vec::new();
+        (self.trampoline)(argument, &mut out)?;
+        Ok(out)
+    }
+
+    /// Like [`call`](Self::call), appending the postcard-encoded result to `out` (a caller that
+    /// builds a reply frame saves a copy and an allocation per call). On failure `out` is as it
+    /// was.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call).
+    ///
+    /// ```
+    /// #[taskweave_macros::remote(crate = taskweave_registry, name = "doc::call_into")]
+    /// fn inc(x: u8) -> u8 { x + 1 }
+    /// let entry = taskweave_registry::lookup("doc::call_into").unwrap();
+    /// let mut out = vec![0xaa]; // a header the caller wrote
+    /// entry.call_into(&postcard::to_stdvec(&1u8).unwrap(), &mut out).unwrap();
+    /// assert_eq!(out, [0xaa, 2]);
+    /// assert!(entry.call_into(&[], &mut out).is_err());
+    /// assert_eq!(out, [0xaa, 2]);
+    /// ```
+    pub fn call_into(&self, argument: &[u8], out: &mut Vec<u8>) -> Result<(), CallFailure> {
+        (self.trampoline)(argument, out)
     }
 }
 
@@ -528,7 +562,7 @@ pub mod __private {
         line: u32,
         signature: fn() -> Signature,
         address: fn() -> usize,
-        trampoline: fn(&[u8]) -> Result<Vec<u8>, CallFailure>,
+        trampoline: fn(&[u8], &mut Vec<u8>) -> Result<(), CallFailure>,
     ) -> RemoteFn {
         RemoteFn {
             name,
@@ -540,35 +574,43 @@ pub mod __private {
         }
     }
 
-    /// Decodes, calls `f`, encodes; a panic becomes [`CallFailure::Panicked`].
+    /// Decodes, calls `f`, appends the encoded result to `out`; a panic becomes
+    /// [`CallFailure::Panicked`].
     pub fn invoke<A: DeserializeOwned, R: Serialize>(
         f: fn(A) -> R,
         argument: &[u8],
-    ) -> Result<Vec<u8>, CallFailure> {
-        super::invoke(f, argument)
+        out: &mut Vec<u8>,
+    ) -> Result<(), CallFailure> {
+        super::invoke(f, argument, out)
     }
 
     /// [`invoke`] for a function without argument: the argument must be an encoded `()`.
     pub fn invoke_nullary<R: Serialize>(
         f: fn() -> R,
         argument: &[u8],
-    ) -> Result<Vec<u8>, CallFailure> {
+        out: &mut Vec<u8>,
+    ) -> Result<(), CallFailure> {
         postcard::from_bytes::<()>(argument).map_err(|e| CallFailure::Decode(e.to_string()))?;
-        super::run_and_encode(f)
+        super::run_and_encode(f, out)
     }
 }
 
 fn invoke<A: DeserializeOwned, R: Serialize>(
     f: fn(A) -> R,
     argument: &[u8],
-) -> Result<Vec<u8>, CallFailure> {
+    out: &mut Vec<u8>,
+) -> Result<(), CallFailure> {
     let arg: A = postcard::from_bytes(argument).map_err(|e| CallFailure::Decode(e.to_string()))?;
-    run_and_encode(move || f(arg))
+    run_and_encode(move || f(arg), out)
 }
 
-/// Runs `f`, a panic caught as [`CallFailure::Panicked`], and encodes what it returns.
-fn run_and_encode<R: Serialize>(f: impl FnOnce() -> R) -> Result<Vec<u8>, CallFailure> {
-    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
+/// Runs `f`, a panic caught as [`CallFailure::Panicked`], and appends what it returns, encoded,
+/// to `out` (left as it was on failure).
+fn run_and_encode<R: Serialize>(
+    f: impl FnOnce() -> R,
+    out: &mut Vec<u8>,
+) -> Result<(), CallFailure> {
+    let value = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
         CallFailure::Panicked(if let Some(s) = p.downcast_ref::<&'static str>() {
             (*s).to_owned()
         } else if let Some(s) = p.downcast_ref::<String>() {
@@ -577,5 +619,10 @@ fn run_and_encode<R: Serialize>(f: impl FnOnce() -> R) -> Result<Vec<u8>, CallFa
             "<non-string panic payload>".to_owned()
         })
     })?;
-    postcard::to_stdvec(&out).map_err(|e| CallFailure::Encode(e.to_string()))
+    let mark = out.len();
+    if let Err(e) = postcard::to_io(&value, &mut *out) {
+        out.truncate(mark);
+        return Err(CallFailure::Encode(e.to_string()));
+    }
+    Ok(())
 }

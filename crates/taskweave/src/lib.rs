@@ -210,7 +210,7 @@ pub use taskweave_executor as executor;
 /// whole `taskweave-bridge` crate.
 pub use taskweave_bridge as bridge;
 pub use taskweave_bridge::{
-    Executor, MapOptions, RayonExecutor, ThreadPoolExecutor, default_executor, par_map,
+    Executor, MapOptions, Queued, RayonExecutor, ThreadPoolExecutor, default_executor, par_map,
     run_coroutine_threadsafe, run_in_executor, spawn_rayon, to_thread,
 };
 
@@ -291,4 +291,9 @@ mod readme_examples {
     #[cfg(feature = "debug")]
     #[doc = include_str!("../../../docs/guide/debug.md")]
     struct GuideDebug;
+    #[cfg(feature = "nats")]
+    #[doc = include_str!("../../../docs/guide/distributed.md")]
+    struct GuideDistributed;
+    #[doc = include_str!("../../../docs/guide/README.md")]
+    struct GuideReadme;
 }

@@ -13,10 +13,12 @@ use std::fs::File;
 use std::io::{BufReader, Write};
 use std::time::Instant;
 
+use crate::arena::Arena;
 use crate::claims::{Claim, Claims};
 use crate::image::{Image, image, resolve};
 use crate::wire::{self, FnRef, ToWorker};
 
+pub(crate) mod named;
 pub(crate) mod trampoline;
 
 use trampoline::{CaughtPanic, InitTrampoline, LAST_PANIC, Trampoline};
@@ -49,7 +51,8 @@ pub(crate) const HAS_CTOR: bool = cfg!(any(
 ));
 
 /// The environment variable that marks a worker: `1:<input fd>:<output fd>:<parent pid>:<max
-/// frame>:<claims fd>`. Without the claims descriptor the worker runs no call.
+/// frame>:<claims fd>[:<calls region fd>:<results region fd>]`. Without the claims descriptor
+/// the worker runs no call; without the regions every frame goes through the pipes.
 pub(crate) const WORKER_ENV: &str = "TASKWEAVE_PROCESS_WORKER";
 
 /// Exit status of a worker that received a frame it could not handle.
@@ -61,6 +64,7 @@ struct Marker {
     parent: u32,
     max_frame: usize,
     claims: Option<i32>,
+    regions: Option<(i32, i32)>,
 }
 
 fn parse(value: &str) -> Option<Marker> {
@@ -77,10 +81,25 @@ fn parse(value: &str) -> Option<Marker> {
             Some(fd) => Some(fd.parse().ok()?),
             None => None,
         },
+        regions: match (parts.next(), parts.next()) {
+            (Some(c), Some(r)) => Some((c.parse().ok()?, r.parse().ok()?)),
+            (None, None) => None,
+            _ => return None,
+        },
     };
+    if parts.next().is_some() || (marker.regions.is_some() && marker.claims.is_none()) {
+        return None;
+    }
     // The pool hands over fresh descriptors above stdio, all different: anything else is not
     // a marker the pool wrote, and taking ownership of it could close someone else's file.
-    let fds = [Some(marker.input), Some(marker.output), marker.claims];
+    let (calls, results) = marker.regions.unzip();
+    let fds = [
+        Some(marker.input),
+        Some(marker.output),
+        marker.claims,
+        calls,
+        results,
+    ];
     let fds: Vec<i32> = fds.into_iter().flatten().collect();
     let distinct = fds.iter().enumerate().all(|(i, a)| !fds[..i].contains(a));
     (distinct && fds.iter().all(|&fd| fd > 2)).then_some(marker)
@@ -104,8 +123,12 @@ pub(crate) fn run_if_worker() {
     std::process::exit(serve(marker));
 }
 
+/// The descriptors a worker was handed: input, output, claims, and the shared regions for
+/// calls and results.
+type Handed = (File, File, Option<File>, Option<(File, File)>);
+
 #[cfg(unix)]
-fn prepare(marker: &Marker) -> Option<(File, File, Option<File>)> {
+fn prepare(marker: &Marker) -> Option<Handed> {
     use std::os::fd::FromRawFd;
     // SAFETY: plain syscalls on this process's own state; the fds were handed to this process by
     // its parent for its exclusive use, so owning them in `File`s is sound.
@@ -122,9 +145,11 @@ fn prepare(marker: &Marker) -> Option<(File, File, Option<File>)> {
         // (it may shut the pool down gracefully), and a dead parent takes workers with it.
         libc::signal(libc::SIGINT, libc::SIG_IGN);
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        let regions = marker.regions.map(|(c, r)| [c, r]).unwrap_or([-1, -1]);
         for fd in [marker.input, marker.output]
             .into_iter()
             .chain(marker.claims)
+            .chain(regions.into_iter().filter(|&fd| fd >= 0))
         {
             libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
         }
@@ -132,12 +157,15 @@ fn prepare(marker: &Marker) -> Option<(File, File, Option<File>)> {
             File::from_raw_fd(marker.input),
             File::from_raw_fd(marker.output),
             marker.claims.map(|fd| File::from_raw_fd(fd)),
+            marker
+                .regions
+                .map(|(c, r)| (File::from_raw_fd(c), File::from_raw_fd(r))),
         ))
     }
 }
 
 #[cfg(not(unix))]
-fn prepare(_marker: &Marker) -> Option<(File, File, Option<File>)> {
+fn prepare(_marker: &Marker) -> Option<Handed> {
     None
 }
 
@@ -161,6 +189,15 @@ fn send(out: &mut File, frame: &[u8]) -> bool {
     out.write_all(frame).is_ok()
 }
 
+/// Sends a result frame, its body through the results region when it is large and the pool is
+/// done with the previous one.
+fn send_result(out: &mut File, frame: &[u8], results: Option<&mut Arena>) -> bool {
+    match crate::arena::envelope_for(frame, results) {
+        Some(envelope) => send(out, &envelope),
+        None => send(out, frame),
+    }
+}
+
 fn fatal(out: &mut File, detail: &str) -> i32 {
     let mut frame = Vec::new();
     wire::encode_text(&mut frame, true, detail);
@@ -173,6 +210,8 @@ fn fatal(out: &mut File, detail: &str) -> i32 {
 pub(crate) struct Setup<'a> {
     pub(crate) secret: u64,
     pub(crate) initializer: Option<(usize, usize, &'a [u8])>,
+    /// The pool is another build: only named calls may run, never an offset.
+    pub(crate) named_only: bool,
 }
 
 /// Why a setup frame was refused.
@@ -209,12 +248,32 @@ pub(crate) fn accept_setup<'a>(body: &'a [u8], img: &Image) -> Result<Setup<'a>,
             Ok(Setup {
                 secret,
                 initializer,
+                named_only: false,
             })
         }
+        // Another build's pool trusts no offset of ours and sends none; its names are checked
+        // one by one against the registry.
+        Ok(ToWorker::SetupNamed { abi }) if abi == taskweave_registry::ABI_VERSION => Ok(Setup {
+            secret: 0,
+            initializer: None,
+            named_only: true,
+        }),
+        Ok(ToWorker::SetupNamed { abi }) => Err(SetupRefused::Fatal(format!(
+            "the pool calls registered functions with registry version {abi}, this worker with \
+             version {}: build both with the same taskweave-registry",
+            taskweave_registry::ABI_VERSION
+        ))),
         Ok(other) => Err(SetupRefused::Fatal(format!(
             "expected setup, got {other:?}"
         ))),
         Err(e) => Err(SetupRefused::Fatal(e.to_string())),
+    }
+}
+
+/// Hands post `posted` of the calls region back to the pool, if the call came through it.
+fn release(calls: &Option<Arena>, posted: Option<u64>) {
+    if let (Some(calls), Some(number)) = (calls, posted) {
+        calls.release(number);
     }
 }
 
@@ -223,11 +282,58 @@ pub(crate) fn accept_call(func: FnRef, secret: u64) -> Result<(usize, usize), St
     resolve(func, secret)
 }
 
+/// What a call frame asks the worker to run, before any check.
+enum Target<'a> {
+    /// A code offset.
+    Offset(FnRef),
+    /// A registered function, by name (checked against the registry as it runs).
+    Named {
+        name: &'a str,
+        hash: u64,
+        caller: &'a str,
+    },
+}
+
+/// A call that may run: a checked `(function, trampoline)` pair of this image, or a name.
+enum Runnable<'a> {
+    Offset(usize, usize),
+    Named {
+        name: &'a str,
+        hash: u64,
+        caller: &'a str,
+    },
+}
+
+/// Checks a call's target: an offset must pass its tag and code checks, and is refused
+/// outright when the pool is another build (its offsets mean nothing here).
+fn accept_target(
+    target: Target<'_>,
+    secret: u64,
+    named_only: bool,
+) -> Result<Runnable<'_>, String> {
+    match target {
+        Target::Offset(_) if named_only => Err(
+            "a code offset from a pool of another build: this worker runs only named calls".into(),
+        ),
+        Target::Offset(func) => accept_call(func, secret).map(|(f, t)| Runnable::Offset(f, t)),
+        Target::Named { name, hash, caller } => Ok(Runnable::Named { name, hash, caller }),
+    }
+}
+
 fn serve(marker: Marker) -> i32 {
-    let Some((input, mut out, claims)) = prepare(&marker) else {
+    let Some((input, mut out, claims, regions)) = prepare(&marker) else {
         return 0;
     };
     let claims = claims.and_then(|f| Claims::open(f).ok());
+    // The pool sends large calls through `calls` only because it handed it over: a region that
+    // cannot be opened is a protocol error, reported before the pool sends anything.
+    let (mut calls, mut results) = match regions.map(|(c, r)| (Arena::open(c), Arena::open(r))) {
+        None => (None, None),
+        Some((Ok(c), Ok(r))) => (Some(c), Some(r)),
+        Some((Err(e), _) | (_, Err(e))) => {
+            return fatal(&mut out, &format!("cannot map a shared region: {e}"));
+        }
+    };
     // Call frames read so far: the position of the next call's claim word.
     let mut position: u64 = 0;
     install_panic_hook();
@@ -241,11 +347,13 @@ fn serve(marker: Marker) -> i32 {
     let mut body = Vec::new();
 
     // Setup: the pool's build must be ours before any offset is trusted.
-    let secret = match wire::read_frame_into(&mut input, marker.max_frame, &mut body) {
+    let (secret, named_only) = match wire::read_frame_into(&mut input, marker.max_frame, &mut body)
+    {
         Ok(true) => match accept_setup(&body, img) {
             Ok(Setup {
                 secret,
                 initializer,
+                named_only,
             }) => {
                 if let Some((func, tramp, payload)) = initializer {
                     // SAFETY: `tramp` is a checked reference into this build's code, made by
@@ -260,7 +368,7 @@ fn serve(marker: Marker) -> i32 {
                         return 0;
                     }
                 }
-                secret
+                (secret, named_only)
             }
             Err(SetupRefused::Fatal(text)) => return fatal(&mut out, &text),
             Err(SetupRefused::Init(text)) => {
@@ -285,13 +393,25 @@ fn serve(marker: Marker) -> i32 {
             Ok(false) => return 0,
             Err(e) => return fatal(&mut out, &e.to_string()),
         }
-        let (id, func, count, payload) = match wire::decode_to_worker(&body) {
+        let (view, posted) = match crate::arena::resolve(&body, calls.as_mut(), marker.max_frame) {
+            Ok(resolved) => resolved,
+            Err(e) => return fatal(&mut out, &e.to_string()),
+        };
+        let (id, target, count, payload) = match wire::decode_to_worker(view) {
             Ok(ToWorker::Call {
                 id,
                 func,
                 count,
                 payload,
-            }) => (id, func, count, payload),
+            }) => (id, Target::Offset(func), count, payload),
+            Ok(ToWorker::NamedCall {
+                id,
+                hash,
+                count,
+                name,
+                caller,
+                payload,
+            }) => (id, Target::Named { name, hash, caller }, count, payload),
             Ok(other) => return fatal(&mut out, &format!("expected a call, got {other:?}")),
             Err(e) => return fatal(&mut out, &e.to_string()),
         };
@@ -306,6 +426,7 @@ fn serve(marker: Marker) -> i32 {
             // The pool took this call back (it is running elsewhere): no reply.
             Claim::Skip => {
                 position += 1;
+                release(&calls, posted);
                 continue;
             }
             Claim::Mismatch => {
@@ -318,15 +439,25 @@ fn serve(marker: Marker) -> i32 {
         let claimed_at = position;
         position += 1;
         frame.clear();
-        match accept_call(func, secret) {
-            Ok((func, tramp)) => {
-                // SAFETY: `tramp` is a checked reference into this build's code, made by the pool
-                // from a `Trampoline` (call frames carry no other kind).
-                let tramp =
-                    unsafe { std::mem::transmute::<*const (), Trampoline>(tramp as *const ()) };
+        match accept_target(target, secret, named_only) {
+            Ok(runnable) => {
                 let started = Instant::now();
                 let start = wire::begin_result(&mut frame, id, 0);
-                tramp(func, count, payload, &mut frame);
+                match runnable {
+                    Runnable::Offset(func, tramp) => {
+                        // SAFETY: `tramp` is a checked reference into this build's code, made
+                        // by the pool from a `Trampoline` (call frames carry no other kind).
+                        let tramp = unsafe {
+                            std::mem::transmute::<*const (), Trampoline>(tramp as *const ())
+                        };
+                        tramp(func, count, payload, &mut frame);
+                    }
+                    Runnable::Named { name, hash, caller } => {
+                        named::run(name, hash, caller, count, payload, &mut frame);
+                    }
+                }
+                // The arguments are decoded: the pool may reuse the region for the next call.
+                release(&calls, posted);
                 let nanos = started.elapsed().as_nanos() as u64;
                 wire::set_result_nanos(&mut frame, start, nanos);
                 if let Err(e) = wire::finish(&mut frame, start, marker.max_frame) {
@@ -334,11 +465,14 @@ fn serve(marker: Marker) -> i32 {
                     wire::encode_failed(&mut frame, id, &format!("result too large: {e}"));
                 }
             }
-            Err(detail) => wire::encode_failed(&mut frame, id, &detail),
+            Err(detail) => {
+                release(&calls, posted);
+                wire::encode_failed(&mut frame, id, &detail);
+            }
         }
         // Each reply is written before the next call starts, so when a worker dies the pool
         // knows exactly which call it was running.
-        if !send(&mut out, &frame) {
+        if !send_result(&mut out, &frame, results.as_mut()) {
             return 0;
         }
         claims.mark_replied(claimed_at, id);
