@@ -81,10 +81,12 @@ pub(crate) fn describe<F>() -> TaskInfo {
 /// How many work names each thread keeps.
 const NAME_SLOTS: usize = 8;
 
+/// A work name and the address and length of the type name it was made from.
+type CachedName = Option<(usize, usize, Arc<str>)>;
+
 thread_local! {
-    /// The names this thread made last, by the address and length of the type name they were
-    /// made from: a direct-mapped cache, one name per slot.
-    static NAMES: RefCell<[Option<(usize, usize, Arc<str>)>; NAME_SLOTS]> =
+    /// The names this thread made last: a direct-mapped cache, one name per slot.
+    static NAMES: RefCell<[CachedName; NAME_SLOTS]> =
         const { RefCell::new([const { None }; NAME_SLOTS]) };
 }
 
