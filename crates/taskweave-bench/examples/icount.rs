@@ -149,7 +149,7 @@ struct Layouts;
 // SAFETY: forwards to the system allocator; printing only reads the layout.
 unsafe impl std::alloc::GlobalAlloc for Layouts {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        if layout.align() >= 64 && std::env::var_os("ICOUNT_LAYOUTS").is_some() {
+        if layout.align() >= 64 && print_layouts() {
             eprintln!("alloc size {} align {}", layout.size(), layout.align());
         }
         // SAFETY: the caller's layout is passed on unchanged.
@@ -158,6 +158,21 @@ unsafe impl std::alloc::GlobalAlloc for Layouts {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
         // SAFETY: `ptr` came from `alloc` above with this layout.
         unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+/// Whether `ICOUNT_LAYOUTS` is set, looked up once (the lookup allocates, but not over-aligned,
+/// so it does not come back here).
+fn print_layouts() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static SET: AtomicU8 = AtomicU8::new(0);
+    match SET.load(Ordering::Relaxed) {
+        0 => {
+            let set = std::env::var_os("ICOUNT_LAYOUTS").is_some();
+            SET.store(if set { 2 } else { 1 }, Ordering::Relaxed);
+            set
+        }
+        state => state == 2,
     }
 }
 
