@@ -869,14 +869,12 @@ pin_project_lite::pin_project! {
             // the task was dropped unfinished (aborted, or its runtime shut down).
             let finished = this.future.is_none();
             this.future.set(None);
-            if !finished {
-                if let Some(h) = this.meta.hooks_mut() {
-                    if let Some(obs) = &h.observer {
-                        obs.on_complete(&h.info, instrument::Outcome::Cancelled);
-                    }
-                    if let Some(resolver) = h.sink.take() {
-                        resolver.resolve_aborted("the task was dropped before it finished");
-                    }
+            if !finished && let Some(h) = this.meta.hooks_mut() {
+                if let Some(obs) = &h.observer {
+                    obs.on_complete(&h.info, instrument::Outcome::Cancelled);
+                }
+                if let Some(resolver) = h.sink.take() {
+                    resolver.resolve_aborted("the task was dropped before it finished");
                 }
             }
         }
