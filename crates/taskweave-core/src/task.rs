@@ -215,7 +215,7 @@ where
     T: Send + 'static,
     M: Fn(F::Output) -> Result<T, Error> + Send + 'static,
 {
-    let observer = instrument::current().observer().cloned();
+    let observer = instrument::current().into_observer();
     if let Some(obs) = &observer {
         obs.on_spawn(&info);
     }
@@ -228,11 +228,11 @@ where
     // A plain task's cell keeps the id and site only; a name lives with the hooks, so that the
     // cell of an unnamed task stays in tokio's smallest size class where tokio's own does.
     let meta = if sink.is_some() || observer.is_some() || info.is_named() {
-        Meta::hooked(Box::new(Hooks {
+        Meta::hooked(Hooks {
             sink,
             observer,
             info: info.clone(),
-        }))
+        })
     } else {
         Meta::plain(info.id_kind())
     };
@@ -881,6 +881,30 @@ pin_project_lite::pin_project! {
     }
 }
 
+/// The monotonic clock in nanoseconds, for timing an observed poll: the clock `Instant` reads,
+/// without its checked conversions, which cost about as much again as reading it (two reads
+/// per poll in debug mode).
+#[cfg(unix)]
+fn poll_clock_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec to write, and CLOCK_MONOTONIC exists on every unix
+    // that std supports (std's `Instant` reads it).
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    (now.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(now.tv_nsec as u64)
+}
+
+#[cfg(not(unix))]
+fn poll_clock_ns() -> u64 {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// The whole info of a task from what its cell keeps.
 fn info_of<T>(meta: &Meta<T>, site: &'static Location<'static>) -> TaskInfo {
     match meta.hooks() {
@@ -912,8 +936,16 @@ impl<T> Meta<T> {
         }
     }
 
-    fn hooked(hooks: Box<Hooks<T>>) -> Meta<T> {
-        let ptr = Box::into_raw(hooks);
+    fn hooked(hooks: Hooks<T>) -> Meta<T> {
+        let ptr = match spare_hooks::take::<T>() {
+            Some(spare) => {
+                // SAFETY: `take` hands out memory allocated for a `Hooks<T>` (same layout) and
+                // no longer used; writing makes it a live `Hooks<T>` owned by this `Meta`.
+                unsafe { spare.write(hooks) };
+                spare
+            }
+            None => Box::into_raw(Box::new(hooks)),
+        };
         Meta {
             bits: ptr as usize as u64,
             _hooks: PhantomData,
@@ -941,12 +973,87 @@ impl<T> Meta<T> {
     }
 }
 
+/// The memory of finished tasks' hooks, kept per thread for the next tasks: in debug mode every
+/// task has hooks, and one allocation and free per task (for a task that does nothing, a sixth of
+/// its cost, more where the allocator's bins interact with the aligned task cells) then turn
+/// into a pop and a push. A `Hooks<T>` has one layout whatever `T` (its sink is one pointer), so
+/// any task's spare memory fits any other task's hooks; a type of another layout is not kept.
+mod spare_hooks {
+    use std::alloc::Layout;
+    use std::cell::RefCell;
+
+    use super::Hooks;
+
+    /// How many spare blocks a thread keeps: enough for a burst of spawns and completions.
+    const KEEP: usize = 64;
+
+    fn layout() -> Layout {
+        Layout::new::<Hooks<()>>()
+    }
+
+    struct Spares(Vec<*mut u8>);
+
+    impl Drop for Spares {
+        fn drop(&mut self) {
+            for p in self.0.drain(..) {
+                // SAFETY: every kept block was allocated by the global allocator with
+                // `layout()` and holds nothing live.
+                unsafe { std::alloc::dealloc(p, layout()) };
+            }
+        }
+    }
+
+    thread_local! {
+        static SPARES: RefCell<Spares> = const { RefCell::new(Spares(Vec::new())) };
+    }
+
+    /// A spare block for a `Hooks<T>`, if this thread has one.
+    pub(super) fn take<T>() -> Option<*mut Hooks<T>> {
+        if Layout::new::<Hooks<T>>() != layout() {
+            return None;
+        }
+        SPARES
+            .try_with(|s| s.borrow_mut().0.pop())
+            .ok()
+            .flatten()
+            .map(|p| p.cast::<Hooks<T>>())
+    }
+
+    /// Keeps the block `p` for a later `take`, or frees it.
+    ///
+    /// # Safety
+    ///
+    /// `p` was allocated by the global allocator for a `Hooks<T>` (by `Box` or by `take`) and
+    /// holds nothing live.
+    pub(super) unsafe fn give<T>(p: *mut Hooks<T>) {
+        let layout_t = Layout::new::<Hooks<T>>();
+        let kept = layout_t == layout()
+            && SPARES
+                .try_with(|s| {
+                    let mut s = s.borrow_mut();
+                    let room = s.0.len() < KEEP;
+                    if room {
+                        s.0.push(p.cast::<u8>());
+                    }
+                    room
+                })
+                .unwrap_or(false);
+        if !kept {
+            // SAFETY: as the caller promises; the layout is the one it was allocated with.
+            unsafe { std::alloc::dealloc(p.cast::<u8>(), layout_t) };
+        }
+    }
+}
+
 impl<T> Drop for Meta<T> {
     fn drop(&mut self) {
         if let Some(p) = self.hooks_ptr() {
-            // SAFETY: the address came from `Box::into_raw` in `hooked`, and this `Meta`, its
-            // only owner, is dropped once.
-            drop(unsafe { Box::from_raw(p) });
+            // SAFETY: the address holds the live `Hooks<T>` that `hooked` put there, owned by
+            // this `Meta`, which is dropped once; after this it is only memory.
+            unsafe { std::ptr::drop_in_place(p) };
+            // SAFETY: the memory was allocated by the global allocator for a `Hooks<T>` and
+            // holds nothing live any more.
+            unsafe { spare_hooks::give::<T>(p) };
         }
     }
 }
@@ -970,12 +1077,13 @@ where
         let _scope = observed.map(|(obs, _)| instrument::PollScope::enter(obs));
         let started = observed.map(|(obs, info)| {
             obs.on_poll_start(info);
-            Instant::now()
+            poll_clock_ns()
         });
         let polled = catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
         if let (Some((obs, info)), Some(started)) = (observed, started) {
             let ready = !matches!(polled, Ok(Poll::Pending));
-            obs.on_poll_end(info, started.elapsed(), ready);
+            let took = Duration::from_nanos(poll_clock_ns().saturating_sub(started));
+            obs.on_poll_end(info, took, ready);
         }
         let result = match polled {
             Ok(Poll::Pending) => return Poll::Pending,
