@@ -947,13 +947,13 @@ impl<T> Meta<T> {
             None => Box::into_raw(Box::new(hooks)),
         };
         Meta {
-            bits: ptr as usize as u64,
+            bits: ptr.expose_provenance() as u64,
             _hooks: PhantomData,
         }
     }
 
     fn hooks_ptr(&self) -> Option<*mut Hooks<T>> {
-        (self.bits & 1 == 0).then_some(self.bits as usize as *mut Hooks<T>)
+        (self.bits & 1 == 0).then(|| std::ptr::with_exposed_provenance_mut(self.bits as usize))
     }
 
     fn hooks(&self) -> Option<&Hooks<T>> {
