@@ -23,7 +23,7 @@ const ALLOWED_DEPENDENCIES: &[(&str, Allowed)] = &[
     ),
     (
         "taskweave-process",
-        Allowed::Only(&["taskweave-core", "taskweave-executor"]),
+        Allowed::Only(&["taskweave-core", "taskweave-executor", "taskweave-registry"]),
     ),
     ("taskweave-debug", Allowed::Only(&["taskweave-core"])),
     ("taskweave-macros", Allowed::Only(&[])),

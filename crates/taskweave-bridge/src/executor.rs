@@ -1,84 +1,58 @@
 //! The [`Executor`] trait for the thread pool and the rayon executor: `fn` pointers run through
-//! their closure methods.
+//! the same jobs and [`ClosureMap`] as their closure methods, named by their type since a
+//! pointer has no name.
+
+use std::sync::Arc;
 
 use taskweave_core::Promise;
-use taskweave_executor::{Executor, Map, MapOptions, MapUnordered, Payload};
+use taskweave_executor::{Dispatch, Executor, Payload};
 
-use crate::pool::ThreadPoolExecutor;
-use crate::rayon_bridge::RayonExecutor;
+use crate::job;
+use crate::map::{ClosureMap, JobQueue};
+use crate::pool::{self, ThreadPoolExecutor};
+use crate::rayon_bridge::{self, RayonExecutor};
 
-impl Executor for ThreadPoolExecutor {
-    #[track_caller]
-    fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Promise<R> {
-        ThreadPoolExecutor::submit(self, move || f(arg))
-    }
-
-    #[track_caller]
-    fn map_with<A, R, I>(&self, f: fn(A) -> R, inputs: I, options: MapOptions) -> Map<R>
-    where
-        A: Payload,
-        R: Payload,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'static,
-    {
-        ThreadPoolExecutor::map_with(self, f, inputs, options)
-    }
-
-    #[track_caller]
-    fn map_unordered_with<A, R, I>(
-        &self,
-        f: fn(A) -> R,
-        inputs: I,
-        options: MapOptions,
-    ) -> MapUnordered<R>
-    where
-        A: Payload,
-        R: Payload,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'static,
-    {
-        ThreadPoolExecutor::map_unordered_with(self, f, inputs, options)
-    }
-
-    fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        ThreadPoolExecutor::shutdown(self, wait, cancel_futures);
-    }
+/// Queues `f(arg)` on `queue` as work of `executor`, named after `f`'s type (a closure made
+/// here would be named after this function); the submit site recorded with it says where.
+#[track_caller]
+fn submit_fn<A, R>(
+    queue: Arc<impl JobQueue>,
+    executor: &'static str,
+    f: fn(A) -> R,
+    arg: A,
+) -> Promise<R>
+where
+    A: Send + 'static,
+    R: Send + 'static,
+{
+    let (promise, job) = job::promise_job(executor, job::describe::<fn(A) -> R>(), move || f(arg));
+    queue.push_jobs(&mut vec![job]);
+    promise
 }
 
-impl Executor for RayonExecutor {
-    #[track_caller]
-    fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Promise<R> {
-        self.spawn(move || f(arg))
-    }
+/// The two impls differ only in their type and the name their events carry.
+macro_rules! closure_executor {
+    ($executor:ty, $name:expr) => {
+        impl Executor for $executor {
+            #[track_caller]
+            fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Promise<R> {
+                submit_fn(self.queue(), $name, f, arg)
+            }
 
-    #[track_caller]
-    fn map_with<A, R, I>(&self, f: fn(A) -> R, inputs: I, options: MapOptions) -> Map<R>
-    where
-        A: Payload,
-        R: Payload,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'static,
-    {
-        RayonExecutor::map_with(self, f, inputs, options)
-    }
+            #[track_caller]
+            fn dispatcher<A: Payload, R: Payload>(
+                &self,
+                f: fn(A) -> R,
+            ) -> impl Dispatch<Input = A, Output = R> {
+                ClosureMap::new(self.queue(), f)
+            }
 
-    #[track_caller]
-    fn map_unordered_with<A, R, I>(
-        &self,
-        f: fn(A) -> R,
-        inputs: I,
-        options: MapOptions,
-    ) -> MapUnordered<R>
-    where
-        A: Payload,
-        R: Payload,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'static,
-    {
-        RayonExecutor::map_unordered_with(self, f, inputs, options)
-    }
-
-    fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        RayonExecutor::shutdown(self, wait, cancel_futures);
-    }
+            fn shutdown(&self, wait: bool, cancel_futures: bool) {
+                <$executor>::shutdown(self, wait, cancel_futures);
+            }
+        }
+    };
 }
+
+closure_executor!(ThreadPoolExecutor, pool::EXECUTOR);
+closure_executor!(RayonExecutor, rayon_bridge::EXECUTOR);

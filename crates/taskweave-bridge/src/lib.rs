@@ -69,6 +69,6 @@ pub use pool::{Builder as ThreadPoolBuilder, ThreadPoolExecutor};
 pub use rayon_bridge::{RayonExecutor, par_map, spawn_rayon};
 /// The executor layer's traits and map types, which this crate's executors implement and return.
 pub use taskweave_executor::{
-    Executor, Map, MapOptions, MapUnordered, Payload, Progress, ProgressStream, Runs,
+    Executor, Map, MapOptions, MapUnordered, Payload, Progress, ProgressStream, Queued, Runs,
 };
 pub use threadsafe::run_coroutine_threadsafe;

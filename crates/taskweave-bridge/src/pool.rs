@@ -35,13 +35,13 @@ use std::time::{Duration, Instant};
 
 use taskweave_core::instrument::{self, ExecutorEvent};
 use taskweave_core::{Error, Promise};
-use taskweave_executor::{Map, MapOptions, MapUnordered};
+use taskweave_executor::{Map, MapOptions, MapUnordered, Queued};
 
 use crate::job::{self, Job, Run};
 use crate::map::{ClosureMap, JobQueue};
 use crate::poison;
 
-const EXECUTOR: &str = "ThreadPoolExecutor";
+pub(crate) const EXECUTOR: &str = "ThreadPoolExecutor";
 
 /// The most workers a map plans for, however large `max_workers` is: more threads than this
 /// never run usefully in one process, and a map's default window (eight items per worker) stays
@@ -255,6 +255,11 @@ impl ThreadPoolExecutor {
         promise
     }
 
+    /// Where this executor's jobs go, for its `Executor` impl.
+    pub(crate) fn queue(&self) -> Arc<impl JobQueue> {
+        self.shared.clone()
+    }
+
     /// Submits `f` for a caller that is about to await the promise (`to_thread`,
     /// `run_in_executor`). When this call is the pool's only work (the caller awaits calls one
     /// at a time) and calls have been finishing within [`AWAIT_SPIN`], it waits that long for
@@ -386,6 +391,10 @@ impl ThreadPoolExecutor {
 
     /// Stops accepting work (Python's `shutdown(wait, cancel_futures)`).
     ///
+    /// The two bools mirror Python's `shutdown(wait=True, cancel_futures=False)`, so code
+    /// ported from Python reads the same; [`shutdown_async`](Self::shutdown_async) names its
+    /// choice with [`Queued`] instead.
+    ///
     /// Later submits end with [`ErrorKind::Shutdown`](taskweave_core::ErrorKind::Shutdown). With
     /// `cancel_futures`, work still queued is cancelled
     /// ([`ErrorKind::Cancelled`](taskweave_core::ErrorKind::Cancelled)); running work always
@@ -425,20 +434,23 @@ impl ThreadPoolExecutor {
     }
 
     /// Shuts down like [`shutdown`](Self::shutdown) and waits for the worker threads without
-    /// blocking the runtime.
+    /// blocking the runtime. `queued` says what becomes of work not yet started:
+    /// [`Queued::Run`] runs it first, [`Queued::Cancel`] cancels it
+    /// ([`ErrorKind::Cancelled`](taskweave_core::ErrorKind::Cancelled)).
     ///
     /// # Examples
     ///
     /// ```
+    /// use taskweave_bridge::Queued;
     /// # taskweave_core::run(async {
     /// let pool = taskweave_bridge::ThreadPoolExecutor::new();
     /// let p = pool.submit(|| 5);
-    /// pool.shutdown_async(false).await;
+    /// pool.shutdown_async(Queued::Run).await;
     /// assert_eq!(p.await.unwrap(), 5);
     /// # });
     /// ```
-    pub async fn shutdown_async(&self, cancel_futures: bool) {
-        self.shared.shutdown(cancel_futures);
+    pub async fn shutdown_async(&self, queued: Queued) {
+        self.shared.shutdown(queued.cancels());
         let shared = self.shared.clone();
         // Joining is blocking; tokio's blocking pool is the place for it.
         let _ = tokio::task::spawn_blocking(move || shared.join()).await;

@@ -17,7 +17,7 @@ use crate::job::{self, Job, Run};
 use crate::map::{ClosureMap, JobQueue};
 use crate::poison::{self, lock};
 
-const EXECUTOR: &str = "RayonExecutor";
+pub(crate) const EXECUTOR: &str = "RayonExecutor";
 
 /// Runs `f` on rayon's global pool and returns its promise, to be awaited. `f` runs inside the
 /// caller's current `tracing` span.
@@ -199,6 +199,11 @@ impl RayonExecutor {
         let (promise, work) = job::promise_work(EXECUTOR, job::describe::<F>(), f);
         self.shared.submit(work);
         promise
+    }
+
+    /// Where this executor's jobs go, for its `Executor` impl.
+    pub(crate) fn queue(&self) -> Arc<impl JobQueue> {
+        self.shared.clone()
     }
 
     /// Maps `f` over `items` in parallel on the pool; the promise holds the results in input

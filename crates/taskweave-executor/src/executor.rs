@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use taskweave_core::Promise;
 
+use crate::dispatch::Dispatch;
 use crate::map::{Map, MapUnordered};
 use crate::options::MapOptions;
 
@@ -32,8 +33,63 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Payload for T {}
 ///
 /// Every executor's maps are the same [`Map`] and [`MapUnordered`], run by one engine, with the
 /// same [`MapOptions`]. The thread pool and the rayon executor have richer inherent methods of
-/// the same names that take closures; in generic code (`E: Executor`) these trait methods are
-/// the ones called.
+/// the same names that take closures, and the process pool's take any function item; in
+/// generic code (`E: Executor`) these trait methods are the ones called.
+///
+/// An executor implements three methods: [`submit`](Self::submit), [`dispatcher`](Self::dispatcher)
+/// (the [`Dispatch`] its maps run on) and [`shutdown`](Self::shutdown); the maps are provided.
+///
+/// ```
+/// use taskweave_core::Promise;
+/// use taskweave_executor::{Chunk, Dispatch, Executor, Payload};
+///
+/// /// Runs every call and every chunk on a thread of its own.
+/// struct Spawner;
+///
+/// struct PerChunk<A, R>(fn(A) -> R);
+///
+/// impl<A: Payload, R: Payload> Dispatch for PerChunk<A, R> {
+///     type Input = A;
+///     type Output = R;
+///     fn default_window(&self, chunksize: usize) -> usize {
+///         chunksize.saturating_mul(4)
+///     }
+///     fn dispatch(&mut self, chunks: &mut Vec<Chunk<A, R>>) {
+///         let f = self.0;
+///         for chunk in chunks.drain(..) {
+///             let (items, mut results) = chunk.into_parts();
+///             std::thread::spawn(move || results.extend(items.map(|x| Ok(f(x)))));
+///         }
+///     }
+/// }
+///
+/// impl Executor for Spawner {
+///     fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Promise<R> {
+///         let (promise, resolver) = Promise::pending();
+///         std::thread::spawn(move || resolver.resolve(Ok(f(arg))));
+///         promise
+///     }
+///     fn dispatcher<A: Payload, R: Payload>(
+///         &self,
+///         f: fn(A) -> R,
+///     ) -> impl Dispatch<Input = A, Output = R> {
+///         PerChunk(f)
+///     }
+///     fn shutdown(&self, _wait: bool, _cancel_futures: bool) {}
+/// }
+///
+/// fn square(x: u64) -> u64 { x * x }
+/// let squares: Vec<u64> = Spawner.map(square, 1..=4).map(Result::unwrap).collect();
+/// assert_eq!(squares, [1, 4, 9, 16]);
+/// assert_eq!(Spawner.submit(square, 5).result(None).unwrap(), 25);
+/// ```
+///
+/// # What a panic is called
+///
+/// The trait takes `fn` pointers, and a pointer carries no name: a panic through the trait names
+/// the work by its type (`fn(u64) -> u64`) and, on the thread pool and rayon, the line that
+/// submitted it (`created at src/main.rs:12:5`). Call the executor's own method
+/// (`pool.submit(square, 3)`) for a panic that names `square`.
 ///
 /// # Examples
 ///
@@ -76,6 +132,29 @@ pub trait Executor: Send + Sync {
     /// [`ErrorKind::Wire`]: taskweave_core::ErrorKind::Wire
     fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Promise<R>;
 
+    /// The dispatcher through which this executor runs a map of `f`: what
+    /// [`map_with`](Self::map_with) and [`map_unordered_with`](Self::map_unordered_with) hand
+    /// to the map engine. It is the one map method an executor implements; the engine does the
+    /// rest (window, order, timeouts, progress, cancellation).
+    ///
+    /// Making it starts nothing: work goes out when a [`Map`] or [`MapUnordered`] built on it
+    /// pulls its inputs. An executor that cannot run `f` at all (shut down, or `f` cannot reach
+    /// its workers) says so through the map's items, never here.
+    ///
+    /// ```
+    /// use taskweave_bridge::ThreadPoolExecutor;
+    /// use taskweave_executor::{Executor, Map, MapOptions};
+    /// fn inc(x: u32) -> u32 { x + 1 }
+    /// let pool = ThreadPoolExecutor::new();
+    /// let map = Map::new(Executor::dispatcher(&pool, inc), 0..3, MapOptions::new());
+    /// assert_eq!(map.map(Result::unwrap).collect::<Vec<_>>(), [1, 2, 3]);
+    /// ```
+    #[track_caller]
+    fn dispatcher<A: Payload, R: Payload>(
+        &self,
+        f: fn(A) -> R,
+    ) -> impl Dispatch<Input = A, Output = R>;
+
     /// Runs `f` over `inputs` with `options`, yielding results in input order. Inputs are
     /// pulled lazily with a bounded number in flight, so an endless iterator works in bounded
     /// memory. Each item is the outcome of one call.
@@ -91,12 +170,16 @@ pub trait Executor: Send + Sync {
     ///     .collect();
     /// assert_eq!(firsts, [1, 2, 3]);
     /// ```
+    #[track_caller]
     fn map_with<A, R, I>(&self, f: fn(A) -> R, inputs: I, options: MapOptions) -> Map<R>
     where
         A: Payload,
         R: Payload,
         I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'static;
+        I::IntoIter: Send + 'static,
+    {
+        Map::new(self.dispatcher(f), inputs, options)
+    }
 
     /// As [`map_with`](Self::map_with), yielding `(input index, result)` in completion order.
     ///
@@ -111,6 +194,7 @@ pub trait Executor: Send + Sync {
     /// got.sort();
     /// assert_eq!(got, [(0, 1), (1, 2), (2, 3)]);
     /// ```
+    #[track_caller]
     fn map_unordered_with<A, R, I>(
         &self,
         f: fn(A) -> R,
@@ -121,7 +205,10 @@ pub trait Executor: Send + Sync {
         A: Payload,
         R: Payload,
         I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'static;
+        I::IntoIter: Send + 'static,
+    {
+        MapUnordered::new(self.dispatcher(f), inputs, options)
+    }
 
     /// [`map_with`](Self::map_with) with the default options.
     ///
@@ -170,6 +257,10 @@ pub trait Executor: Send + Sync {
     /// Stops accepting work. `wait` blocks until running work finished; `cancel_futures` cancels
     /// work that has not started. Later submits get
     /// [`ErrorKind::Shutdown`](taskweave_core::ErrorKind::Shutdown).
+    ///
+    /// The two bools are Python's `shutdown(wait=True, cancel_futures=False)`, kept so that
+    /// ported code reads the same; the executors' `shutdown_async` takes a
+    /// [`Queued`](crate::Queued) instead.
     ///
     /// ```
     /// use taskweave_bridge::ThreadPoolExecutor;

@@ -11,6 +11,8 @@
 //!   `Stream` with [`next_async`](Map::next_async) and [`collect_async`](Map::collect_async)
 //!   for async code; configured by [`MapOptions`] (window, chunksize, timeout, progress, total)
 //!   and reporting one [`Progress`] type.
+//! - [`Queued`]: what shutting an executor down does with work not yet started (run it, or
+//!   cancel it), for the `shutdown_async` methods.
 //! - [`Dispatch`]: the one trait an executor implements to get all of that: take [`Chunk`]s of
 //!   inputs, deliver their results through [`ChunkResults`].
 //!
@@ -49,9 +51,11 @@ mod map;
 mod options;
 mod poison;
 mod progress;
+mod queued;
 
 pub use dispatch::{Chunk, ChunkResults, Dispatch, Items};
 pub use executor::{Executor, Payload, Runs};
 pub use map::{Map, MapUnordered};
 pub use options::MapOptions;
 pub use progress::{Progress, ProgressStream};
+pub use queued::Queued;

@@ -82,7 +82,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> Result<TokenStream
                 ::core::line!(),
                 || {krate}::Signature::of::<{argument}, {result}>(),
                 || {fn_name} as {fn_type} as usize,
-                |arg| {krate}::__private::invoke({fn_name} as {fn_type}, arg),
+                |arg, out| {krate}::__private::invoke({fn_name} as {fn_type}, arg, out),
             );
         }};"
     );

@@ -3,7 +3,7 @@
 //! [`Dispatch`] that submits every item as its own call.
 
 use taskweave_core::Promise;
-use taskweave_executor::{Chunk, Dispatch, Executor, Map, MapOptions, MapUnordered, Payload};
+use taskweave_executor::{Chunk, Dispatch, Executor, Payload};
 
 use crate::NatsExecutor;
 
@@ -17,44 +17,18 @@ impl Executor for NatsExecutor {
         NatsExecutor::submit(self, f, arg)
     }
 
-    #[track_caller]
-    fn map_with<A, R, I>(&self, f: fn(A) -> R, inputs: I, options: MapOptions) -> Map<R>
-    where
-        A: Payload,
-        R: Payload,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'static,
-    {
-        Map::new(self.dispatcher(f), inputs, options)
-    }
-
-    #[track_caller]
-    fn map_unordered_with<A, R, I>(
+    fn dispatcher<A: Payload, R: Payload>(
         &self,
         f: fn(A) -> R,
-        inputs: I,
-        options: MapOptions,
-    ) -> MapUnordered<R>
-    where
-        A: Payload,
-        R: Payload,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'static,
-    {
-        MapUnordered::new(self.dispatcher(f), inputs, options)
-    }
-
-    fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        NatsExecutor::shutdown(self, wait, cancel_futures);
-    }
-}
-
-impl NatsExecutor {
-    fn dispatcher<A: Payload, R: Payload>(&self, f: fn(A) -> R) -> Calls<A, R> {
+    ) -> impl Dispatch<Input = A, Output = R> {
         Calls {
             executor: self.clone(),
             f,
         }
+    }
+
+    fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        NatsExecutor::shutdown(self, wait, cancel_futures);
     }
 }
 

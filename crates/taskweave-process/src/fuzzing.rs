@@ -48,9 +48,24 @@ pub fn frames(data: &[u8]) {
         if let Ok(FromWorker::Result { payload, .. }) = wire::decode_from_worker(&body) {
             assert!(payload.len() < body.len());
         }
-        if let Ok(ToWorker::Call { func, .. }) = wire::decode_to_worker(&body) {
-            // A forged reference is refused by its tag; nothing is ever called here.
-            let _ = resolve(func, 0);
+        match wire::decode_to_worker(&body) {
+            Ok(ToWorker::Call { func, .. }) => {
+                // A forged reference is refused by its tag; nothing is ever called here.
+                let _ = resolve(func, 0);
+            }
+            Ok(ToWorker::NamedCall { count, payload, .. }) => {
+                // The worker's split of a named call into its arguments (the name itself is
+                // only ever looked up in the registry, never run from here).
+                let mut rest = payload;
+                for _ in 0..count.min(1 << 16) {
+                    let before = rest.len();
+                    match wire::next_named_item(&mut rest) {
+                        Ok(item) => assert!(item.len() + 4 <= before && rest.len() < before),
+                        Err(_) => break,
+                    }
+                }
+            }
+            _ => {}
         }
     }
     let _ = wire::decode_from_worker(stream);
@@ -88,7 +103,8 @@ fn drain<R: serde::de::DeserializeOwned>(payload: &[u8], count: usize) {
 }
 
 /// The handshake, both ways: the pool's check of a worker's hello and the worker's check of the
-/// pool's setup frame (build id, secret, initializer reference), which runs nothing.
+/// pool's setup frame (build id, secret, initializer reference; or the named setup of a pool of
+/// another build, with its registry version), which runs nothing.
 ///
 /// The input is one frame body, taken as a hello and as a setup.
 pub fn handshake(data: &[u8]) {
@@ -109,5 +125,7 @@ pub fn handshake(data: &[u8]) {
         if let Some((func, tramp, _)) = setup.initializer {
             assert!(img.contains(func) && img.contains(tramp));
         }
+        // A named setup never brings an offset to run.
+        assert!(!setup.named_only || setup.initializer.is_none());
     }
 }

@@ -40,6 +40,19 @@ pub(crate) fn not_in_code() -> &'static str {
     }
 }
 
+/// Why no offset goes to a pool whose workers run another build's program.
+pub(crate) fn other_build() -> &'static str {
+    "this pool's workers run another build's program (named_worker_program), where a \
+     function's code offset means nothing: call registered functions by name with \
+     submit_remote, submit_named, map_remote or map_named"
+}
+
+/// Why a pool of another build's workers cannot have an initializer.
+pub(crate) fn no_initializer_in_other_build() -> &'static str {
+    "an initializer travels as a code offset, which means nothing in the other build a \
+     named_worker_program runs: let the worker program initialise itself before it serves"
+}
+
 /// The fixed point offsets are taken from. Never called; only its address matters.
 #[inline(never)]
 fn anchor() -> usize {

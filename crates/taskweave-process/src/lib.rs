@@ -2,7 +2,8 @@
 //! same executable, awaited as one future type.
 //!
 //! [`ProcessPoolExecutor`] is Python's `ProcessPoolExecutor` for Rust. [`submit`](ProcessPoolExecutor::submit)
-//! runs a plain `fn(A) -> R` in a worker process and returns taskweave's general future,
+//! runs a plain function (a `fn` item or a closure that captures nothing) in a worker process and
+//! returns taskweave's general future,
 //! [`Promise`](taskweave_core::Promise), which async code awaits and plain threads wait on;
 //! [`map`](ProcessPoolExecutor::map) runs a function over an iterator, lazily and in order, and
 //! returns the same [`Map`] as every other executor (with [`MapOptions`]: chunksize, window,
@@ -11,9 +12,9 @@
 //! executors (and `run_in_executor`) takes it like a thread pool.
 //!
 //! What it is not: no closures (a closure cannot cross a process boundary; pass its data as the
-//! argument), no work for other machines yet, no Windows. It is the only taskweave crate that
-//! starts processes or serialises values; it builds on `taskweave-core` (futures, errors) and
-//! `taskweave-executor` (the `Executor` trait and the map engine), not on the thread pools.
+//! argument), no work for other machines (that is `taskweave-nats`), no Windows. It builds on
+//! `taskweave-core` (futures, errors), `taskweave-executor` (the `Executor` trait and the map
+//! engine) and `taskweave-registry` (functions by name), not on the thread pools.
 //!
 //! # Example
 //!
@@ -70,9 +71,41 @@
 //! offset at all: every call fails with [`ErrorKind::Refused`] saying so, rather than trusting an
 //! unchecked address.
 //!
-//! Registered names (a `linkme`-style table of `name -> trampoline`) would let work travel to
-//! other builds and machines; the wire format keeps a function reference as its own field so a
-//! named form can be added beside the offset form.
+//! # Functions by name, and workers of another build
+//!
+//! A function marked `#[taskweave::remote]` (the `taskweave-registry` table: name, signature,
+//! trampoline) can also travel by its registered name:
+//! [`submit_remote`](ProcessPoolExecutor::submit_remote) and
+//! [`map_remote`](ProcessPoolExecutor::map_remote) take the function,
+//! [`submit_named`](ProcessPoolExecutor::submit_named) and
+//! [`map_named`](ProcessPoolExecutor::map_named) its name. The call carries the name and a hash
+//! of the signature the caller expects; the worker finds the name in its own registry, compares
+//! the hash and runs the registry's trampoline. An unknown name or other types fail that call
+//! with [`ErrorKind::Refused`] naming both signatures; nothing received is turned into an
+//! address.
+//!
+//! That is what lets a pool run workers of another build:
+//! [`ProcessPoolBuilder::named_worker_program`] starts a program of its own (a worker binary, an
+//! older or newer build) that registers the same names. Its handshake checks the protocol and
+//! registry versions instead of the build id, and the pool then makes only by-name calls: an
+//! offset call (`submit`, `map`, `call`, `run_in_executor`) fails with [`ErrorKind::Refused`]
+//! before anything is sent, and the worker refuses any offset too. A name costs a table lookup
+//! per call (per chunk in a map) and four bytes per argument; results are encoded straight into
+//! the reply, as in the offset form.
+//!
+//! ```
+//! use taskweave_process::ProcessPoolExecutor;
+//!
+//! #[taskweave_macros::remote(crate = taskweave_registry, name = "app::square")]
+//! fn square(x: u64) -> u64 {
+//!     x * x
+//! }
+//!
+//! let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
+//! assert_eq!(pool.submit_remote(square, 7).result(None).unwrap(), 49);
+//! let nine: u64 = pool.submit_named("app::square", 3u64).result(None).unwrap();
+//! assert_eq!(nine, 9);
+//! ```
 //!
 //! # Wire
 //!
@@ -155,6 +188,7 @@ pub mod fuzzing;
 mod image;
 mod job;
 mod map;
+mod named;
 mod options;
 mod pool;
 mod shared;
@@ -169,7 +203,7 @@ pub use bytes::Bytes;
 pub use options::CallOptions;
 pub use pool::{Builder as ProcessPoolBuilder, ProcessPoolExecutor, Stats};
 /// The executor layer's map types and options, which this pool's maps return and take.
-pub use taskweave_executor::{Map, MapOptions, MapUnordered, Progress};
+pub use taskweave_executor::{Map, MapOptions, MapUnordered, Progress, Queued};
 pub use worker::trampoline::InitResult;
 
 /// Turns this process into a pool worker if it was started as one, before the program does

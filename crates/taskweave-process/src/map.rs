@@ -14,25 +14,31 @@ use crate::job::{Job, Reply, Sink};
 use crate::options::CallOptions;
 use crate::shared::Inner;
 use crate::wire::{self, FnRef, outcome};
-use crate::worker::trampoline;
 
 /// One map's dispatcher: the pool, the function's reference, its name for errors, and the
 /// options of each call (one per chunk).
 pub(crate) struct ProcessMap<A, R> {
     pool: Arc<Inner>,
-    fref: Option<FnRef>,
+    /// `Ok(None)`: the function is outside the executable's code; `Err`: it cannot be sent at
+    /// all (a closure that captures).
+    fref: Result<Option<FnRef>, Error>,
     what: Arc<str>,
     calls: CallOptions,
     _types: PhantomData<fn(A) -> R>,
 }
 
 impl<A: Payload, R: Payload> ProcessMap<A, R> {
-    pub(crate) fn new(pool: Arc<Inner>, f: fn(A) -> R, calls: CallOptions) -> ProcessMap<A, R> {
-        let fref = trampoline::call_ref(f, pool.secret);
+    /// A dispatcher of the function `fref` names, called `name` in errors.
+    pub(crate) fn new(
+        pool: Arc<Inner>,
+        fref: Result<Option<FnRef>, Error>,
+        name: &str,
+        calls: CallOptions,
+    ) -> ProcessMap<A, R> {
         ProcessMap {
             pool,
             fref,
-            what: format!("map of {}", std::any::type_name::<fn(A) -> R>()).into(),
+            what: format!("map of {name}").into(),
             calls,
             _types: PhantomData,
         }
@@ -48,9 +54,20 @@ impl<A: Payload, R: Payload> ProcessMap<A, R> {
             results.fail(e);
             return;
         }
-        let Some(fref) = self.fref else {
-            results.fail(Error::refused(crate::image::not_in_code()));
+        if self.pool.config.named_only {
+            results.fail(Error::refused(crate::image::other_build()));
             return;
+        }
+        let fref = match &self.fref {
+            Ok(Some(fref)) => *fref,
+            Ok(None) => {
+                results.fail(Error::refused(crate::image::not_in_code()));
+                return;
+            }
+            Err(e) => {
+                results.fail(e.clone());
+                return;
+            }
         };
         let max = self.pool.config.max_frame;
         let id = self.pool.next_id();
@@ -129,6 +146,23 @@ pub(crate) struct MapSink<R> {
     holes: Vec<(usize, Error)>,
     what: Arc<str>,
     results: ChunkResults<R>,
+}
+
+impl<R> MapSink<R> {
+    /// The sink of a chunk of `total` inputs, of which `holes` could not be sent.
+    pub(crate) fn new(
+        total: usize,
+        holes: Vec<(usize, Error)>,
+        what: Arc<str>,
+        results: ChunkResults<R>,
+    ) -> MapSink<R> {
+        MapSink {
+            total,
+            holes,
+            what,
+            results,
+        }
+    }
 }
 
 impl<R: Payload> Sink for MapSink<R> {

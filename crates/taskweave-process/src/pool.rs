@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::Serialize;
 use taskweave_core::instrument::{self, ExecutorEvent};
 use taskweave_core::{Error, Promise, TaskInfo};
-use taskweave_executor::{Map, MapOptions, MapUnordered, Payload};
+use taskweave_executor::{Dispatch, Map, MapOptions, MapUnordered, Payload, Queued};
 
 use crate::job::{Job, PromiseSink};
 use crate::map::ProcessMap;
@@ -53,7 +53,8 @@ pub struct Stats {
 /// A pool of worker processes that run plain functions of this executable: Python's
 /// `ProcessPoolExecutor`.
 ///
-/// Work is a `fn(A) -> R` with serialisable `A` and `R` ([`Payload`]). [`submit`](Self::submit)
+/// Work is a function of this executable (a `fn` item, a closure that captures nothing, or a
+/// `fn(A) -> R` pointer) with serialisable `A` and `R` ([`Payload`]). [`submit`](Self::submit)
 /// returns the general future, [`Promise`], to `.await` from async code or wait on with
 /// [`Promise::result`]; [`map`](Self::map) runs a function over an iterator in worker processes,
 /// lazily and in order. Submitting never blocks, so it is fine on runtime threads.
@@ -80,7 +81,7 @@ pub struct Stats {
 /// assert_eq!(squares, [1, 4, 9, 16, 25]);
 /// ```
 pub struct ProcessPoolExecutor {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 /// Configures a [`ProcessPoolExecutor`].
@@ -107,6 +108,10 @@ pub struct Builder {
     initializer: Option<Result<(FnRef, Vec<u8>), Error>>,
     max_frame: usize,
     program: Option<PathBuf>,
+    /// Set by `worker_args` (in `named.rs`).
+    pub(crate) args: Option<Vec<std::ffi::OsString>>,
+    /// Set by `named_worker_program` (in `named.rs`): workers are another build.
+    pub(crate) named_only: bool,
     handshake_timeout: Duration,
     secret: u64,
 }
@@ -223,7 +228,13 @@ impl Builder {
     /// ```
     pub fn worker_program(mut self, program: impl Into<PathBuf>) -> Builder {
         self.program = Some(program.into());
+        self.named_only = false;
         self
+    }
+
+    /// Sets the program workers run; used by `named_worker_program`.
+    pub(crate) fn set_program(&mut self, program: PathBuf) {
+        self.program = Some(program);
     }
 
     /// How long a new worker may take to answer the handshake. Default: 30 s.
@@ -249,8 +260,9 @@ impl Builder {
     ///
     /// [`ErrorKind::Refused`](taskweave_core::ErrorKind::Refused) naming the argument for
     /// `max_workers` of 0 or above 4096, `max_tasks_per_child(0)`, a `max_frame` below 64 bytes or
-    /// above `u32::MAX`, a zero `handshake_timeout`, a `worker_program` that is not a file, or an
-    /// initializer that is not a function of this executable;
+    /// above `u32::MAX`, a zero `handshake_timeout`, a `worker_program` or
+    /// `named_worker_program` that is not a file, an initializer that is not a function of this
+    /// executable, or an initializer with a `named_worker_program`;
     /// [`ErrorKind::Wire`](taskweave_core::ErrorKind::Wire) for an initializer argument that cannot
     /// be serialised; [`ErrorKind::Broken`](taskweave_core::ErrorKind::Broken) if threads cannot be
     /// created.
@@ -292,10 +304,18 @@ impl Builder {
         if let Some(program) = &self.program
             && !std::fs::metadata(program).is_ok_and(|m| m.is_file())
         {
+            let option = if self.named_only {
+                "named_worker_program"
+            } else {
+                "worker_program"
+            };
             return Err(Error::refused(format!(
-                "worker_program {} is not a file",
+                "{option} {} is not a file",
                 program.display()
             )));
+        }
+        if self.named_only && self.initializer.is_some() {
+            return Err(Error::refused(crate::image::no_initializer_in_other_build()));
         }
         let initializer = self.initializer.transpose()?;
         let config = Config {
@@ -304,6 +324,8 @@ impl Builder {
             initializer,
             max_frame: self.max_frame,
             program: self.program.unwrap_or_else(crate::spawn::default_program),
+            args: self.args,
+            named_only: self.named_only,
             handshake_timeout: self.handshake_timeout,
         };
         let inner = Arc::new(Inner::new(config, self.secret, max_workers));
@@ -359,12 +381,31 @@ impl ProcessPoolExecutor {
             initializer: None,
             max_frame: wire::DEFAULT_MAX_FRAME,
             program: None,
+            args: None,
+            named_only: false,
             handshake_timeout: Duration::from_secs(30),
             secret: crate::image::random_secret(),
         }
     }
 
     /// Runs `f(arg)` in a worker process and returns its future.
+    ///
+    /// `f` is what a worker can find again in its own copy of the executable: a `fn` item
+    /// (`square`, `mycrate::square`), a closure that captures nothing (`|x: u64| x * x`), or a
+    /// `fn(A) -> R` pointer. Errors name it by its path
+    /// (`task 'task 3 (mycrate::square) in worker pid 41' panicked: …`), a closure by the function it is written in, a pointer only by its
+    /// type. A closure that captures is refused: a worker process has none of the captured
+    /// values. One larger than a pointer fails to build ("a process pool runs functions, not
+    /// closures that capture"); one the size of a pointer (a single reference, say) gets a
+    /// future that fails with [`ErrorKind::Refused`](taskweave_core::ErrorKind::Refused) saying
+    /// the same. Pass the data as `arg` instead.
+    ///
+    /// ```compile_fail
+    /// # let pool = taskweave_process::ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
+    /// let (a, b) = (1u64, 2u64);
+    /// // Captures two `u64`s: refused when the program is built.
+    /// pool.submit(move |x: u64| x + a + b, 1);
+    /// ```
     ///
     /// Never blocks. The future fails with
     /// [`ErrorKind::Panicked`](taskweave_core::ErrorKind::Panicked) (message and the worker's
@@ -375,7 +416,7 @@ impl ProcessPoolExecutor {
     /// [`ErrorKind::Shutdown`](taskweave_core::ErrorKind::Shutdown) after shutdown,
     /// [`ErrorKind::Broken`](taskweave_core::ErrorKind::Broken) if the pool is broken, and
     /// [`ErrorKind::Refused`](taskweave_core::ErrorKind::Refused) if `f` is not a function of the
-    /// main executable.
+    /// main executable or is a closure that captures.
     ///
     /// [`Promise::cancel`] succeeds while the call is queued. A running call is not interrupted
     /// (as in Python): `cancel` returns `false` and the call runs to its end, its result
@@ -389,11 +430,18 @@ impl ProcessPoolExecutor {
     /// }
     ///
     /// let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
+    /// // A closure that captures nothing runs in a worker too.
+    /// assert_eq!(pool.submit(|x: u64| x * x, 7).result(None).unwrap(), 49);
     /// let got = taskweave_core::run(async move { pool.submit(shout, "hi".to_string()).await });
     /// assert_eq!(got.unwrap().unwrap(), "HI");
     /// ```
     #[track_caller]
-    pub fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Promise<R> {
+    pub fn submit<F, A, R>(&self, f: F, arg: A) -> Promise<R>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        A: Payload,
+        R: Payload,
+    {
         self.submit_with(f, arg, CallOptions::new())
     }
 
@@ -431,18 +479,14 @@ impl ProcessPoolExecutor {
     /// assert!(err.is_timeout());
     /// ```
     #[track_caller]
-    pub fn submit_with<A: Payload, R: Payload>(
-        &self,
-        f: fn(A) -> R,
-        arg: A,
-        options: CallOptions,
-    ) -> Promise<R> {
-        self.submit_ref::<A, R>(
-            trampoline::call_ref(f, self.inner.secret),
-            &arg,
-            std::any::type_name::<fn(A) -> R>(),
-            options,
-        )
+    pub fn submit_with<F, A, R>(&self, f: F, arg: A, options: CallOptions) -> Promise<R>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        A: Payload,
+        R: Payload,
+    {
+        let fref = trampoline::as_fn(&f).map(|f| trampoline::call_ref(f, self.inner.secret));
+        self.submit_ref::<A, R>(fref, &arg, trampoline::work_name::<F>(), options)
     }
 
     /// Runs `f()` in a worker process and returns its future: the form of
@@ -461,24 +505,26 @@ impl ProcessPoolExecutor {
     /// assert_eq!(pool.call(blocking_function).result(None).unwrap(), 42);
     /// ```
     #[track_caller]
-    pub fn call<R: Payload>(&self, f: fn() -> R) -> Promise<R> {
-        self.submit_ref::<(), R>(
-            trampoline::thunk_ref(f, self.inner.secret),
-            &(),
-            std::any::type_name::<fn() -> R>(),
-            CallOptions::new(),
-        )
+    pub fn call<F, R>(&self, f: F) -> Promise<R>
+    where
+        F: Fn() -> R + Copy + 'static,
+        R: Payload,
+    {
+        let fref = trampoline::as_thunk(&f).map(|f| trampoline::thunk_ref(f, self.inner.secret));
+        self.submit_ref::<(), R>(fref, &(), trampoline::work_name::<F>(), CallOptions::new())
     }
 
+    /// Queues a call of the function `fref` names (`Ok(None)`: one outside the executable's
+    /// code; `Err`: one that cannot be sent at all) with `arg`, as `name`.
     #[track_caller]
     fn submit_ref<A: Serialize, R: Payload>(
         &self,
-        fref: Option<FnRef>,
+        fref: Result<Option<FnRef>, Error>,
         arg: &A,
-        name: &'static str,
+        name: String,
         options: CallOptions,
     ) -> Promise<R> {
-        let (promise, resolver) = Promise::pending_with(TaskInfo::executor(name));
+        let (promise, resolver) = Promise::pending_with(TaskInfo::executor(name.as_str()));
         if let Err(e) = options.check() {
             resolver.set_error(e);
             return promise;
@@ -486,9 +532,20 @@ impl ProcessPoolExecutor {
         let inner = &*self.inner;
         let id = inner.next_id();
         let what: Arc<str> = format!("task {id} ({name})").into();
-        let Some(fref) = fref else {
-            resolver.set_error(outside_image());
+        if inner.config.named_only {
+            resolver.set_error(Error::refused(crate::image::other_build()));
             return promise;
+        }
+        let fref = match fref {
+            Ok(Some(fref)) => fref,
+            Ok(None) => {
+                resolver.set_error(outside_image());
+                return promise;
+            }
+            Err(e) => {
+                resolver.set_error(e);
+                return promise;
+            }
         };
         let frame = match wire::encode_call(id, fref, arg, inner.config.max_frame, &what) {
             Ok(frame) => frame,
@@ -536,8 +593,9 @@ impl ProcessPoolExecutor {
     /// let out: Vec<u32> = pool.map(double, 0..10).map(Result::unwrap).collect();
     /// assert_eq!(out[9], 18);
     /// ```
-    pub fn map<A, R, I>(&self, f: fn(A) -> R, inputs: I) -> Map<R>
+    pub fn map<F, A, R, I>(&self, f: F, inputs: I) -> Map<R>
     where
+        F: Fn(A) -> R + Copy + 'static,
         A: Payload,
         R: Payload,
         I: IntoIterator<Item = A>,
@@ -566,8 +624,9 @@ impl ProcessPoolExecutor {
     /// let out: Vec<u32> = pool.map_with(double, 0..1000, options).map(Result::unwrap).collect();
     /// assert_eq!(out[999], 1998);
     /// ```
-    pub fn map_with<A, R, I>(&self, f: fn(A) -> R, inputs: I, options: MapOptions) -> Map<R>
+    pub fn map_with<F, A, R, I>(&self, f: F, inputs: I, options: MapOptions) -> Map<R>
     where
+        F: Fn(A) -> R + Copy + 'static,
         A: Payload,
         R: Payload,
         I: IntoIterator<Item = A>,
@@ -608,24 +667,21 @@ impl ProcessPoolExecutor {
     /// assert!(out[1].as_ref().unwrap_err().is_timeout());
     /// assert_eq!(*out[2].as_ref().unwrap(), 2);
     /// ```
-    pub fn map_with_calls<A, R, I>(
+    pub fn map_with_calls<F, A, R, I>(
         &self,
-        f: fn(A) -> R,
+        f: F,
         inputs: I,
         options: MapOptions,
         calls: CallOptions,
     ) -> Map<R>
     where
+        F: Fn(A) -> R + Copy + 'static,
         A: Payload,
         R: Payload,
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        Map::new(
-            ProcessMap::new(self.inner.clone(), f, calls),
-            inputs,
-            options,
-        )
+        Map::new(self.dispatcher_of(f, calls), inputs, options)
     }
 
     /// As [`map`](Self::map), but yields `(input index, result)` as soon as each is done,
@@ -643,8 +699,9 @@ impl ProcessPoolExecutor {
     ///     assert_eq!(r.unwrap(), 2 * i as u32);
     /// }
     /// ```
-    pub fn map_unordered<A, R, I>(&self, f: fn(A) -> R, inputs: I) -> MapUnordered<R>
+    pub fn map_unordered<F, A, R, I>(&self, f: F, inputs: I) -> MapUnordered<R>
     where
+        F: Fn(A) -> R + Copy + 'static,
         A: Payload,
         R: Payload,
         I: IntoIterator<Item = A>,
@@ -669,13 +726,14 @@ impl ProcessPoolExecutor {
     /// out.sort();
     /// assert_eq!(out, (0..100).map(|x| 2 * x).collect::<Vec<_>>());
     /// ```
-    pub fn map_unordered_with<A, R, I>(
+    pub fn map_unordered_with<F, A, R, I>(
         &self,
-        f: fn(A) -> R,
+        f: F,
         inputs: I,
         options: MapOptions,
     ) -> MapUnordered<R>
     where
+        F: Fn(A) -> R + Copy + 'static,
         A: Payload,
         R: Payload,
         I: IntoIterator<Item = A>,
@@ -707,28 +765,45 @@ impl ProcessPoolExecutor {
     ///     assert_eq!(r.is_err(), i == 0);
     /// }
     /// ```
-    pub fn map_unordered_with_calls<A, R, I>(
+    pub fn map_unordered_with_calls<F, A, R, I>(
         &self,
-        f: fn(A) -> R,
+        f: F,
         inputs: I,
         options: MapOptions,
         calls: CallOptions,
     ) -> MapUnordered<R>
     where
+        F: Fn(A) -> R + Copy + 'static,
         A: Payload,
         R: Payload,
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        MapUnordered::new(
-            ProcessMap::new(self.inner.clone(), f, calls),
-            inputs,
-            options,
+        MapUnordered::new(self.dispatcher_of(f, calls), inputs, options)
+    }
+
+    /// The dispatcher of a map of `f` whose calls take `calls`.
+    fn dispatcher_of<F, A, R>(&self, f: F, calls: CallOptions) -> ProcessMap<A, R>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        A: Payload,
+        R: Payload,
+    {
+        let fref = trampoline::as_fn(&f).map(|f| trampoline::call_ref(f, self.inner.secret));
+        ProcessMap::new(
+            self.inner.clone(),
+            fref,
+            &trampoline::work_name::<F>(),
+            calls,
         )
     }
 
     /// Stops taking work; submissions afterwards fail with
     /// [`ErrorKind::Shutdown`](taskweave_core::ErrorKind::Shutdown).
+    ///
+    /// The two bools mirror Python's `shutdown(wait=True, cancel_futures=False)`, so code
+    /// ported from Python reads the same; [`shutdown_async`](Self::shutdown_async) names its
+    /// choice with [`Queued`] instead.
     ///
     /// With `cancel_futures`, queued calls are cancelled
     /// ([`ErrorKind::Cancelled`](taskweave_core::ErrorKind::Cancelled)); otherwise they still run.
@@ -753,12 +828,14 @@ impl ProcessPoolExecutor {
     }
 
     /// Shuts down like [`shutdown`](Self::shutdown) and waits, without blocking the runtime,
-    /// until every worker has finished its work, exited and been reaped.
+    /// until every worker has finished its work, exited and been reaped. `queued` says what
+    /// becomes of calls not yet started: [`Queued::Run`] runs them first, [`Queued::Cancel`]
+    /// cancels them ([`ErrorKind::Cancelled`](taskweave_core::ErrorKind::Cancelled)).
     ///
     /// Once it has returned, dropping the pool waits for nothing.
     ///
     /// ```
-    /// use taskweave_process::ProcessPoolExecutor;
+    /// use taskweave_process::{ProcessPoolExecutor, Queued};
     ///
     /// fn id(x: u8) -> u8 {
     ///     x
@@ -767,14 +844,14 @@ impl ProcessPoolExecutor {
     /// let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
     /// taskweave_core::run(async move {
     ///     let p = pool.submit(id, 5);
-    ///     pool.shutdown_async(false).await;
+    ///     pool.shutdown_async(Queued::Run).await;
     ///     assert_eq!(p.await.unwrap(), 5);
     ///     assert!(pool.worker_pids().is_empty());
     /// })
     /// .unwrap();
     /// ```
-    pub async fn shutdown_async(&self, cancel_futures: bool) {
-        self.inner.shutdown(false, cancel_futures);
+    pub async fn shutdown_async(&self, queued: Queued) {
+        self.inner.shutdown(false, queued.cancels());
         if let Some(stopped) = self.inner.stopped() {
             let _ = stopped.await;
         }
@@ -972,12 +1049,10 @@ impl std::fmt::Debug for ProcessPoolExecutor {
 
 /// `run_in_executor(&pool, f)`: asyncio's `loop.run_in_executor(ProcessPoolExecutor(), f)`.
 ///
-/// Only a plain function can be found again in another process, so `f` is a function pointer
-/// `fn() -> R`: a `fn` item or a closure that captures nothing, which the compiler turns into one
-/// (this is the pool's only `Runs` impl, so no `as fn() -> R` is needed). A closure that
-/// captures variables is a compile error ("closures can only be coerced to `fn` types if they
-/// do not capture any variables"); pass its data as the argument of
-/// [`submit`](ProcessPoolExecutor::submit) instead.
+/// Only a plain function can be found again in another process, so `f` is what
+/// [`call`](ProcessPoolExecutor::call) takes: a `fn` item, a closure that captures nothing, or a
+/// `fn() -> R` pointer. A closure that captures is refused when the program is built (see
+/// [`submit`](ProcessPoolExecutor::submit)); pass its data as the argument of `submit` instead.
 ///
 /// ```
 /// use taskweave_bridge::run_in_executor;
@@ -995,44 +1070,33 @@ impl std::fmt::Debug for ProcessPoolExecutor {
 /// });
 /// assert_eq!(got.unwrap().unwrap(), 49);
 /// ```
-impl<R: Payload> taskweave_executor::Runs<fn() -> R> for ProcessPoolExecutor {
+impl<F, R> taskweave_executor::Runs<F> for ProcessPoolExecutor
+where
+    F: Fn() -> R + Copy + 'static,
+    R: Payload,
+{
     type Output = R;
 
     #[track_caller]
-    fn run(&self, f: fn() -> R) -> Promise<R> {
+    fn run(&self, f: F) -> Promise<R> {
         self.call(f)
     }
 }
 
+/// Through the trait `f` is a function pointer, which carries no name: a panic names the work
+/// by its type (`fn(u64) -> u64`). The inherent [`submit`](ProcessPoolExecutor::submit) names
+/// the function itself.
 impl taskweave_executor::Executor for ProcessPoolExecutor {
     #[track_caller]
     fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Promise<R> {
         ProcessPoolExecutor::submit(self, f, arg)
     }
 
-    fn map_with<A, R, I>(&self, f: fn(A) -> R, inputs: I, options: MapOptions) -> Map<R>
-    where
-        A: Payload,
-        R: Payload,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'static,
-    {
-        ProcessPoolExecutor::map_with(self, f, inputs, options)
-    }
-
-    fn map_unordered_with<A, R, I>(
+    fn dispatcher<A: Payload, R: Payload>(
         &self,
         f: fn(A) -> R,
-        inputs: I,
-        options: MapOptions,
-    ) -> MapUnordered<R>
-    where
-        A: Payload,
-        R: Payload,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'static,
-    {
-        ProcessPoolExecutor::map_unordered_with(self, f, inputs, options)
+    ) -> impl Dispatch<Input = A, Output = R> {
+        self.dispatcher_of(f, CallOptions::new())
     }
 
     fn shutdown(&self, wait: bool, cancel_futures: bool) {

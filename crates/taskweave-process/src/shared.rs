@@ -52,6 +52,11 @@ pub(crate) struct Config {
     pub(crate) initializer: Option<(FnRef, Vec<u8>)>,
     pub(crate) max_frame: usize,
     pub(crate) program: PathBuf,
+    /// The arguments workers start with; `None`: this process's own (after `argv[0]`), or
+    /// none for a named-only program.
+    pub(crate) args: Option<Vec<std::ffi::OsString>>,
+    /// Workers run another build's program: calls go by name only, never as offsets.
+    pub(crate) named_only: bool,
     pub(crate) handshake_timeout: Duration,
 }
 

@@ -275,8 +275,12 @@ fn start(inner: &Inner) -> Result<Worker, StartError> {
         repeats: true,
     };
     let claims = Arc::new(Claims::create().map_err(cannot)?);
-    let spawned =
-        crate::spawn::spawn_worker(&cfg.program, cfg.max_frame, claims.file()).map_err(cannot)?;
+    let args = match (&cfg.args, cfg.named_only) {
+        (given, false) => crate::spawn::WorkerArgs::Own(given.as_deref()),
+        (given, true) => crate::spawn::WorkerArgs::Other(given.as_deref().unwrap_or(&[])),
+    };
+    let spawned = crate::spawn::spawn_worker(&cfg.program, args, cfg.max_frame, claims.file())
+        .map_err(cannot)?;
     let mut child = spawned.child;
     let pid = child.id();
     let mut to_worker = spawned.to_worker;
@@ -310,7 +314,9 @@ fn start(inner: &Inner) -> Result<Worker, StartError> {
             build_id,
             ..
         }) if magic == wire::MAGIC && version == wire::PROTOCOL_VERSION => {
-            if build_id != ours.build_id.as_slice() {
+            // A worker of another build is expected to differ: its calls go by name, checked
+            // one by one against its registry.
+            if !cfg.named_only && build_id != ours.build_id.as_slice() {
                 kill_and_reap(&mut child);
                 return Err(StartError::Broken(Error::broken(format!(
                     "worker pid {pid} refused at the handshake: {} is not the same build as this \
@@ -343,13 +349,19 @@ fn start(inner: &Inner) -> Result<Worker, StartError> {
         .initializer
         .as_ref()
         .map(|(f, payload)| (*f, payload.as_slice()));
-    if let Err(e) = wire::encode_setup(
-        &mut setup,
-        &ours.build_id,
-        inner.secret,
-        init,
-        cfg.max_frame,
-    ) {
+    let encoded = if cfg.named_only {
+        wire::encode_setup_named(&mut setup, taskweave_registry::ABI_VERSION);
+        Ok(())
+    } else {
+        wire::encode_setup(
+            &mut setup,
+            &ours.build_id,
+            inner.secret,
+            init,
+            cfg.max_frame,
+        )
+    };
+    if let Err(e) = encoded {
         kill_and_reap(&mut child);
         return Err(StartError::Broken(e));
     }

@@ -18,6 +18,16 @@ pub(crate) struct Spawned {
     pub(crate) from_worker: File,
 }
 
+/// The arguments a worker starts with.
+#[derive(Clone, Copy)]
+pub(crate) enum WorkerArgs<'a> {
+    /// The pool's own program: `argv[0]` as this process got it, then the given arguments or
+    /// this process's own.
+    Own(Option<&'a [std::ffi::OsString]>),
+    /// Another program: the given arguments after its path.
+    Other(&'a [std::ffi::OsString]),
+}
+
 /// The executable a worker runs: the image of this very process.
 pub(crate) fn default_program() -> PathBuf {
     let proc_exe = PathBuf::from("/proc/self/exe");
@@ -35,6 +45,7 @@ pub(crate) fn default_program() -> PathBuf {
 #[cfg(unix)]
 pub(crate) fn spawn_worker(
     program: &std::path::Path,
+    args: WorkerArgs<'_>,
     max_frame: usize,
     claims: &File,
 ) -> io::Result<Spawned> {
@@ -50,20 +61,31 @@ pub(crate) fn spawn_worker(
     let (in_fd, out_fd) = (child_in.as_raw_fd(), child_out.as_raw_fd());
     let claims_fd = claims.as_raw_fd();
 
-    let mut args = std::env::args_os();
     let mut cmd = Command::new(program);
-    if let Some(arg0) = args.next() {
-        cmd.arg0(arg0);
+    match args {
+        WorkerArgs::Own(given) => {
+            // The very image of this program: it sees the name it was started under.
+            let mut own = std::env::args_os();
+            if let Some(arg0) = own.next() {
+                cmd.arg0(arg0);
+            }
+            match given {
+                Some(given) => cmd.args(given),
+                None => cmd.args(own),
+            };
+        }
+        WorkerArgs::Other(given) => {
+            cmd.args(given);
+        }
     }
-    cmd.args(args)
-        .env(
-            WORKER_ENV,
-            format!(
-                "1:{in_fd}:{out_fd}:{}:{max_frame}:{claims_fd}",
-                std::process::id()
-            ),
-        )
-        .stdin(Stdio::null());
+    cmd.env(
+        WORKER_ENV,
+        format!(
+            "1:{in_fd}:{out_fd}:{}:{max_frame}:{claims_fd}",
+            std::process::id()
+        ),
+    )
+    .stdin(Stdio::null());
     // SAFETY: the closure runs in the forked child before exec and only makes async-signal-safe
     // system calls (fcntl, prctl) on its own descriptors and process.
     unsafe {
@@ -92,6 +114,7 @@ pub(crate) fn spawn_worker(
 #[cfg(not(unix))]
 pub(crate) fn spawn_worker(
     _program: &std::path::Path,
+    _args: WorkerArgs<'_>,
     _max_frame: usize,
     _claims: &File,
 ) -> io::Result<Spawned> {

@@ -42,6 +42,16 @@ use serde::de::DeserializeOwned;
 
 pub use linkme::distributed_slice;
 
+/// The version of how registered functions are called: the encoding of arguments and results
+/// (postcard 1) and the signature hash ([`signature_hash`]). Two programs can call each other's
+/// functions only if they agree on it; executors compare it when they connect a caller to a
+/// worker of another build.
+///
+/// ```
+/// assert_eq!(taskweave_registry::ABI_VERSION, 1);
+/// ```
+pub const ABI_VERSION: u16 = 1;
+
 /// Every function marked `#[remote]` in the program, in no particular order.
 ///
 /// Prefer [`lookup`], [`all`] and [`by_fn`], which check the table for duplicate names first.
@@ -73,7 +83,7 @@ pub struct RemoteFn {
     line: u32,
     signature: fn() -> Signature,
     address: fn() -> usize,
-    trampoline: fn(&[u8]) -> Result<Vec<u8>, CallFailure>,
+    trampoline: fn(&[u8], &mut Vec<u8>) -> Result<(), CallFailure>,
 }
 
 /// The types a function takes and returns, as `std::any::type_name` spells them, and a hash of
@@ -348,7 +358,31 @@ impl RemoteFn {
     /// assert!(matches!(entry.call(&arg), Err(taskweave_registry::CallFailure::Panicked(_))));
     /// ```
     pub fn call(&self, argument: &[u8]) -> Result<Vec<u8>, CallFailure> {
-        (self.trampoline)(argument)
+        let mut out = Vec::new();
+        (self.trampoline)(argument, &mut out)?;
+        Ok(out)
+    }
+
+    /// Like [`call`](Self::call), appending the postcard-encoded result to `out` (a caller that
+    /// builds a reply frame saves a copy and an allocation per call). On failure `out` is as it
+    /// was.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call).
+    ///
+    /// ```
+    /// #[taskweave_macros::remote(crate = taskweave_registry, name = "doc::call_into")]
+    /// fn inc(x: u8) -> u8 { x + 1 }
+    /// let entry = taskweave_registry::lookup("doc::call_into").unwrap();
+    /// let mut out = vec![0xaa]; // a header the caller wrote
+    /// entry.call_into(&postcard::to_stdvec(&1u8).unwrap(), &mut out).unwrap();
+    /// assert_eq!(out, [0xaa, 2]);
+    /// assert!(entry.call_into(&[], &mut out).is_err());
+    /// assert_eq!(out, [0xaa, 2]);
+    /// ```
+    pub fn call_into(&self, argument: &[u8], out: &mut Vec<u8>) -> Result<(), CallFailure> {
+        (self.trampoline)(argument, out)
     }
 }
 
@@ -484,7 +518,7 @@ pub mod __private {
         line: u32,
         signature: fn() -> Signature,
         address: fn() -> usize,
-        trampoline: fn(&[u8]) -> Result<Vec<u8>, CallFailure>,
+        trampoline: fn(&[u8], &mut Vec<u8>) -> Result<(), CallFailure>,
     ) -> RemoteFn {
         RemoteFn {
             name,
@@ -496,21 +530,24 @@ pub mod __private {
         }
     }
 
-    /// Decodes, calls `f`, encodes; a panic becomes [`CallFailure::Panicked`].
+    /// Decodes, calls `f`, appends the encoded result to `out`; a panic becomes
+    /// [`CallFailure::Panicked`].
     pub fn invoke<A: DeserializeOwned, R: Serialize>(
         f: fn(A) -> R,
         argument: &[u8],
-    ) -> Result<Vec<u8>, CallFailure> {
-        super::invoke(f, argument)
+        out: &mut Vec<u8>,
+    ) -> Result<(), CallFailure> {
+        super::invoke(f, argument, out)
     }
 }
 
 fn invoke<A: DeserializeOwned, R: Serialize>(
     f: fn(A) -> R,
     argument: &[u8],
-) -> Result<Vec<u8>, CallFailure> {
+    out: &mut Vec<u8>,
+) -> Result<(), CallFailure> {
     let arg: A = postcard::from_bytes(argument).map_err(|e| CallFailure::Decode(e.to_string()))?;
-    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(arg))).map_err(|p| {
+    let value = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(arg))).map_err(|p| {
         CallFailure::Panicked(if let Some(s) = p.downcast_ref::<&'static str>() {
             (*s).to_owned()
         } else if let Some(s) = p.downcast_ref::<String>() {
@@ -519,5 +556,10 @@ fn invoke<A: DeserializeOwned, R: Serialize>(
             "<non-string panic payload>".to_owned()
         })
     })?;
-    postcard::to_stdvec(&out).map_err(|e| CallFailure::Encode(e.to_string()))
+    let mark = out.len();
+    if let Err(e) = postcard::to_io(&value, &mut *out) {
+        out.truncate(mark);
+        return Err(CallFailure::Encode(e.to_string()));
+    }
+    Ok(())
 }

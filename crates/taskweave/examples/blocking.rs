@@ -6,7 +6,8 @@
 use std::time::{Duration, Instant};
 
 use taskweave::{
-    Error, ProcessPoolExecutor, ThreadPoolExecutor, create_task, run, run_in_executor, sleep,
+    Error, ProcessPoolExecutor, Queued, ThreadPoolExecutor, create_task, run, run_in_executor,
+    sleep,
 };
 
 /// A blocking function: it holds its thread for two seconds, then returns 42.
@@ -35,7 +36,7 @@ async fn in_a_thread() -> Result<(), Error> {
         start.elapsed(),
         ticker.await?
     );
-    pool.shutdown_async(false).await;
+    pool.shutdown_async(Queued::Run).await;
     Ok(())
 }
 

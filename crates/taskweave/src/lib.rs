@@ -207,7 +207,7 @@ pub use taskweave_executor as executor;
 /// whole `taskweave-bridge` crate.
 pub use taskweave_bridge as bridge;
 pub use taskweave_bridge::{
-    Executor, MapOptions, RayonExecutor, ThreadPoolExecutor, default_executor, par_map,
+    Executor, MapOptions, Queued, RayonExecutor, ThreadPoolExecutor, default_executor, par_map,
     run_coroutine_threadsafe, run_in_executor, spawn_rayon, to_thread,
 };
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use taskweave_bridge::{
-    ThreadPoolExecutor, default_executor, run_in_executor, set_default_executor, to_thread,
+    Queued, ThreadPoolExecutor, default_executor, run_in_executor, set_default_executor, to_thread,
 };
 use taskweave_core::Runtime;
 
@@ -21,7 +21,7 @@ fn run_in_executor_awaits_a_blocking_function() {
         assert_eq!(run_in_executor(&pool, blocking_function).await.unwrap(), 42);
         let shared = std::sync::Arc::new(ThreadPoolExecutor::new());
         assert_eq!(run_in_executor(&shared, || 1).await.unwrap(), 1);
-        pool.shutdown_async(false).await;
+        pool.shutdown_async(Queued::Run).await;
     })
     .unwrap();
 }
@@ -121,7 +121,7 @@ fn dropping_the_await_cancels_queued_work() {
         assert!(timed.is_err());
         tx.send(()).unwrap();
         blocker.await.unwrap();
-        pool.shutdown_async(false).await;
+        pool.shutdown_async(Queued::Run).await;
         assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
     })
     .unwrap();

@@ -6,7 +6,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use taskweave_bridge::{
-    RayonExecutor, ThreadPoolExecutor, run_in_executor, spawn_rayon, to_thread,
+    Queued, RayonExecutor, ThreadPoolExecutor, run_in_executor, spawn_rayon, to_thread,
 };
 use tracing::field::{Field, Visit};
 use tracing::{Event, Instrument, Subscriber};
@@ -90,7 +90,7 @@ fn to_thread_and_run_in_executor_run_in_the_awaiting_tasks_span() {
                 tracing::info!(target: TARGET, "inside run_in_executor");
             });
             tokio::time::timeout(LIMIT, run).await.unwrap().unwrap();
-            pool.shutdown_async(false).await;
+            pool.shutdown_async(Queued::Run).await;
         }
         .instrument(tracing::info_span!("ctx_async")),
     )

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, mpsc};
 use std::time::{Duration, Instant};
 
-use taskweave_bridge::ThreadPoolExecutor;
+use taskweave_bridge::{Queued, ThreadPoolExecutor};
 use taskweave_core::State;
 
 use crate::support::{eventually, threads_named};
@@ -98,20 +98,31 @@ fn submit_after_shutdown_is_an_error_value() {
     pool.shutdown(true, true);
 }
 
-#[test]
-fn cancel_futures_cancels_only_queued_work() {
+/// A one-thread pool whose thread runs a call that has started and waits for the sender to let
+/// it finish (with "finished"), so that what is submitted next stays queued.
+fn occupied_pool() -> (
+    ThreadPoolExecutor,
+    taskweave_core::Promise<&'static str>,
+    mpsc::Sender<()>,
+) {
     let pool = ThreadPoolExecutor::builder()
         .max_workers(1)
         .build()
         .unwrap();
     let (started_tx, started_rx) = mpsc::channel();
     let (go_tx, go_rx) = mpsc::channel::<()>();
-    let mut running = pool.submit(move || {
+    let running = pool.submit(move || {
         started_tx.send(()).unwrap();
-        go_rx.recv().unwrap();
+        go_rx.recv_timeout(Duration::from_secs(10)).unwrap();
         "finished"
     });
-    started_rx.recv().unwrap();
+    started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    (pool, running, go_tx)
+}
+
+#[test]
+fn cancel_futures_cancels_only_queued_work() {
+    let (pool, mut running, go_tx) = occupied_pool();
     let ran = Arc::new(AtomicUsize::new(0));
     let queued: Vec<_> = (0..5)
         .map(|_| {
@@ -390,7 +401,66 @@ fn a_map_timeout_too_far_to_represent_means_no_deadline() {
             }
             assert_eq!(got, [0, 2, 4]);
         }
-        pool.shutdown_async(false).await;
+        pool.shutdown_async(Queued::Run).await;
     })
     .unwrap();
+}
+
+#[test]
+fn shutdown_async_with_queued_cancel_cancels_what_has_not_started() {
+    let (pool, running, go) = occupied_pool();
+    let queued = pool.submit(|| "queued");
+    let (running, queued) = taskweave_core::run(async move {
+        // The shutdown starts (and cancels the queued call) before the running one is let go.
+        let shutdown = async {
+            tokio::time::timeout(Duration::from_secs(10), pool.shutdown_async(Queued::Cancel))
+                .await
+                .expect("shutdown_async did not finish");
+        };
+        let release = async { go.send(()).unwrap() };
+        tokio::join!(shutdown, release);
+        assert_eq!(pool.threads(), 0);
+        (running.await, queued.await)
+    })
+    .unwrap();
+    assert_eq!(running.unwrap(), "finished");
+    assert!(queued.is_err_and(|e| e.is_cancelled()));
+}
+
+fn fails_on_seven(x: u32) -> u32 {
+    assert!(x != 7, "seven");
+    x
+}
+
+#[test]
+fn through_the_executor_trait_a_panic_names_the_function_type_and_the_caller() {
+    use taskweave_bridge::{Executor, RayonExecutor};
+
+    fn check(err: &taskweave_core::Error) {
+        let p = err.panic().expect("a panic error");
+        // A pointer has no name; its type and the caller's line are what is known.
+        assert_eq!(p.task(), Some("fn(u32) -> u32"), "{err}");
+        let site = p.site().expect("the submit site is recorded");
+        assert!(site.file().ends_with("tests/it/pool.rs"), "{site}");
+    }
+    let pool = ThreadPoolExecutor::new();
+    check(
+        &Executor::submit(&pool, fails_on_seven, 7)
+            .result(None)
+            .unwrap_err(),
+    );
+    let first = Executor::map(&pool, fails_on_seven, [7])
+        .next()
+        .expect("one item");
+    check(&first.unwrap_err());
+    let rayon = RayonExecutor::global();
+    check(
+        &Executor::submit(&rayon, fails_on_seven, 7)
+            .result(None)
+            .unwrap_err(),
+    );
+    let (_, first) = Executor::map_unordered(&rayon, fails_on_seven, [7])
+        .next()
+        .expect("one item");
+    check(&first.unwrap_err());
 }

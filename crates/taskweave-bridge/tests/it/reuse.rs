@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use taskweave_bridge::{ThreadPoolExecutor, default_executor, run_in_executor, to_thread};
+use taskweave_bridge::{Queued, ThreadPoolExecutor, default_executor, run_in_executor, to_thread};
 
 const LIMIT: Duration = Duration::from_secs(10);
 
@@ -37,7 +37,7 @@ fn sequential_run_in_executor_calls_reuse_one_thread() {
             assert_eq!(got.expect("bounded").unwrap(), i);
         }
         assert_eq!(pool.threads(), 1);
-        pool.shutdown_async(false).await;
+        pool.shutdown_async(Queued::Run).await;
     })
     .unwrap();
 }

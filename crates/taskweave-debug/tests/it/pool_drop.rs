@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use taskweave_bridge::{ThreadPoolExecutor, run_in_executor, to_thread};
+use taskweave_bridge::{Queued, ThreadPoolExecutor, run_in_executor, to_thread};
 use taskweave_debug::Debug;
 
 use crate::capture::{self, of_kind, warnings};
@@ -22,7 +22,7 @@ fn dropping_a_pool_after_shutdown_async_reports_nothing() {
                 .build()
                 .unwrap();
             let p = pool.submit(|| 1);
-            pool.shutdown_async(false).await;
+            pool.shutdown_async(Queued::Run).await;
             assert_eq!(tokio::time::timeout(LIMIT, p).await.unwrap().unwrap(), 1);
             drop(pool);
         })
@@ -110,7 +110,7 @@ fn a_done_callback_panicking_on_a_worker_is_reported_and_the_worker_lives_on() {
             let next = tokio::time::timeout(LIMIT, pool.submit(|| 6)).await;
             assert_eq!(next.unwrap().unwrap(), 6);
             assert_eq!(pool.threads(), 1, "the worker survived its callbacks");
-            pool.shutdown_async(false).await;
+            pool.shutdown_async(Queued::Run).await;
         })
         .unwrap();
     let reports = of_kind("callback_panicked");

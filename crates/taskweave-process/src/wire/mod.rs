@@ -10,8 +10,10 @@
 //! a body longer than the frame limit is refused before anything is allocated for it. A reader that
 //! hits end of file in the middle of a frame reports a truncated frame instead of waiting.
 //!
-//! The format is an internal protocol between two copies of the same build, versioned by
-//! [`PROTOCOL_VERSION`] and checked at the handshake. It is not public API (the setup frame
+//! The format is an internal protocol between a pool and its workers, versioned by
+//! [`PROTOCOL_VERSION`] and checked at the handshake. Workers of the pool's own build take both
+//! call forms (a code offset, a registered name); workers of another build (a pool made with
+//! `named_worker_program`) get a named setup and only named calls. It is not public API (the setup frame
 //! carries the pool's secret); with the `fuzzing` feature, `taskweave_process::fuzzing` exposes
 //! its decoders to fuzz targets, nothing else.
 
@@ -22,7 +24,7 @@ use taskweave_core::Error;
 
 pub(crate) mod outcome;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 /// The default largest frame body a pool or worker accepts: 1 GiB.
 pub(crate) const DEFAULT_MAX_FRAME: usize = 1 << 30;
@@ -31,13 +33,15 @@ pub(crate) const DEFAULT_MAX_FRAME: usize = 1 << 30;
 const FIRST_READ: usize = 64 * 1024;
 
 /// The protocol version; a worker that speaks another one is refused at the handshake.
-pub(crate) const PROTOCOL_VERSION: u16 = 1;
+pub(crate) const PROTOCOL_VERSION: u16 = 2;
 
 /// The first field of a worker's hello: "TWPW" in ASCII.
 pub(crate) const MAGIC: u32 = u32::from_le_bytes(*b"TWPW");
 
 const K_SETUP: u8 = 1;
 const K_CALL: u8 = 2;
+const K_SETUP_NAMED: u8 = 3;
+const K_CALL_NAMED: u8 = 4;
 const K_HELLO: u8 = 10;
 const K_READY: u8 = 11;
 const K_INIT_FAILED: u8 = 12;
@@ -48,6 +52,13 @@ const K_FATAL: u8 = 15;
 /// The bytes before a call's payload: 4 (length) + 1 (kind) + 8 (id) + 3 * 8 (function) + 4
 /// (count).
 pub(crate) const CALL_HEADER: usize = 4 + 1 + 8 + 24 + 4;
+
+/// The bytes of a named call before its name: 4 (length) + 1 (kind) + 8 (id) + 8 (signature
+/// hash) + 4 (count).
+pub(crate) const NAMED_HEADER: usize = 4 + 1 + 8 + 8 + 4;
+
+/// The longest function name or signature text a named call carries (its length is a `u16`).
+pub(crate) const MAX_NAME: usize = u16::MAX as usize;
 
 /// A function in the image: offsets from the image anchor plus an integrity tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +82,28 @@ pub(crate) enum ToWorker<'a> {
         secret: u64,
         /// The initializer and its serialised argument, if any.
         initializer: Option<(FnRef, &'a [u8])>,
+    },
+    /// Sent instead of [`Setup`](Self::Setup) to a worker of another build: it must run only
+    /// named calls.
+    SetupNamed {
+        /// The pool's `taskweave_registry::ABI_VERSION`; the worker compares it with its own.
+        abi: u16,
+    },
+    /// Run `count` calls of the registered function `name`; `payload` holds the `count`
+    /// serialised arguments, each behind its `u32` length.
+    NamedCall {
+        /// The call id, echoed in the reply.
+        id: u64,
+        /// The hash of the signature the caller expects.
+        hash: u64,
+        /// How many arguments follow.
+        count: u32,
+        /// The registered name.
+        name: &'a str,
+        /// The signature the caller expects, as text, for the error if it does not match.
+        caller: &'a str,
+        /// The length-prefixed serialised arguments.
+        payload: &'a [u8],
     },
     /// Run `count` calls of one function; `payload` holds the `count` serialised arguments.
     Call {
@@ -277,6 +310,11 @@ impl<'a> Cursor<'a> {
             tag: self.u64("function tag")?,
         })
     }
+    fn short_text(&mut self, what: &str) -> Result<&'a str, Error> {
+        let n = self.u16(what)? as usize;
+        std::str::from_utf8(self.take(n, what)?)
+            .map_err(|_| wire_err(format!("{what} is not UTF-8")))
+    }
     fn text(self, what: &str) -> Result<&'a str, Error> {
         std::str::from_utf8(self.rest).map_err(|_| wire_err(format!("{what} is not UTF-8")))
     }
@@ -328,6 +366,34 @@ pub(crate) fn decode_to_worker(body: &[u8]) -> Result<ToWorker<'_>, Error> {
                 id,
                 func,
                 count,
+                payload: c.rest,
+            })
+        }
+        K_SETUP_NAMED => {
+            let abi = c.u16("registry version")?;
+            c.end("named setup")?;
+            Ok(ToWorker::SetupNamed { abi })
+        }
+        K_CALL_NAMED => {
+            let id = c.u64("call id")?;
+            let hash = c.u64("signature hash")?;
+            let count = c.u32("argument count")?;
+            let name = c.short_text("function name")?;
+            let caller = c.short_text("caller's signature")?;
+            // Each argument has at least its 4-byte length: a larger count is a lie that would
+            // have the worker write an outcome per claimed argument.
+            if count as usize > c.rest.len() / 4 {
+                return Err(wire_err(format!(
+                    "named call claims {count} arguments in {} bytes",
+                    c.rest.len()
+                )));
+            }
+            Ok(ToWorker::NamedCall {
+                id,
+                hash,
+                count,
+                name,
+                caller,
                 payload: c.rest,
             })
         }
@@ -440,6 +506,83 @@ pub(crate) fn encode_setup(
         }
     }
     finish(out, start, max)
+}
+
+/// Appends a complete named setup frame.
+pub(crate) fn encode_setup_named(out: &mut Vec<u8>, abi: u16) {
+    let start = begin(out, K_SETUP_NAMED);
+    out.extend_from_slice(&abi.to_le_bytes());
+    let _ = finish(out, start, usize::MAX);
+}
+
+/// Appends the header of a named call frame; the caller appends each argument with
+/// [`push_named_item`] and calls [`finish`]. `name` and `caller` must be at most [`MAX_NAME`]
+/// bytes (longer ones are cut, and then refused by the worker as unknown).
+pub(crate) fn begin_named_call(
+    out: &mut Vec<u8>,
+    id: u64,
+    hash: u64,
+    count: u32,
+    name: &str,
+    caller: &str,
+) -> usize {
+    let start = begin(out, K_CALL_NAMED);
+    out.extend_from_slice(&id.to_le_bytes());
+    out.extend_from_slice(&hash.to_le_bytes());
+    out.extend_from_slice(&count.to_le_bytes());
+    for text in [name, caller] {
+        let bytes = &text.as_bytes()[..text.len().min(MAX_NAME)];
+        out.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
+        out.extend_from_slice(bytes);
+    }
+    start
+}
+
+/// Patches the argument count of a named call frame that starts at `start`.
+pub(crate) fn set_named_call_count(out: &mut [u8], start: usize, count: u32) {
+    let at = start + NAMED_HEADER - 4;
+    out[at..at + 4].copy_from_slice(&count.to_le_bytes());
+}
+
+/// Appends one argument of a named call: its `u32` length, then its postcard bytes.
+///
+/// # Errors
+///
+/// The postcard error if `arg` cannot be serialised (`out` is left as it was), or `None` in
+/// it for an argument longer than `u32::MAX` bytes.
+pub(crate) fn push_named_item<A: Serialize>(
+    out: &mut Vec<u8>,
+    arg: &A,
+) -> Result<(), Option<postcard::Error>> {
+    let mark = out.len();
+    out.extend_from_slice(&[0; 4]);
+    if let Err(e) = postcard::to_io(arg, crate::bytes::FrameWriter(&mut *out)) {
+        out.truncate(mark);
+        return Err(Some(e));
+    }
+    let Ok(len) = u32::try_from(out.len() - mark - 4) else {
+        out.truncate(mark);
+        return Err(None);
+    };
+    out[mark..mark + 4].copy_from_slice(&len.to_le_bytes());
+    Ok(())
+}
+
+/// Splits the next argument off a named call's payload.
+///
+/// # Errors
+///
+/// A description when the payload ends before the argument does.
+pub(crate) fn next_named_item<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], String> {
+    let mut c = Cursor { rest };
+    let len = c
+        .u32("argument length")
+        .map_err(|_| "the call's payload ends before an argument's length".to_owned())?;
+    let item = c
+        .take(len as usize, "argument")
+        .map_err(|_| format!("the call's payload ends inside an argument of {len} bytes"))?;
+    *rest = c.rest;
+    Ok(item)
 }
 
 /// A complete call frame of one argument.

@@ -1,6 +1,7 @@
 //! The outcome encoding inside a result frame: one outcome per argument of a call, each a tag
-//! byte and its postcard body: a value, a panic (message and backtrace), or a wire error (a
-//! result that could not be serialised, an argument that could not be decoded).
+//! byte and its postcard body: a value, a panic (message and backtrace), a wire error (a
+//! result that could not be serialised, an argument that could not be decoded), or a refusal
+//! (a named call whose name or signature the worker does not register).
 //!
 //! The worker writes outcomes with the `push_*` functions; the pool reads them back one at a
 //! time with [`next`], which is total: any bytes give a value or an error, never a panic of
@@ -11,9 +12,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use taskweave_core::Error;
 
-const OK: u8 = 0;
+/// A value's outcome: this tag, then the value's postcard bytes.
+pub(crate) const OK: u8 = 0;
 const PANICKED: u8 = 1;
 const WIRE: u8 = 2;
+const REFUSED: u8 = 3;
 
 /// Appends a value's outcome; a value whose `Serialize` refuses becomes a wire-error outcome.
 /// A panic in `Serialize` unwinds to the caller, which must truncate `out` to where it was.
@@ -32,6 +35,14 @@ pub(crate) fn push_panic(out: &mut Vec<u8>, message: &str, backtrace: &str) {
     out.push(PANICKED);
     // Serialising strings into a Vec cannot fail.
     let _ = postcard::to_io(&(message, backtrace), &mut *out);
+}
+
+/// Appends a refusal's outcome: the worker would not run the call (an unknown name, a signature
+/// that does not match).
+pub(crate) fn push_refused(out: &mut Vec<u8>, detail: &str) {
+    out.push(REFUSED);
+    // Serialising a `&str` into a Vec cannot fail.
+    let _ = postcard::to_io(&detail, &mut *out);
 }
 
 /// Appends a wire error's outcome.
@@ -109,6 +120,18 @@ fn decode<R: DeserializeOwned>(rest: &mut &[u8], what: &str, pid: u32) -> Result
             Ok((detail, tail)) => {
                 *rest = tail;
                 Err(Error::wire(format!("{what} in worker pid {pid}"), detail))
+            }
+            Err(e) => {
+                *rest = &[];
+                Err(fail(e))
+            }
+        },
+        REFUSED => match postcard::take_from_bytes::<String>(rest) {
+            Ok((detail, tail)) => {
+                *rest = tail;
+                Err(Error::refused(format!(
+                    "{what} refused by worker pid {pid}: {detail}"
+                )))
             }
             Err(e) => {
                 *rest = &[];

@@ -52,7 +52,7 @@ fn empty_frames_are_errors() {
     assert!(wire::read_frame(&mut &[0u8, 0, 0, 0][..], 64).is_err());
 }
 
-mod live_worker {
+pub(crate) mod live_worker {
     //! Random bytes into a real worker process (this test binary started as one): it exits,
     //! never hangs and never runs anything.
 
@@ -66,9 +66,9 @@ mod live_worker {
 
     use crate::wire::{self, FromWorker};
 
-    /// Held while a test's descriptors are inheritable; no other test of this binary starts
-    /// processes.
-    static SPAWNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    /// Held while a test's descriptors are inheritable, and by every other test of this binary
+    /// that starts processes.
+    pub(crate) static SPAWNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
     /// A close-on-exec pipe.
     fn pipe() -> (File, File) {
@@ -229,4 +229,107 @@ fn setup_round_trip() {
             initializer: Some((f, &b"arg"[..])),
         }
     );
+}
+
+#[test]
+fn named_frames_round_trip() {
+    let mut out = Vec::new();
+    encode_setup_named(&mut out, 7);
+    let body = read_frame(&mut &out[..], DEFAULT_MAX_FRAME)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        decode_to_worker(&body).unwrap(),
+        ToWorker::SetupNamed { abi: 7 }
+    );
+
+    let mut frame = Vec::new();
+    let start = begin_named_call(&mut frame, 9, 0xfeed, 0, "app::square", "fn(u64) -> u64");
+    push_named_item(&mut frame, &5u64).unwrap();
+    push_named_item(&mut frame, &"two".to_string()).unwrap();
+    set_named_call_count(&mut frame, start, 2);
+    finish(&mut frame, start, DEFAULT_MAX_FRAME).unwrap();
+    let body = read_frame(&mut &frame[..], DEFAULT_MAX_FRAME)
+        .unwrap()
+        .unwrap();
+    let Ok(ToWorker::NamedCall {
+        id,
+        hash,
+        count,
+        name,
+        caller,
+        payload,
+    }) = decode_to_worker(&body)
+    else {
+        panic!("not a named call");
+    };
+    assert_eq!((id, hash, count), (9, 0xfeed, 2));
+    assert_eq!((name, caller), ("app::square", "fn(u64) -> u64"));
+    let mut rest = payload;
+    let first = next_named_item(&mut rest).unwrap();
+    assert_eq!(postcard::from_bytes::<u64>(first).unwrap(), 5);
+    let second = next_named_item(&mut rest).unwrap();
+    assert_eq!(postcard::from_bytes::<String>(second).unwrap(), "two");
+    assert!(rest.is_empty());
+    assert!(next_named_item(&mut rest).is_err());
+}
+
+#[test]
+fn a_named_call_cut_inside_an_argument_is_an_error() {
+    let mut payload = 100u32.to_le_bytes().to_vec();
+    payload.extend_from_slice(&[1, 2, 3]);
+    let mut rest = &payload[..];
+    let err = next_named_item(&mut rest).unwrap_err();
+    assert!(err.contains("100 bytes"), "{err}");
+    // A count the payload cannot hold is refused before anything runs.
+    let mut frame = Vec::new();
+    let start = begin_named_call(&mut frame, 1, 2, u32::MAX, "f", "fn(u8) -> u8");
+    push_named_item(&mut frame, &1u8).unwrap();
+    finish(&mut frame, start, DEFAULT_MAX_FRAME).unwrap();
+    let err = decode_to_worker(&frame[4..]).unwrap_err();
+    assert!(
+        err.to_string().contains("claims 4294967295 arguments"),
+        "{err}"
+    );
+    // A name that is not UTF-8 is refused as a frame error.
+    let body = [
+        K_CALL_NAMED,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0,
+        0xff,
+    ];
+    assert!(decode_to_worker(&body).is_err());
+}
+
+#[test]
+fn a_refused_outcome_is_a_refusal() {
+    let mut out = Vec::new();
+    outcome::push_refused(&mut out, "unknown remote function `x`");
+    outcome::push_value(&mut out, &3u8);
+    let mut rest = &out[..];
+    let err = outcome::next::<u8>(&mut rest, "task 1", 42).unwrap_err();
+    assert!(err.is_refused(), "{err}");
+    assert!(err.to_string().contains("worker pid 42"), "{err}");
+    assert_eq!(outcome::next::<u8>(&mut rest, "task 2", 42).unwrap(), 3);
+    assert!(rest.is_empty());
 }

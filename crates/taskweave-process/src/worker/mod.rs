@@ -17,6 +17,7 @@ use crate::claims::{Claim, Claims};
 use crate::image::{Image, image, resolve};
 use crate::wire::{self, FnRef, ToWorker};
 
+pub(crate) mod named;
 pub(crate) mod trampoline;
 
 use trampoline::{CaughtPanic, InitTrampoline, LAST_PANIC, Trampoline};
@@ -173,6 +174,8 @@ fn fatal(out: &mut File, detail: &str) -> i32 {
 pub(crate) struct Setup<'a> {
     pub(crate) secret: u64,
     pub(crate) initializer: Option<(usize, usize, &'a [u8])>,
+    /// The pool is another build: only named calls may run, never an offset.
+    pub(crate) named_only: bool,
 }
 
 /// Why a setup frame was refused.
@@ -209,8 +212,21 @@ pub(crate) fn accept_setup<'a>(body: &'a [u8], img: &Image) -> Result<Setup<'a>,
             Ok(Setup {
                 secret,
                 initializer,
+                named_only: false,
             })
         }
+        // Another build's pool trusts no offset of ours and sends none; its names are checked
+        // one by one against the registry.
+        Ok(ToWorker::SetupNamed { abi }) if abi == taskweave_registry::ABI_VERSION => Ok(Setup {
+            secret: 0,
+            initializer: None,
+            named_only: true,
+        }),
+        Ok(ToWorker::SetupNamed { abi }) => Err(SetupRefused::Fatal(format!(
+            "the pool calls registered functions with registry version {abi}, this worker with \
+             version {}: build both with the same taskweave-registry",
+            taskweave_registry::ABI_VERSION
+        ))),
         Ok(other) => Err(SetupRefused::Fatal(format!(
             "expected setup, got {other:?}"
         ))),
@@ -221,6 +237,44 @@ pub(crate) fn accept_setup<'a>(body: &'a [u8], img: &Image) -> Result<Setup<'a>,
 /// Checks a call's function reference; `Ok((function, trampoline))` is safe to run.
 pub(crate) fn accept_call(func: FnRef, secret: u64) -> Result<(usize, usize), String> {
     resolve(func, secret)
+}
+
+/// What a call frame asks the worker to run, before any check.
+enum Target<'a> {
+    /// A code offset.
+    Offset(FnRef),
+    /// A registered function, by name (checked against the registry as it runs).
+    Named {
+        name: &'a str,
+        hash: u64,
+        caller: &'a str,
+    },
+}
+
+/// A call that may run: a checked `(function, trampoline)` pair of this image, or a name.
+enum Runnable<'a> {
+    Offset(usize, usize),
+    Named {
+        name: &'a str,
+        hash: u64,
+        caller: &'a str,
+    },
+}
+
+/// Checks a call's target: an offset must pass its tag and code checks, and is refused
+/// outright when the pool is another build (its offsets mean nothing here).
+fn accept_target(
+    target: Target<'_>,
+    secret: u64,
+    named_only: bool,
+) -> Result<Runnable<'_>, String> {
+    match target {
+        Target::Offset(_) if named_only => Err(
+            "a code offset from a pool of another build: this worker runs only named calls".into(),
+        ),
+        Target::Offset(func) => accept_call(func, secret).map(|(f, t)| Runnable::Offset(f, t)),
+        Target::Named { name, hash, caller } => Ok(Runnable::Named { name, hash, caller }),
+    }
 }
 
 fn serve(marker: Marker) -> i32 {
@@ -241,11 +295,13 @@ fn serve(marker: Marker) -> i32 {
     let mut body = Vec::new();
 
     // Setup: the pool's build must be ours before any offset is trusted.
-    let secret = match wire::read_frame_into(&mut input, marker.max_frame, &mut body) {
+    let (secret, named_only) = match wire::read_frame_into(&mut input, marker.max_frame, &mut body)
+    {
         Ok(true) => match accept_setup(&body, img) {
             Ok(Setup {
                 secret,
                 initializer,
+                named_only,
             }) => {
                 if let Some((func, tramp, payload)) = initializer {
                     // SAFETY: `tramp` is a checked reference into this build's code, made by
@@ -260,7 +316,7 @@ fn serve(marker: Marker) -> i32 {
                         return 0;
                     }
                 }
-                secret
+                (secret, named_only)
             }
             Err(SetupRefused::Fatal(text)) => return fatal(&mut out, &text),
             Err(SetupRefused::Init(text)) => {
@@ -285,13 +341,21 @@ fn serve(marker: Marker) -> i32 {
             Ok(false) => return 0,
             Err(e) => return fatal(&mut out, &e.to_string()),
         }
-        let (id, func, count, payload) = match wire::decode_to_worker(&body) {
+        let (id, target, count, payload) = match wire::decode_to_worker(&body) {
             Ok(ToWorker::Call {
                 id,
                 func,
                 count,
                 payload,
-            }) => (id, func, count, payload),
+            }) => (id, Target::Offset(func), count, payload),
+            Ok(ToWorker::NamedCall {
+                id,
+                hash,
+                count,
+                name,
+                caller,
+                payload,
+            }) => (id, Target::Named { name, hash, caller }, count, payload),
             Ok(other) => return fatal(&mut out, &format!("expected a call, got {other:?}")),
             Err(e) => return fatal(&mut out, &e.to_string()),
         };
@@ -318,15 +382,23 @@ fn serve(marker: Marker) -> i32 {
         let claimed_at = position;
         position += 1;
         frame.clear();
-        match accept_call(func, secret) {
-            Ok((func, tramp)) => {
-                // SAFETY: `tramp` is a checked reference into this build's code, made by the pool
-                // from a `Trampoline` (call frames carry no other kind).
-                let tramp =
-                    unsafe { std::mem::transmute::<*const (), Trampoline>(tramp as *const ()) };
+        match accept_target(target, secret, named_only) {
+            Ok(runnable) => {
                 let started = Instant::now();
                 let start = wire::begin_result(&mut frame, id, 0);
-                tramp(func, count, payload, &mut frame);
+                match runnable {
+                    Runnable::Offset(func, tramp) => {
+                        // SAFETY: `tramp` is a checked reference into this build's code, made
+                        // by the pool from a `Trampoline` (call frames carry no other kind).
+                        let tramp = unsafe {
+                            std::mem::transmute::<*const (), Trampoline>(tramp as *const ())
+                        };
+                        tramp(func, count, payload, &mut frame);
+                    }
+                    Runnable::Named { name, hash, caller } => {
+                        named::run(name, hash, caller, count, payload, &mut frame);
+                    }
+                }
                 let nanos = started.elapsed().as_nanos() as u64;
                 wire::set_result_nanos(&mut frame, start, nanos);
                 if let Err(e) = wire::finish(&mut frame, start, marker.max_frame) {

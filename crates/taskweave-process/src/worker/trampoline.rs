@@ -3,10 +3,12 @@
 //! (`wire::outcome`), so every argument gets exactly one outcome and one bad item fails only
 //! its own future. The pool names a function by the pair (function, trampoline), made here.
 
+use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use taskweave_core::Error;
 
 use crate::image;
 use crate::wire::FnRef;
@@ -43,6 +45,114 @@ pub(crate) fn init_ref<A: DeserializeOwned, O: InitResult>(
         run_init::<A, O> as InitTrampoline as usize,
         secret,
     )
+}
+
+/// Why a closure that captures cannot run in a worker.
+const CAPTURES: &str = "a process pool runs functions, not closures that capture: a worker \
+    process has none of the captured values; pass them in the argument instead";
+
+/// What the pool calls work of type `F`: a function by its path (`app::square`), a closure by
+/// the function it is written in (`closure in app::main`), a function pointer by its type
+/// (`fn(u64) -> u64`: a pointer carries no name).
+pub(crate) fn work_name<F>() -> String {
+    let name = std::any::type_name::<F>();
+    match name.find("::{{closure}}") {
+        Some(at) => format!("closure in {}", &name[..at]),
+        None => name.to_owned(),
+    }
+}
+
+/// `f` as the plain function pointer `P` (`fn(A) -> R` or `fn() -> R`) that the references
+/// are made from: a zero-sized `f` (a function item, a closure that captures nothing) through
+/// its trampoline `zst`, a `P` as it is.
+///
+/// # Errors
+///
+/// [`ErrorKind::Refused`](taskweave_core::ErrorKind::Refused) for anything else, which is a
+/// closure that captures (one the size of a pointer: a larger one is refused at compile time).
+fn as_pointer<F: 'static, P: Copy + 'static>(f: &F, zst: P) -> Result<P, Error> {
+    // Refused where the compiler can tell: nothing but a pointer has the size of one.
+    const {
+        if size_of::<F>() != 0 && size_of::<F>() != size_of::<P>() {
+            panic!("{}", CAPTURES);
+        }
+    }
+    if size_of::<F>() == 0 {
+        return Ok(zst);
+    }
+    (f as &dyn Any)
+        .downcast_ref::<P>()
+        .copied()
+        .ok_or_else(|| Error::refused(CAPTURES))
+}
+
+/// `f` as the `fn(A) -> R` that [`call_ref`] takes (see [`as_pointer`]).
+pub(crate) fn as_fn<F, A, R>(f: &F) -> Result<fn(A) -> R, Error>
+where
+    F: Fn(A) -> R + Copy + 'static,
+    A: 'static,
+    R: 'static,
+{
+    as_pointer(f, call_zst::<F, A, R> as fn(A) -> R)
+}
+
+/// `f` as the `fn() -> R` that [`thunk_ref`] takes (see [`as_pointer`]).
+pub(crate) fn as_thunk<F, R>(f: &F) -> Result<fn() -> R, Error>
+where
+    F: Fn() -> R + Copy + 'static,
+    R: 'static,
+{
+    as_pointer(f, thunk_zst::<F, R> as fn() -> R)
+}
+
+/// The value of the zero-sized `F`, made from nothing.
+///
+/// # Safety
+///
+/// `F` must be zero-sized, and its caller must hold (or have held, in the pool's process) a
+/// value of it: then `F` is inhabited and every value of it is the same value.
+unsafe fn conjure<F: Copy>() -> F {
+    // A constant condition: compiled away for the zero-sized types this is called for.
+    assert!(
+        size_of::<F>() == 0,
+        "only a zero-sized value can be made from nothing"
+    );
+    // SAFETY: a zero-sized type has no bytes, so reading one touches no memory and a dangling,
+    // aligned pointer is a valid place to read it from; the caller promises `F` is inhabited,
+    // so the value read is a valid `F`. It is a value the program could have made anyway: `F`
+    // is `Copy`, so the read is a copy of the value the pool was handed, which has the same
+    // (no) bytes. Being `Copy`, it has no `Drop` that could run for a value never made.
+    unsafe { std::ptr::NonNull::<F>::dangling().as_ptr().read() }
+}
+
+/// Calls the zero-sized `F` (a function item or a closure that captures nothing) in a worker:
+/// its monomorphisation is the plain function the pool sends in `F`'s place.
+fn call_zst<F, A, R>(arg: A) -> R
+where
+    F: Fn(A) -> R + Copy + 'static,
+{
+    // SAFETY: `as_pointer` hands this monomorphisation out only when `F` is zero-sized, and only
+    // for a value of `F` the pool was given, so `F` is inhabited (`conjure`'s contract); the
+    // worker runs it only through a reference the pool made from it. On stable Rust a
+    // zero-sized `Fn` type is a function item, a closure that captures nothing, or a closure
+    // whose captures are all zero-sized and, `F` being `Copy`, `Copy` themselves: none has
+    // bytes, so the value made here is bit for bit the pool's, and making it is what copying
+    // that `Copy` value does. (The last kind is the one the type system cannot tell apart: a
+    // zero-sized `Copy` token that stands for something done in the pool's process, such as an
+    // initialisation, stands for nothing in the worker. No captured state belongs in a process
+    // pool's work, tokens included.)
+    let f = unsafe { conjure::<F>() };
+    f(arg)
+}
+
+/// As [`call_zst`], for `F: Fn() -> R`.
+fn thunk_zst<F, R>() -> R
+where
+    F: Fn() -> R + Copy + 'static,
+{
+    // SAFETY: as in `call_zst`, for `as_thunk`.
+    let f = unsafe { conjure::<F>() };
+    f()
 }
 
 /// The panic last caught in this worker, filled by the worker's panic hook.

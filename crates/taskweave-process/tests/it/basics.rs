@@ -349,3 +349,33 @@ fn call_runs_a_function_without_arguments() {
     let got = taskweave_core::run(async move { pool.call(blocking_function).await });
     assert_eq!(got.unwrap().unwrap(), 42);
 }
+
+#[test]
+fn closures_that_capture_nothing_run_in_workers() {
+    let _g = shared();
+    let pool = pool(2);
+    // Each closure is a type of its own with no data: the worker runs the same code.
+    assert_eq!(pool.submit(|x: u64| x + 1, 41).result(None).unwrap(), 42);
+    let worker = pool
+        .submit(|(): ()| std::process::id(), ())
+        .result(None)
+        .unwrap();
+    assert_ne!(worker, std::process::id());
+    assert_eq!(
+        pool.call(|| "from a worker".to_owned())
+            .result(None)
+            .unwrap(),
+        "from a worker"
+    );
+    let doubled: Vec<u64> = pool.map(|x| 2 * x, 0..5u64).map(Result::unwrap).collect();
+    assert_eq!(doubled, [0, 2, 4, 6, 8]);
+    let mut got: Vec<u64> = pool
+        .map_unordered(|x: u64| x * x, 1..=3)
+        .map(|(_, r)| r.unwrap())
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, [1, 4, 9]);
+    let ran =
+        taskweave_core::run(async move { taskweave_bridge::run_in_executor(&pool, || 7u32).await });
+    assert_eq!(ran.unwrap().unwrap(), 7);
+}

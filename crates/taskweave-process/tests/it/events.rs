@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use taskweave_core::instrument::{ExecutorEvent, Observer};
 use taskweave_core::{Promise, TaskId};
-use taskweave_process::ProcessPoolExecutor;
+use taskweave_process::{ProcessPoolExecutor, Queued};
 
 use crate::exclusive;
 use crate::work::sleep_pid;
@@ -97,7 +97,7 @@ fn direct_and_queued_calls_report_submitted_started_and_finished() {
         for p in burst {
             ran_with_events(&r, p, "queued").await;
         }
-        pool.shutdown_async(false).await;
+        pool.shutdown_async(Queued::Run).await;
     })
     .unwrap();
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use taskweave_core::State;
-use taskweave_process::ProcessPoolExecutor;
+use taskweave_process::{ProcessPoolExecutor, Queued};
 
 use crate::work::{pid, sleep_ms, sleep_pid, square};
 use crate::{children, eventually, exclusive, open_fds, shared};
@@ -161,12 +161,9 @@ fn kill_workers_fails_running_work_and_leaves_no_worker() {
         .max_workers(2)
         .build()
         .unwrap();
-    let marker = crate::temp_file("kill");
-    let mut busy = pool.submit(crate::work::mark_then_sleep, (marker.clone(), 20_000));
-    assert!(eventually(Duration::from_secs(10), || {
-        std::path::Path::new(&marker).exists()
-    }));
+    let (mut busy, marker) = crate::started_call(&pool, "kill", 20_000);
     pool.kill_workers();
+    let _ = std::fs::remove_file(&marker);
     let err = busy.result(Some(Duration::ZERO)).unwrap_err();
     assert!(
         err.worker()
@@ -183,12 +180,9 @@ fn terminate_workers_sends_sigterm() {
         .max_workers(1)
         .build()
         .unwrap();
-    let marker = crate::temp_file("terminate");
-    let mut busy = pool.submit(crate::work::mark_then_sleep, (marker.clone(), 20_000));
-    assert!(eventually(Duration::from_secs(10), || {
-        std::path::Path::new(&marker).exists()
-    }));
+    let (mut busy, marker) = crate::started_call(&pool, "terminate", 20_000);
     pool.terminate_workers();
+    let _ = std::fs::remove_file(&marker);
     let err = busy.result(Some(Duration::ZERO)).unwrap_err();
     assert!(
         err.worker()
@@ -314,7 +308,7 @@ fn shutdown_async_waits_for_the_workers_without_blocking_the_runtime() {
                 }
             })
         };
-        tokio::time::timeout(Duration::from_secs(10), pool.shutdown_async(false))
+        tokio::time::timeout(Duration::from_secs(10), pool.shutdown_async(Queued::Run))
             .await
             .expect("shutdown_async did not finish");
         ticker.abort();
@@ -369,7 +363,7 @@ fn dropping_a_pool_whose_work_is_done_in_async_code_waits_for_nothing() {
                 .build()
                 .unwrap();
             let p = pool.submit(sleep_ms, 30);
-            pool.shutdown_async(false).await;
+            pool.shutdown_async(Queued::Run).await;
             assert!(pool.worker_pids().is_empty());
             drop(pool);
             assert_eq!(p.await.unwrap(), 30);
@@ -382,4 +376,30 @@ fn dropping_a_pool_whose_work_is_done_in_async_code_waits_for_nothing() {
     assert!(eventually(Duration::from_secs(10), || workers
         .iter()
         .all(|pid| !children().contains(pid))));
+}
+
+#[test]
+fn shutdown_async_with_queued_cancel_cancels_what_has_not_started() {
+    let _g = shared();
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .build()
+        .unwrap();
+    let (running, marker) = crate::started_call(&pool, "queued-cancel", 300);
+    let queued = pool.submit(square, 3);
+    let (running, queued) = taskweave_core::run(async move {
+        tokio::time::timeout(Duration::from_secs(10), pool.shutdown_async(Queued::Cancel))
+            .await
+            .expect("shutdown_async did not finish");
+        assert!(pool.worker_pids().is_empty());
+        (running.await, queued.await)
+    })
+    .unwrap();
+    let _ = std::fs::remove_file(&marker);
+    // The running call ran to its end; the queued one never started.
+    assert!(running.is_ok(), "{running:?}");
+    assert!(
+        queued.as_ref().is_err_and(|e| e.is_cancelled()),
+        "{queued:?}"
+    );
 }

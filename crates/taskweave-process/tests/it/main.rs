@@ -10,6 +10,7 @@ mod events;
 mod faults;
 mod lifecycle;
 mod map;
+mod named;
 mod props;
 mod signals;
 mod stuck;
@@ -136,6 +137,23 @@ pub(crate) mod work {
         f.write_all(format!("{x}\n").as_bytes()).unwrap();
         x
     }
+}
+
+/// Submits `mark_then_sleep` for `ms` and waits until a worker has started it; returns its
+/// future and the marker file (the caller removes it).
+pub(crate) fn started_call(
+    pool: &taskweave_process::ProcessPoolExecutor,
+    name: &str,
+    ms: u64,
+) -> (taskweave_core::Promise<u32>, String) {
+    let marker = temp_file(name);
+    let call = pool.submit(work::mark_then_sleep, (marker.clone(), ms));
+    assert!(
+        eventually(Duration::from_secs(10), || std::path::Path::new(&marker)
+            .exists()),
+        "the call never started"
+    );
+    (call, marker)
 }
 
 /// A fresh path in the temporary directory for one test's marker or log file.
