@@ -1,4 +1,4 @@
-//! Beyond one machine: the cheat sheet's map (`intensive_computation` over `[1, 2, 3, 4, 5]`) on two NATS worker processes.
+//! Beyond one machine: the asyncio cheat sheet's map (`intensive_computation` over `[1, 2, 3, 4, 5]`) on two NATS worker processes.
 //!
 //! The example starts its own `nats-server` (from `TASKWEAVE_NATS_SERVER`, `PATH` or what
 //! `cargo xtask nats-server` installed under `target/`) on a free port with JetStream and a
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use taskweave::Error;
 use taskweave::nats::{LocalWorkers, Mode, NatsExecutor};
 
-/// The cheat sheet's function, registered so that workers of this build find it by name. It
+/// The asyncio cheat sheet's function, registered so that workers of this build find it by name. It
 /// returns the worker's pid beside the square, to show where it ran.
 #[taskweave::remote]
 fn intensive_computation(n: u64) -> (u64, u32) {

@@ -287,4 +287,8 @@ mod readme_examples {
     #[cfg(feature = "debug")]
     #[doc = include_str!("../../../docs/guide/debug.md")]
     struct GuideDebug;
+    #[doc = include_str!("../../../docs/guide/distributed.md")]
+    struct GuideDistributed;
+    #[doc = include_str!("../../../docs/guide/README.md")]
+    struct GuideReadme;
 }
