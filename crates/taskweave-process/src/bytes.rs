@@ -133,12 +133,62 @@ pub(crate) fn advise_huge(buf: &mut Vec<u8>) {
     let _ = buf;
 }
 
+/// Writes from this size on may take over the spare frame buffer.
+const SPARE_MIN: usize = crate::arena::SHARED_MIN;
+
+/// The largest frame buffer kept as the spare.
+const SPARE_MAX: usize = 128 << 20;
+
+/// One large call frame's buffer, kept from a finished call for the next large argument: a
+/// fresh buffer costs a page fault per 4 KiB as it is first written (about as much as the copies
+/// of the payload), and the allocator hands large blocks back to the system as they are freed.
+/// One buffer per process, at most [`SPARE_MAX`].
+static SPARE: std::sync::Mutex<Option<Vec<u8>>> = std::sync::Mutex::new(None);
+
+/// Keeps a finished call's frame buffer as the spare when it is large and nothing else holds
+/// it (a larger spare is kept instead).
+pub(crate) fn recycle(frame: std::sync::Arc<Vec<u8>>) {
+    let Ok(mut buf) = std::sync::Arc::try_unwrap(frame) else {
+        return;
+    };
+    if !(SPARE_MIN..=SPARE_MAX).contains(&buf.capacity()) {
+        return;
+    }
+    buf.clear();
+    let mut spare = SPARE.lock().unwrap_or_else(|p| p.into_inner());
+    if spare.as_ref().is_none_or(|s| s.capacity() < buf.capacity()) {
+        // The smaller buffer is freed after the lock is released.
+        buf = std::mem::replace(spare.get_or_insert_with(Vec::new), buf);
+    }
+    drop(spare);
+    drop(buf);
+}
+
+/// The spare frame buffer, if there is one with room for `need` bytes.
+fn take_spare(need: usize) -> Option<Vec<u8>> {
+    let mut spare = SPARE.lock().unwrap_or_else(|p| p.into_inner());
+    if spare.as_ref()?.capacity() >= need {
+        spare.take()
+    } else {
+        None
+    }
+}
+
 /// A writer into a `Vec` that reserves large writes exactly and advises huge pages for them, so
-/// a serialised payload touches fresh memory once, cheaply.
+/// a serialised payload touches fresh memory once, cheaply; a large write into a buffer without
+/// room takes over the spare buffer of a finished call ([`recycle`]) when it is large enough.
 pub(crate) struct FrameWriter<'a>(pub(crate) &'a mut Vec<u8>);
 
 impl std::io::Write for FrameWriter<'_> {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let need = self.0.len() + data.len();
+        if data.len() >= SPARE_MIN
+            && self.0.capacity() < need
+            && let Some(mut spare) = take_spare(need)
+        {
+            spare.extend_from_slice(self.0);
+            *self.0 = spare;
+        }
         if data.len() >= HUGE && self.0.capacity() - self.0.len() < data.len() {
             self.0.reserve_exact(data.len());
             advise_huge(self.0);

@@ -6,6 +6,7 @@
 
 use std::io::Read;
 
+use crate::arena::{self, Arena};
 use crate::image::{image, resolve};
 use crate::wire::{self, FromWorker, ToWorker, outcome};
 
@@ -127,5 +128,83 @@ pub fn handshake(data: &[u8]) {
         }
         // A named setup never brings an offset to run.
         assert!(!setup.named_only || setup.initializer.is_none());
+    }
+}
+
+/// Frames whose body is in shared memory, as both sides resolve them: a region that holds a
+/// body made from the input (or nothing), then a stream of frames, each resolved against the
+/// region (an envelope's post number and length checked, its body taken from the region) and
+/// decoded both ways.
+///
+/// The first byte picks the frame limit, whether a body is posted and how many bytes each read
+/// returns; the next two the posted body's length in units of 61 bytes (up to about 4 MiB),
+/// its bytes the stream's, repeated; the rest is the stream. Does nothing where there are no
+/// shared regions.
+pub fn shared(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let Some((len, stream)) = rest.split_first_chunk::<2>() else {
+        return;
+    };
+    let (Ok(mut sender), max) = (
+        Arena::create(),
+        if mode & 1 == 0 {
+            4096
+        } else {
+            wire::DEFAULT_MAX_FRAME
+        },
+    ) else {
+        return;
+    };
+    let Some(mut receiver) = sender
+        .file()
+        .try_clone()
+        .ok()
+        .and_then(|f| Arena::open(f).ok())
+    else {
+        return;
+    };
+    if mode & 2 != 0 {
+        let n = u16::from_le_bytes(*len) as usize * 61;
+        let body: Vec<u8> = stream.iter().copied().cycle().take(n).collect();
+        let _ = sender.post(&body);
+    }
+    let step = 1 + (mode >> 2) as usize * 13;
+    let mut reader = Trickle { data: stream, step };
+    let mut body = Vec::new();
+    while let Ok(true) = wire::read_frame_into(&mut reader, max, &mut body) {
+        match arena::resolve(&body, Some(&mut receiver), max) {
+            Ok((view, posted)) => {
+                assert!(view.len() <= max);
+                let _ = wire::decode_from_worker(view);
+                let _ = wire::decode_to_worker(view);
+                if let Some(number) = posted {
+                    receiver.release(number);
+                    assert!(sender.is_free());
+                }
+            }
+            Err(e) => assert!(e.is_wire(), "{e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    proptest::proptest! {
+        #[test]
+        fn the_shared_target_returns_on_any_input(data in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            super::shared(&data);
+        }
+    }
+
+    #[test]
+    fn the_shared_target_resolves_a_real_envelope() {
+        // Posts an empty body (length 0) and sends the envelope of post 1, then one of a post
+        // never made.
+        let mut data = vec![0b11, 0, 0];
+        data.extend_from_slice(&crate::wire::encode_shared(1, 0));
+        data.extend_from_slice(&crate::wire::encode_shared(9, 5));
+        super::shared(&data);
     }
 }

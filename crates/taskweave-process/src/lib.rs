@@ -112,7 +112,12 @@
 //! Each worker has two pipes (close-on-exec, 1 MiB buffers on Linux). Messages are length-prefixed
 //! frames; arguments and results are postcard bytes, serialised once into the frame
 //! buffer and deserialised from the received buffer. [`Bytes`] carries large byte buffers as one
-//! block. A frame above the limit ([`ProcessPoolBuilder::max_frame`], default 1 GiB), or a
+//! block. On Linux a frame of 256 KiB or more does not go through the pipe: each worker also
+//! shares two memory regions with the pool (sealed `memfd`s it inherits at start, one per
+//! direction), the body is copied there and the pipe carries only a small envelope, so big
+//! arguments and results (a [`Bytes`], a large `Vec` or string field) cost memory copies, not a
+//! pipe round trip per megabyte. A region still in use by the other side means the pipe for
+//! that frame; the regions go with their worker. A frame above the limit ([`ProcessPoolBuilder::max_frame`], default 1 GiB), or a
 //! malformed or truncated one, fails the worker that sent it (its call gets [`ErrorKind::Wire`]);
 //! it never panics or hangs the pool.
 //!
@@ -179,6 +184,7 @@
 //! [`ErrorKind::Cancelled`]: taskweave_core::ErrorKind::Cancelled
 //! [`ErrorKind::Refused`]: taskweave_core::ErrorKind::Refused
 
+mod arena;
 mod bytes;
 mod claims;
 mod fd;

@@ -565,6 +565,7 @@ mod tests {
             WorkerArgs::Own(None),
             wire::DEFAULT_MAX_FRAME,
             claims.file(),
+            None,
         )
         .unwrap();
         drop(spawning);

@@ -43,6 +43,10 @@ use crate::wire::FnRef;
 /// The largest call written directly from the submitting thread (see `Inner::try_direct`).
 const DIRECT_MAX: usize = 16 * 1024;
 
+/// The largest call whose body the submitting thread copies into an idle worker's calls region
+/// itself (the copy holds the worker's pipe, so it is kept short).
+const DIRECT_SHARED_MAX: usize = 4 << 20;
+
 /// The executor name in debug events.
 pub(crate) const EXECUTOR_NAME: &str = "ProcessPoolExecutor";
 
@@ -74,7 +78,7 @@ pub(crate) struct SlotState {
     /// The supervising thread has not finished.
     pub(crate) thread_alive: bool,
     /// The pipe to the live worker, while it takes calls.
-    pub(crate) writer: Option<Arc<Mutex<std::fs::File>>>,
+    pub(crate) writer: Option<Arc<Mutex<crate::arena::Pipe>>>,
     /// The live worker's claim words.
     pub(crate) claims: Option<Arc<Claims>>,
     /// The worker is held up by a long call: it gets no new calls until it has caught up.
@@ -273,14 +277,18 @@ impl Inner {
     /// is busy.
     ///
     /// An idle worker (nothing in flight) has read everything sent to it, so its pipe is empty
-    /// and a write of at most [`DIRECT_MAX`] bytes does not block.
+    /// and a write of at most [`DIRECT_MAX`] bytes does not block. A larger call (up to
+    /// [`DIRECT_SHARED_MAX`]) goes direct only when the worker's calls region is free: its body
+    /// is copied there and the pipe gets a small envelope.
     #[allow(clippy::result_large_err)]
     fn try_direct<'a>(
         &self,
         mut st: MutexGuard<'a, State>,
         mut job: Job,
     ) -> Result<(), (MutexGuard<'a, State>, Job)> {
-        if !st.queue.is_empty() || job.frame.len() > DIRECT_MAX {
+        let len = job.frame.len();
+        let shared = (crate::arena::SHARED_MIN + 4..=DIRECT_SHARED_MAX).contains(&len);
+        if !st.queue.is_empty() || (len > DIRECT_MAX && !shared) {
             return Err((st, job));
         }
         let quota = self.config.max_tasks_per_child;
@@ -303,6 +311,11 @@ impl Inner {
         let Ok(mut file) = pipe.try_lock() else {
             return Err((st, job));
         };
+        // A large call goes direct only through a free region: its envelope is as small a
+        // write as a small call.
+        if len > DIRECT_MAX && !file.takes_shared(len) {
+            return Err((st, job));
+        }
         if !job.sink.start() {
             self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
             drop(st);
@@ -326,7 +339,7 @@ impl Inner {
         drop(st);
         // The submitting thread's SIGPIPE disposition is the program's, so the write keeps the
         // signal away.
-        let written = crate::sigpipe::write_all(&mut file, &frame);
+        let written = file.write_frame(&frame, true);
         drop(file);
         if written.is_err() {
             // The worker cannot take calls: it is ended, and its reader settles the call.
@@ -431,7 +444,7 @@ impl Inner {
 
     /// Kills the worker of `slot` if it is still the one behind `pipe`, after a write to it
     /// failed.
-    pub(crate) fn end_worker(&self, slot: usize, pipe: &Arc<Mutex<std::fs::File>>) {
+    pub(crate) fn end_worker(&self, slot: usize, pipe: &Arc<Mutex<crate::arena::Pipe>>) {
         let st = self.lock();
         let s = &st.slots[slot];
         let same = s.writer.as_ref().is_some_and(|w| Arc::ptr_eq(w, pipe));

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use taskweave_core::Error;
 
+use crate::arena::{Arena, Pipe};
 use crate::claims::Claims;
 use crate::image::{Image, image};
 use crate::job::{Job, Reply, settle};
@@ -70,6 +71,9 @@ struct Worker {
     to_worker: File,
     from_worker: BufReader<File>,
     claims: Arc<Claims>,
+    /// The shared regions for large calls (written here) and results (read here), where the
+    /// platform has them.
+    regions: Option<(Arena, Arena)>,
 }
 
 enum StartError {
@@ -275,12 +279,26 @@ fn start(inner: &Inner) -> Result<Worker, StartError> {
         repeats: true,
     };
     let claims = Arc::new(Claims::create().map_err(cannot)?);
+    let regions = if SHARED_REGIONS {
+        Some((
+            Arena::create().map_err(cannot)?,
+            Arena::create().map_err(cannot)?,
+        ))
+    } else {
+        None
+    };
     let args = match (&cfg.args, cfg.named_only) {
         (given, false) => crate::spawn::WorkerArgs::Own(given.as_deref()),
         (given, true) => crate::spawn::WorkerArgs::Other(given.as_deref().unwrap_or(&[])),
     };
-    let spawned = crate::spawn::spawn_worker(&cfg.program, args, cfg.max_frame, claims.file())
-        .map_err(cannot)?;
+    let spawned = crate::spawn::spawn_worker(
+        &cfg.program,
+        args,
+        cfg.max_frame,
+        claims.file(),
+        regions.as_ref().map(|(c, r)| (c.file(), r.file())),
+    )
+    .map_err(cannot)?;
     let mut child = spawned.child;
     let pid = child.id();
     let mut to_worker = spawned.to_worker;
@@ -391,6 +409,7 @@ fn start(inner: &Inner) -> Result<Worker, StartError> {
             to_worker,
             from_worker: reader,
             claims,
+            regions,
         }),
         Ok(FromWorker::InitFailed(text)) => {
             let text = text.to_owned();
@@ -429,7 +448,13 @@ fn run(inner: &Arc<Inner>, slot: usize, worker: Worker) {
         to_worker,
         mut from_worker,
         claims,
+        regions,
     } = worker;
+    let (calls, mut results) = regions.unzip();
+    let to_worker = Pipe {
+        file: to_worker,
+        calls,
+    };
     {
         let mut st = inner.lock();
         let s = &mut st.slots[slot];
@@ -454,7 +479,15 @@ fn run(inner: &Arc<Inner>, slot: usize, worker: Worker) {
             // Whatever happens while reading, the feeder must be told to stop, or the scope
             // would wait for it forever.
             match catch_unwind(AssertUnwindSafe(|| {
-                read_replies(inner, slot, &mut from_worker, pid, &claims, &reading)
+                read_replies(
+                    inner,
+                    slot,
+                    &mut from_worker,
+                    results.as_mut(),
+                    pid,
+                    &claims,
+                    &reading,
+                )
             })) {
                 Ok(outcome) => outcome,
                 Err(payload) => {
@@ -560,6 +593,7 @@ fn read_replies(
     inner: &Inner,
     slot: usize,
     reader: &mut BufReader<File>,
+    mut results: Option<&mut Arena>,
     pid: u32,
     claims: &Claims,
     reading: &std::sync::atomic::AtomicBool,
@@ -576,7 +610,11 @@ fn read_replies(
             Ok(false) => return None,
             Err(e) => return Some(rewrap(e, pid)),
         }
-        let (id, outcome) = match wire::decode_from_worker(&body) {
+        let (view, posted) = match crate::arena::resolve(&body, results.as_deref_mut(), max) {
+            Ok(resolved) => resolved,
+            Err(e) => return Some(rewrap(e, pid)),
+        };
+        let (id, outcome) = match wire::decode_from_worker(view) {
             Ok(FromWorker::Result {
                 id,
                 exec_nanos,
@@ -619,12 +657,17 @@ fn read_replies(
                 inner.note_exec(nanos);
                 inner.finished(&job, true, Duration::from_nanos(nanos));
                 settle(job.sink, Reply::Outcomes { payload, pid });
+                crate::bytes::recycle(job.frame);
             }
             Err(detail) => {
                 inner.finished(&job, false, Duration::ZERO);
                 let what = format!("{} in worker pid {pid}", job.what);
                 settle(job.sink, Reply::Failed(Error::wire(what, detail)));
             }
+        }
+        // The results are decoded: the worker may reuse the region for its next reply.
+        if let (Some(results), Some(number)) = (results.as_deref(), posted) {
+            results.release(number);
         }
     }
 }
@@ -636,8 +679,12 @@ fn rewrap(e: Error, pid: u32) -> Error {
     }
 }
 
-/// Frames up to this size are gathered into one write.
-const GATHER: usize = 256 * 1024;
+/// Frames up to this size are gathered into one write; larger ones are written alone (their
+/// body through the calls region when it is free).
+const GATHER: usize = crate::arena::SHARED_MIN;
+
+/// Whether workers get shared regions for large frames (Linux and Android, which have `memfd`).
+const SHARED_REGIONS: bool = cfg!(any(target_os = "linux", target_os = "android"));
 
 /// The body of a slot's feeder thread: sends queued calls while the worker has room for them,
 /// and watches the call it runs (its timeout, and whether it holds up the calls behind it).
@@ -893,27 +940,27 @@ fn take_batch(
 }
 
 fn write_frames(
-    pipe: &mut File,
+    pipe: &mut Pipe,
     frames: &[Arc<Vec<u8>>],
     out: &mut Vec<u8>,
 ) -> std::io::Result<()> {
     if let [one] = frames {
-        return pipe.write_all(one);
+        return pipe.write_frame(one, false);
     }
     out.clear();
     for f in frames {
         if f.len() > GATHER {
             if !out.is_empty() {
-                pipe.write_all(out)?;
+                pipe.file.write_all(out)?;
                 out.clear();
             }
-            pipe.write_all(f)?;
+            pipe.write_frame(f, false)?;
         } else {
             out.extend_from_slice(f);
         }
     }
     if !out.is_empty() {
-        pipe.write_all(out)?;
+        pipe.file.write_all(out)?;
     }
     if out.capacity() > 4 * GATHER {
         *out = Vec::new();

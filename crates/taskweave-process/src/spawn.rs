@@ -48,6 +48,7 @@ pub(crate) fn spawn_worker(
     args: WorkerArgs<'_>,
     max_frame: usize,
     claims: &File,
+    regions: Option<(&File, &File)>,
 ) -> io::Result<Spawned> {
     use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
@@ -60,6 +61,10 @@ pub(crate) fn spawn_worker(
     let (child_in, child_out) = (above_stdio(child_in)?, above_stdio(child_out)?);
     let (in_fd, out_fd) = (child_in.as_raw_fd(), child_out.as_raw_fd());
     let claims_fd = claims.as_raw_fd();
+    // The shared regions for large calls and results, where there are any.
+    let regions = regions.map(|(calls, results)| (calls.as_raw_fd(), results.as_raw_fd()));
+    let region_fds = regions.map_or([-1, -1], |(c, r)| [c, r]);
+    let regions_marker = regions.map_or_else(String::new, |(c, r)| format!(":{c}:{r}"));
 
     let mut cmd = Command::new(program);
     match args {
@@ -81,7 +86,7 @@ pub(crate) fn spawn_worker(
     cmd.env(
         WORKER_ENV,
         format!(
-            "1:{in_fd}:{out_fd}:{}:{max_frame}:{claims_fd}",
+            "1:{in_fd}:{out_fd}:{}:{max_frame}:{claims_fd}{regions_marker}",
             std::process::id()
         ),
     )
@@ -90,8 +95,8 @@ pub(crate) fn spawn_worker(
     // system calls (fcntl, prctl) on its own descriptors and process.
     unsafe {
         cmd.pre_exec(move || {
-            for fd in [in_fd, out_fd, claims_fd] {
-                if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+            for fd in [in_fd, out_fd, claims_fd].into_iter().chain(region_fds) {
+                if fd >= 0 && libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
                     return Err(io::Error::last_os_error());
                 }
             }
@@ -117,6 +122,7 @@ pub(crate) fn spawn_worker(
     _args: WorkerArgs<'_>,
     _max_frame: usize,
     _claims: &File,
+    _regions: Option<(&File, &File)>,
 ) -> io::Result<Spawned> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,

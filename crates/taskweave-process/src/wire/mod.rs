@@ -10,6 +10,11 @@
 //! a body longer than the frame limit is refused before anything is allocated for it. A reader that
 //! hits end of file in the middle of a frame reports a truncated frame instead of waiting.
 //!
+//! A body of [`SHARED_MIN`](crate::arena::SHARED_MIN) bytes or more may travel through the
+//! direction's shared region instead (`arena`): the pipe then carries an envelope, a frame of
+//! its own kind that holds the post's number and the body's length, and the receiver decodes
+//! the body from the region as if it had come through the pipe.
+//!
 //! The format is an internal protocol between a pool and its workers, versioned by
 //! [`PROTOCOL_VERSION`] and checked at the handshake. Workers of the pool's own build take both
 //! call forms (a code offset, a registered name); workers of another build (a pool made with
@@ -33,7 +38,7 @@ pub(crate) const DEFAULT_MAX_FRAME: usize = 1 << 30;
 const FIRST_READ: usize = 64 * 1024;
 
 /// The protocol version; a worker that speaks another one is refused at the handshake.
-pub(crate) const PROTOCOL_VERSION: u16 = 2;
+pub(crate) const PROTOCOL_VERSION: u16 = 3;
 
 /// The first field of a worker's hello: "TWPW" in ASCII.
 pub(crate) const MAGIC: u32 = u32::from_le_bytes(*b"TWPW");
@@ -48,6 +53,11 @@ const K_INIT_FAILED: u8 = 12;
 const K_RESULT: u8 = 13;
 const K_FAILED: u8 = 14;
 const K_FATAL: u8 = 15;
+/// Either way: the frame's body is in the direction's shared region (`arena`).
+const K_SHARED: u8 = 30;
+
+/// The size of a complete envelope frame: length (4), kind (1), post number (8), body length (8).
+pub(crate) const SHARED_FRAME: usize = 4 + 1 + 8 + 8;
 
 /// The bytes before a call's payload: 4 (length) + 1 (kind) + 8 (id) + 3 * 8 (function) + 4
 /// (count).
@@ -450,6 +460,37 @@ pub(crate) fn decode_from_worker(body: &[u8]) -> Result<FromWorker<'_>, Error> {
             "unknown message kind {other} from a worker"
         ))),
     }
+}
+
+/// Whether `body` is an envelope (its frame's real body is in the shared region): `None` if it
+/// is any other kind, else its post number and body length.
+///
+/// # Errors
+///
+/// [`ErrorKind::Wire`](taskweave_core::ErrorKind::Wire) for an envelope of the wrong size.
+pub(crate) fn shared_envelope(body: &[u8]) -> Option<Result<(u64, u64), Error>> {
+    let mut c = Cursor { rest: body };
+    if body.first() != Some(&K_SHARED) {
+        return None;
+    }
+    let _ = c.u8("kind");
+    Some((|| {
+        let number = c.u64("post number")?;
+        let len = c.u64("body length")?;
+        c.end("envelope")?;
+        Ok((number, len))
+    })())
+}
+
+/// A complete envelope frame for a body of `len` bytes placed in the shared region as post
+/// `number`.
+pub(crate) fn encode_shared(number: u64, len: u64) -> [u8; SHARED_FRAME] {
+    let mut out = [0u8; SHARED_FRAME];
+    out[..4].copy_from_slice(&((SHARED_FRAME - 4) as u32).to_le_bytes());
+    out[4] = K_SHARED;
+    out[5..13].copy_from_slice(&number.to_le_bytes());
+    out[13..].copy_from_slice(&len.to_le_bytes());
+    out
 }
 
 fn begin(out: &mut Vec<u8>, kind: u8) -> usize {

@@ -13,6 +13,7 @@ use std::fs::File;
 use std::io::{BufReader, Write};
 use std::time::Instant;
 
+use crate::arena::Arena;
 use crate::claims::{Claim, Claims};
 use crate::image::{Image, image, resolve};
 use crate::wire::{self, FnRef, ToWorker};
@@ -50,7 +51,8 @@ pub(crate) const HAS_CTOR: bool = cfg!(any(
 ));
 
 /// The environment variable that marks a worker: `1:<input fd>:<output fd>:<parent pid>:<max
-/// frame>:<claims fd>`. Without the claims descriptor the worker runs no call.
+/// frame>:<claims fd>[:<calls region fd>:<results region fd>]`. Without the claims descriptor
+/// the worker runs no call; without the regions every frame goes through the pipes.
 pub(crate) const WORKER_ENV: &str = "TASKWEAVE_PROCESS_WORKER";
 
 /// Exit status of a worker that received a frame it could not handle.
@@ -62,6 +64,7 @@ struct Marker {
     parent: u32,
     max_frame: usize,
     claims: Option<i32>,
+    regions: Option<(i32, i32)>,
 }
 
 fn parse(value: &str) -> Option<Marker> {
@@ -78,10 +81,25 @@ fn parse(value: &str) -> Option<Marker> {
             Some(fd) => Some(fd.parse().ok()?),
             None => None,
         },
+        regions: match (parts.next(), parts.next()) {
+            (Some(c), Some(r)) => Some((c.parse().ok()?, r.parse().ok()?)),
+            (None, None) => None,
+            _ => return None,
+        },
     };
+    if parts.next().is_some() || (marker.regions.is_some() && marker.claims.is_none()) {
+        return None;
+    }
     // The pool hands over fresh descriptors above stdio, all different: anything else is not
     // a marker the pool wrote, and taking ownership of it could close someone else's file.
-    let fds = [Some(marker.input), Some(marker.output), marker.claims];
+    let (calls, results) = marker.regions.unzip();
+    let fds = [
+        Some(marker.input),
+        Some(marker.output),
+        marker.claims,
+        calls,
+        results,
+    ];
     let fds: Vec<i32> = fds.into_iter().flatten().collect();
     let distinct = fds.iter().enumerate().all(|(i, a)| !fds[..i].contains(a));
     (distinct && fds.iter().all(|&fd| fd > 2)).then_some(marker)
@@ -105,8 +123,12 @@ pub(crate) fn run_if_worker() {
     std::process::exit(serve(marker));
 }
 
+/// The descriptors a worker was handed: input, output, claims, and the shared regions for
+/// calls and results.
+type Handed = (File, File, Option<File>, Option<(File, File)>);
+
 #[cfg(unix)]
-fn prepare(marker: &Marker) -> Option<(File, File, Option<File>)> {
+fn prepare(marker: &Marker) -> Option<Handed> {
     use std::os::fd::FromRawFd;
     // SAFETY: plain syscalls on this process's own state; the fds were handed to this process by
     // its parent for its exclusive use, so owning them in `File`s is sound.
@@ -123,9 +145,11 @@ fn prepare(marker: &Marker) -> Option<(File, File, Option<File>)> {
         // (it may shut the pool down gracefully), and a dead parent takes workers with it.
         libc::signal(libc::SIGINT, libc::SIG_IGN);
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        let regions = marker.regions.map(|(c, r)| [c, r]).unwrap_or([-1, -1]);
         for fd in [marker.input, marker.output]
             .into_iter()
             .chain(marker.claims)
+            .chain(regions.into_iter().filter(|&fd| fd >= 0))
         {
             libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
         }
@@ -133,12 +157,15 @@ fn prepare(marker: &Marker) -> Option<(File, File, Option<File>)> {
             File::from_raw_fd(marker.input),
             File::from_raw_fd(marker.output),
             marker.claims.map(|fd| File::from_raw_fd(fd)),
+            marker
+                .regions
+                .map(|(c, r)| (File::from_raw_fd(c), File::from_raw_fd(r))),
         ))
     }
 }
 
 #[cfg(not(unix))]
-fn prepare(_marker: &Marker) -> Option<(File, File, Option<File>)> {
+fn prepare(_marker: &Marker) -> Option<Handed> {
     None
 }
 
@@ -160,6 +187,15 @@ fn install_panic_hook() {
 
 fn send(out: &mut File, frame: &[u8]) -> bool {
     out.write_all(frame).is_ok()
+}
+
+/// Sends a result frame, its body through the results region when it is large and the pool is
+/// done with the previous one.
+fn send_result(out: &mut File, frame: &[u8], results: Option<&mut Arena>) -> bool {
+    match crate::arena::envelope_for(frame, results) {
+        Some(envelope) => send(out, &envelope),
+        None => send(out, frame),
+    }
 }
 
 fn fatal(out: &mut File, detail: &str) -> i32 {
@@ -234,6 +270,13 @@ pub(crate) fn accept_setup<'a>(body: &'a [u8], img: &Image) -> Result<Setup<'a>,
     }
 }
 
+/// Hands post `posted` of the calls region back to the pool, if the call came through it.
+fn release(calls: &Option<Arena>, posted: Option<u64>) {
+    if let (Some(calls), Some(number)) = (calls, posted) {
+        calls.release(number);
+    }
+}
+
 /// Checks a call's function reference; `Ok((function, trampoline))` is safe to run.
 pub(crate) fn accept_call(func: FnRef, secret: u64) -> Result<(usize, usize), String> {
     resolve(func, secret)
@@ -278,10 +321,19 @@ fn accept_target(
 }
 
 fn serve(marker: Marker) -> i32 {
-    let Some((input, mut out, claims)) = prepare(&marker) else {
+    let Some((input, mut out, claims, regions)) = prepare(&marker) else {
         return 0;
     };
     let claims = claims.and_then(|f| Claims::open(f).ok());
+    // The pool sends large calls through `calls` only because it handed it over: a region that
+    // cannot be opened is a protocol error, reported before the pool sends anything.
+    let (mut calls, mut results) = match regions.map(|(c, r)| (Arena::open(c), Arena::open(r))) {
+        None => (None, None),
+        Some((Ok(c), Ok(r))) => (Some(c), Some(r)),
+        Some((Err(e), _) | (_, Err(e))) => {
+            return fatal(&mut out, &format!("cannot map a shared region: {e}"));
+        }
+    };
     // Call frames read so far: the position of the next call's claim word.
     let mut position: u64 = 0;
     install_panic_hook();
@@ -341,7 +393,11 @@ fn serve(marker: Marker) -> i32 {
             Ok(false) => return 0,
             Err(e) => return fatal(&mut out, &e.to_string()),
         }
-        let (id, target, count, payload) = match wire::decode_to_worker(&body) {
+        let (view, posted) = match crate::arena::resolve(&body, calls.as_mut(), marker.max_frame) {
+            Ok(resolved) => resolved,
+            Err(e) => return fatal(&mut out, &e.to_string()),
+        };
+        let (id, target, count, payload) = match wire::decode_to_worker(view) {
             Ok(ToWorker::Call {
                 id,
                 func,
@@ -370,6 +426,7 @@ fn serve(marker: Marker) -> i32 {
             // The pool took this call back (it is running elsewhere): no reply.
             Claim::Skip => {
                 position += 1;
+                release(&calls, posted);
                 continue;
             }
             Claim::Mismatch => {
@@ -399,6 +456,8 @@ fn serve(marker: Marker) -> i32 {
                         named::run(name, hash, caller, count, payload, &mut frame);
                     }
                 }
+                // The arguments are decoded: the pool may reuse the region for the next call.
+                release(&calls, posted);
                 let nanos = started.elapsed().as_nanos() as u64;
                 wire::set_result_nanos(&mut frame, start, nanos);
                 if let Err(e) = wire::finish(&mut frame, start, marker.max_frame) {
@@ -406,11 +465,14 @@ fn serve(marker: Marker) -> i32 {
                     wire::encode_failed(&mut frame, id, &format!("result too large: {e}"));
                 }
             }
-            Err(detail) => wire::encode_failed(&mut frame, id, &detail),
+            Err(detail) => {
+                release(&calls, posted);
+                wire::encode_failed(&mut frame, id, &detail);
+            }
         }
         // Each reply is written before the next call starts, so when a worker dies the pool
         // knows exactly which call it was running.
-        if !send(&mut out, &frame) {
+        if !send_result(&mut out, &frame, results.as_mut()) {
             return 0;
         }
         claims.mark_replied(claimed_at, id);

@@ -31,7 +31,7 @@ fn reply_pipe() -> i32 {
     panic!("no reply pipe in this worker")
 }
 
-fn write_to_reply_pipe(bytes: &[u8]) {
+pub(crate) fn write_to_reply_pipe(bytes: &[u8]) {
     let fd = reply_pipe();
     // SAFETY: writing a live buffer to a descriptor of this process.
     let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };

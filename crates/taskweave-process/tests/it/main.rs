@@ -11,6 +11,7 @@ mod faults;
 mod lifecycle;
 mod map;
 mod named;
+mod payloads;
 mod props;
 mod signals;
 mod stuck;
