@@ -7,7 +7,9 @@
 //! see.
 
 use std::any::type_name;
+use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::time::Instant;
 
 use taskweave_core::instrument::{ExecutorEvent, ObserverRef};
@@ -50,7 +52,7 @@ where
 /// next job, a rayon thread does not abort the process. The job's resolver, dropped while
 /// unwinding, has completed its promise with
 /// [`ErrorKind::Abandoned`](taskweave_core::ErrorKind::Abandoned).
-pub(crate) fn run_contained(job: Job) {
+pub(crate) fn run_contained<J: FnOnce(Run)>(job: J) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| job(Run::Go))) {
         taskweave_core::error::drop_panic_payload(payload);
     }
@@ -73,7 +75,42 @@ pub(crate) fn cancelled_by_shutdown(executor: &str) -> Error {
 /// Describes work of closure type `F`, submitted from the caller's location.
 #[track_caller]
 pub(crate) fn describe<F>() -> TaskInfo {
-    TaskInfo::executor(work_name(type_name::<F>()))
+    TaskInfo::executor(cached_work_name(type_name::<F>()))
+}
+
+/// How many work names each thread keeps.
+const NAME_SLOTS: usize = 8;
+
+/// A work name and the address and length of the type name it was made from.
+type CachedName = Option<(usize, usize, Arc<str>)>;
+
+thread_local! {
+    /// The names this thread made last: a direct-mapped cache, one name per slot.
+    static NAMES: RefCell<[CachedName; NAME_SLOTS]> =
+        const { RefCell::new([const { None }; NAME_SLOTS]) };
+}
+
+/// [`work_name`], shared. Making a name searches the type name and allocates, several hundred
+/// instructions, more than the rest of a trivial call's round trip spends on naming; work is
+/// usually submitted from a few places over and over, so a thread makes each name once and
+/// hands out clones. Type names are static strings, so an address and a length name one
+/// (equal strings merged by the linker give equal names anyway).
+fn cached_work_name(type_name: &'static str) -> Arc<str> {
+    let (addr, len) = (type_name.as_ptr() as usize, type_name.len());
+    let slot = (addr ^ (addr >> 7)) % NAME_SLOTS;
+    let cached = NAMES.try_with(|names| {
+        let mut names = names.borrow_mut();
+        match &names[slot] {
+            Some((a, l, name)) if *a == addr && *l == len => name.clone(),
+            _ => {
+                let name: Arc<str> = work_name(type_name).into();
+                names[slot] = Some((addr, len, name.clone()));
+                name
+            }
+        }
+    });
+    // Without the thread-local (the thread is exiting), make the name afresh.
+    cached.unwrap_or_else(|_| work_name(type_name).into())
 }
 
 /// The name of submitted work: a function item by its path (`app::resize`), a closure by the
@@ -94,13 +131,34 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    let (promise, work) = promise_work(executor, info, f);
+    (promise, Box::new(work))
+}
+
+/// [`promise_job`] unboxed, for an executor that boxes the work itself (rayon does, so boxing it
+/// here too would cost a second allocation per call).
+pub(crate) fn promise_work<F, T>(
+    executor: &'static str,
+    info: TaskInfo,
+    f: F,
+) -> (Promise<T>, impl FnOnce(Run) + Send + 'static)
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
     let (promise, resolver) = Promise::pending_with(info);
     if let Some(work) = resolver.info() {
         (resolver.observer()).executor_event(&ExecutorEvent::Submitted { executor, work });
     }
     // The work runs in the submitter's span, as Python runs it in a copy of the contextvars.
-    let span = tracing::Span::current();
-    let job: Job = Box::new(move |run| match run {
+    // Without any tracing dispatcher there is no span to carry, and asking for it is most of
+    // what carrying costs.
+    let span = if tracing::dispatcher::has_been_set() {
+        tracing::Span::current()
+    } else {
+        tracing::Span::none()
+    };
+    let work = move |run| match run {
         Run::Go => {
             // A promise cancelled while queued is skipped (Python's set_running_or_notify_cancel).
             if !resolver.set_running() {
@@ -115,8 +173,8 @@ where
             resolver.resolve(result);
         }
         Run::Skip(error) => resolver.set_error(error),
-    });
-    (promise, job)
+    };
+    (promise, work)
 }
 
 /// Runs `f` and reports `Started` and `Finished` around it to `observer`.

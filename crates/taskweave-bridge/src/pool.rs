@@ -123,6 +123,16 @@ pub(crate) struct PoolShared {
     state: Mutex<PoolState>,
     /// The queue's length, readable without the lock by spinning workers.
     queued: AtomicUsize,
+    /// Workers whose call has returned and which are completing its promise. They look at the
+    /// queue next, so they count as idle: the caller woken by that promise may submit again
+    /// before the worker is back in its loop, and must not start a second thread for it.
+    /// Outside the lock, like `unfinished`, so that ending a call takes no lock: a worker
+    /// counts itself here before it takes the lock again, so a submit that reads it (under
+    /// the lock) either sees it or is seen by that worker's next look at the queue.
+    finishing: AtomicUsize,
+    /// Submitted jobs not finished (queued or running). Raised under the lock as jobs are
+    /// queued, lowered without it as they end.
+    unfinished: AtomicUsize,
     spin: AwaitSpin,
     work: Condvar,
     max_workers: usize,
@@ -139,14 +149,8 @@ struct PoolState {
     sleeping: usize,
     /// Idle workers polling `queued` before they sleep.
     spinning: usize,
-    /// Workers whose call has returned and which are completing its promise. They look at the
-    /// queue next, so they count as idle: the caller woken by that promise may submit again
-    /// before the worker is back in its loop, and must not start a second thread for it.
-    finishing: usize,
     /// Wake-ups sent and not yet taken by a worker.
     notified: usize,
-    /// Submitted jobs not finished (queued or running).
-    unfinished: usize,
     next_thread: usize,
     shutdown: bool,
     broken: Option<String>,
@@ -463,7 +467,7 @@ impl Drop for ThreadPoolExecutor {
     fn drop(&mut self) {
         let unfinished = {
             let state = self.shared.lock();
-            (!state.shutdown).then_some(state.unfinished)
+            (!state.shutdown).then(|| self.shared.unfinished.load(Ordering::SeqCst))
         };
         if let Some(pending @ 1..) = unfinished {
             instrument::executor_event(&ExecutorEvent::DroppedWithPending {
@@ -621,15 +625,15 @@ impl Builder {
                     threads: 0,
                     sleeping: 0,
                     spinning: 0,
-                    finishing: 0,
                     notified: 0,
-                    unfinished: 0,
                     next_thread: 0,
                     shutdown: false,
                     broken: None,
                     handles: Vec::new(),
                 }),
                 queued: AtomicUsize::new(0),
+                finishing: AtomicUsize::new(0),
+                unfinished: AtomicUsize::new(0),
                 spin: AwaitSpin::default(),
                 work: Condvar::new(),
                 max_workers: self
@@ -698,11 +702,13 @@ impl PoolShared {
         let before = state.queue.len();
         state.queue.extend(jobs);
         let added = state.queue.len() - before;
-        state.unfinished += added;
+        let unfinished = self.unfinished.fetch_add(added, Ordering::SeqCst) + added;
         self.queued.store(state.queue.len(), Ordering::Relaxed);
         // Spinning and finishing workers pick up work without a wake-up; wake sleepers for the
         // rest. A finishing worker submitting from a done-callback is not free to take it.
-        let available = state.spinning + state.finishing - usize::from(self.finishing_here());
+        let finishing = self.finishing.load(Ordering::SeqCst);
+        let available =
+            (state.spinning + finishing).saturating_sub(usize::from(self.finishing_here()));
         let mut needed = state.queue.len().saturating_sub(available).min(added);
         let mut wake = 0;
         while needed > 0 && state.sleeping > state.notified {
@@ -723,7 +729,6 @@ impl PoolShared {
             }
             needed -= 1;
         }
-        let unfinished = state.unfinished;
         drop(state);
         for _ in 0..wake {
             self.work.notify_one();
@@ -764,13 +769,13 @@ impl PoolShared {
         state.shutdown = true;
         let cancelled: Vec<Job> = if cancel_futures {
             let jobs: Vec<Job> = state.queue.drain(..).collect();
-            state.unfinished -= jobs.len();
+            self.unfinished.fetch_sub(jobs.len(), Ordering::SeqCst);
             self.queued.store(0, Ordering::Relaxed);
             jobs
         } else {
             Vec::new()
         };
-        let unfinished = state.unfinished;
+        let unfinished = self.unfinished.load(Ordering::SeqCst);
         drop(state);
         self.work.notify_all();
         for job in cancelled {
@@ -811,7 +816,7 @@ impl PoolShared {
             state.broken = Some(reason);
         }
         let jobs: Vec<Job> = state.queue.drain(..).collect();
-        state.unfinished -= jobs.len();
+        self.unfinished.fetch_sub(jobs.len(), Ordering::SeqCst);
         self.queued.store(0, Ordering::Relaxed);
         self.work.notify_all();
         jobs
@@ -859,7 +864,7 @@ enum Call {
 }
 
 /// The end of one call on a pool worker: dropping it, before the promise is completed, counts
-/// the call finished and the worker idle (see `PoolState::finishing`).
+/// the call finished and the worker idle (see `PoolShared::finishing`).
 pub(crate) struct CallEnd(());
 
 impl CallEnd {
@@ -880,9 +885,9 @@ impl Drop for CallEnd {
         CALL.with(|c| c.set(Call::Finishing));
         WORKER.with(|w| {
             if let Some(shared) = &*w.borrow() {
-                let mut state = shared.lock();
-                state.unfinished -= 1;
-                state.finishing += 1;
+                // Idle first, then finished: whoever sees the call finished sees the worker idle.
+                shared.finishing.fetch_add(1, Ordering::SeqCst);
+                shared.unfinished.fetch_sub(1, Ordering::SeqCst);
             }
         });
     }
@@ -901,13 +906,14 @@ fn run_job(shared: &PoolShared, job: Job) -> MutexGuard<'_, PoolState> {
     CALL.with(|c| c.set(Call::Armed));
     job::run_contained(job);
     let counted = CALL.with(|c| c.replace(Call::Idle)) == Call::Finishing;
-    let mut state = shared.lock();
+    // Before the lock: a submit that still counts this worker as finishing (and so woke no one)
+    // holds the lock while it does, and its job is in the queue when this worker looks.
     if counted {
-        state.finishing -= 1;
+        shared.finishing.fetch_sub(1, Ordering::SeqCst);
     } else {
-        state.unfinished -= 1;
+        shared.unfinished.fetch_sub(1, Ordering::SeqCst);
     }
-    state
+    shared.lock()
 }
 
 fn worker(shared: Arc<PoolShared>) {

@@ -43,8 +43,8 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let (promise, job) = job::promise_job(EXECUTOR, job::describe::<F>(), f);
-    rayon::spawn(move || job::run_contained(job));
+    let (promise, work) = job::promise_work(EXECUTOR, job::describe::<F>(), f);
+    rayon::spawn(move || job::run_contained(work));
     promise
 }
 
@@ -196,8 +196,8 @@ impl RayonExecutor {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (promise, job) = job::promise_job(EXECUTOR, job::describe::<F>(), f);
-        self.shared.submit(job);
+        let (promise, work) = job::promise_work(EXECUTOR, job::describe::<F>(), f);
+        self.shared.submit(work);
         promise
     }
 
@@ -363,7 +363,7 @@ impl fmt::Debug for RayonExecutor {
 }
 
 impl RayonShared {
-    fn submit(self: &Arc<Self>, job: Job) {
+    fn submit<J: FnOnce(Run) + Send + 'static>(self: &Arc<Self>, job: J) {
         if self.shutdown.load(Ordering::SeqCst) {
             job(Run::Skip(job::refused_after_shutdown(EXECUTOR)));
             return;

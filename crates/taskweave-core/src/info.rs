@@ -99,6 +99,25 @@ impl TaskInfo {
         }
     }
 
+    /// The id with its kind bit, the one word of an info a plain task's cell keeps.
+    pub(crate) fn id_kind(&self) -> u64 {
+        self.id_kind
+    }
+
+    /// `true` when the info carries a name of its own.
+    pub(crate) fn is_named(&self) -> bool {
+        self.name.is_some()
+    }
+
+    /// An unnamed info from its parts ([`TaskInfo::id_kind`] and the site).
+    pub(crate) fn unnamed(id_kind: u64, site: &'static Location<'static>) -> TaskInfo {
+        TaskInfo {
+            id_kind,
+            name: None,
+            site,
+        }
+    }
+
     /// Describes executor work named `name`, submitted from the caller's location.
     ///
     /// ```

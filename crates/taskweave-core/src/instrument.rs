@@ -229,6 +229,11 @@ impl ObserverRef {
         self.0.as_ref()
     }
 
+    /// The observer, if any, by value (no second reference count to take and drop).
+    pub(crate) fn into_observer(self) -> Option<Arc<dyn Observer>> {
+        self.0
+    }
+
     /// Reports an executor event to this observer; does nothing when there is none.
     ///
     /// ```

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::info::{TaskInfo, WorkKind};
 use crate::instrument;
-use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock};
+use crate::sync::{Arc, AtomicBool, Condvar, Mutex, MutexGuard, Ordering, lock};
 
 /// The state of a [`Promise`], as in Python's `concurrent.futures`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -118,6 +118,10 @@ impl<T> Inner<T> {
 
 pub(crate) struct Shared<T> {
     inner: Mutex<Inner<T>>,
+    /// Mirrors `inner.phase == Phase::Done` (set under the lock, never cleared), so that
+    /// [`Promise::done`] takes no lock: a thread polling it in a loop (a brief wait for a
+    /// result) must not hold up the worker that is about to complete the promise.
+    done: AtomicBool,
     cond: Condvar,
     info: Option<TaskInfo>,
     /// The observer in charge where the promise was created (where executor work was
@@ -217,6 +221,7 @@ impl<T> Promise<T> {
                 detached: false,
             }),
             cond: Condvar::new(),
+            done: AtomicBool::new(false),
             info,
             observer,
         });
@@ -284,7 +289,7 @@ impl<T> Promise<T> {
     /// assert!(p.done());
     /// ```
     pub fn done(&self) -> bool {
-        lock(&self.shared.inner).phase == Phase::Done
+        self.shared.done.load(Ordering::Acquire)
     }
 
     /// `true` if the promise ended by cancellation.
@@ -987,6 +992,7 @@ fn finish<'a, T>(
     });
     inner.result = Some(result);
     inner.phase = Phase::Done;
+    shared.done.store(true, Ordering::Release);
     inner.abort = None;
     let waker = inner.waker.take();
     let watchers = inner
@@ -996,6 +1002,11 @@ fn finish<'a, T>(
         .unwrap_or_default();
     let sleepers = inner.sleepers;
     drop(inner);
+    // Told before anyone waiting is woken: an awaiter resumed by this completion finds the
+    // observer already told.
+    if let Some((info, error)) = work_ended {
+        shared.observer.work_ended(info, error.as_ref());
+    }
     if sleepers > 0 {
         shared.cond.notify_all();
     }
@@ -1004,9 +1015,6 @@ fn finish<'a, T>(
     }
     for w in watchers {
         w.wake();
-    }
-    if let Some((info, error)) = work_ended {
-        shared.observer.work_ended(info, error.as_ref());
     }
     if let Some(error) = report {
         (shared.observer).error_not_retrieved(shared.info.as_ref(), &error);

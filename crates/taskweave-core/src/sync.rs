@@ -7,8 +7,12 @@
 //! primitives, and taskweave's models keep tokio's.
 
 #[cfg(taskweave_loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, Ordering};
+#[cfg(taskweave_loom)]
 pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+#[cfg(not(taskweave_loom))]
+pub(crate) use std::sync::atomic::{AtomicBool, Ordering};
 #[cfg(not(taskweave_loom))]
 pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 

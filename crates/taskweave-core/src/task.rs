@@ -18,6 +18,7 @@
 
 use std::fmt;
 use std::future::IntoFuture;
+use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -214,7 +215,7 @@ where
     T: Send + 'static,
     M: Fn(F::Output) -> Result<T, Error> + Send + 'static,
 {
-    let observer = instrument::current().observer().cloned();
+    let observer = instrument::current().into_observer();
     if let Some(obs) = &observer {
         obs.on_spawn(&info);
     }
@@ -224,12 +225,22 @@ where
     } else {
         (None, None)
     };
-    let hooks = (sink.is_some() || observer.is_some()).then(|| Box::new(Hooks { sink, observer }));
+    // A plain task's cell keeps the id and site only; a name lives with the hooks, so that the
+    // cell of an unnamed task stays in tokio's smallest size class where tokio's own does.
+    let meta = if sink.is_some() || observer.is_some() || info.is_named() {
+        Meta::hooked(Hooks {
+            sink,
+            observer,
+            info: info.clone(),
+        })
+    } else {
+        Meta::plain(info.id_kind())
+    };
     let join = tokio::spawn(TaskFuture {
         future: Some(future),
-        hooks,
+        meta,
         map,
-        info: info.clone(),
+        site: info.site(),
     });
     let repr = match promise {
         Some(p) => {
@@ -790,40 +801,50 @@ impl<T> fmt::Debug for Task<T> {
     }
 }
 
-/// A task's result as it sits in tokio's task cell until the handle takes it. If it is dropped
-/// with an error still inside, nobody took the error: report it.
-pub(crate) struct TaskOutput<T> {
-    result: Option<Result<T, Error>>,
-    /// Only set for failed tasks, to say which task failed; boxed so that the cell of a task
-    /// that succeeds does not carry room for it.
-    info: Option<Box<TaskInfo>>,
+/// A task's result as it sits in tokio's task cell until the handle takes it (`None` once taken,
+/// or when it went to a promise). If it is dropped with an error still inside, nobody took the
+/// error: report it.
+///
+/// An error comes boxed with the info of the task that failed, so that the cell of a task that
+/// succeeds carries one word for it: for a task returning `()` the whole output is two words,
+/// which keeps tokio's cell in its smallest size class.
+pub(crate) struct TaskOutput<T>(Option<Result<T, Box<Failed>>>);
+
+/// A failed task's error and who the task was.
+pub(crate) struct Failed {
+    error: Error,
+    info: TaskInfo,
 }
 
 impl<T> TaskOutput<T> {
     fn take(&mut self) -> Result<T, Error> {
-        self.result
-            .take()
-            .unwrap_or_else(|| Err(Error::refused("the result was already taken")))
+        match self.0.take() {
+            Some(Ok(value)) => Ok(value),
+            Some(Err(failed)) => Err(failed.error),
+            None => Err(Error::refused("the result was already taken")),
+        }
     }
 }
 
 impl<T> Drop for TaskOutput<T> {
     fn drop(&mut self) {
-        if let Some(Err(e)) = &self.result
-            && !e.is_cancelled()
+        if let Some(Err(failed)) = &self.0
+            && !failed.error.is_cancelled()
         {
-            instrument::error_not_retrieved(self.info.as_deref(), e);
+            instrument::error_not_retrieved(Some(&failed.info), &failed.error);
         }
     }
 }
 
-/// What a task needs beyond its future and info only in some cases.
+/// What a task needs beyond its future, id and site only in some cases.
 struct Hooks<T> {
     /// Where the result goes when the task is promise-backed; otherwise it is returned to
     /// tokio's cell.
     sink: Option<Resolver<T>>,
     /// Debug mode's observer, captured at spawn.
     observer: Option<Arc<dyn Observer>>,
+    /// The whole info, name included.
+    info: TaskInfo,
 }
 
 pin_project_lite::pin_project! {
@@ -834,12 +855,11 @@ pin_project_lite::pin_project! {
         // whoever awaits the task sees its destructors as having run.
         #[pin]
         future: Option<F>,
-        // Only group tasks and debug mode need these: boxed, so that a plain task's cell is
-        // one pointer larger for them, not three.
-        hooks: Option<Box<Hooks<T>>>,
+        // The id, or the hooks that only group tasks, named tasks and debug mode need.
+        meta: Meta<T>,
         // A function item (zero-sized), so the tokio task cell does not grow for it.
         map: M,
-        info: TaskInfo,
+        site: &'static Location<'static>,
     }
 
     impl<F, T, M> PinnedDrop for TaskFuture<F, T, M> {
@@ -849,19 +869,191 @@ pin_project_lite::pin_project! {
             // the task was dropped unfinished (aborted, or its runtime shut down).
             let finished = this.future.is_none();
             this.future.set(None);
-            if !finished {
-                let hooks = this.hooks.as_mut();
-                let (observer, sink) = match hooks {
-                    Some(h) => (h.observer.as_ref(), h.sink.take()),
-                    None => (None, None),
-                };
-                if let Some(obs) = observer {
-                    obs.on_complete(this.info, instrument::Outcome::Cancelled);
+            if !finished && let Some(h) = this.meta.hooks_mut() {
+                if let Some(obs) = &h.observer {
+                    obs.on_complete(&h.info, instrument::Outcome::Cancelled);
                 }
-                if let Some(resolver) = sink {
+                if let Some(resolver) = h.sink.take() {
                     resolver.resolve_aborted("the task was dropped before it finished");
                 }
             }
+        }
+    }
+}
+
+/// The monotonic clock in nanoseconds, for timing an observed poll: the clock `Instant` reads,
+/// without its checked conversions, which cost about as much again as reading it (two reads
+/// per poll in debug mode).
+#[cfg(unix)]
+fn poll_clock_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec to write, and CLOCK_MONOTONIC exists on every unix
+    // that std supports (std's `Instant` reads it).
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    (now.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(now.tv_nsec as u64)
+}
+
+#[cfg(not(unix))]
+fn poll_clock_ns() -> u64 {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The whole info of a task from what its cell keeps.
+fn info_of<T>(meta: &Meta<T>, site: &'static Location<'static>) -> TaskInfo {
+    match meta.hooks() {
+        Some(h) => h.info.clone(),
+        None => TaskInfo::unnamed(meta.plain_id_kind(), site),
+    }
+}
+
+/// A plain task's id (with its kind bit), or the hooks of a task that needs them, which hold
+/// its whole info: one word in tokio's task cell. With the site beside it and a small future, a
+/// task's cell then lands in tokio's smallest size class (128 bytes), as a raw tokio task's
+/// does; two words would put it in the next (256), which costs the allocator twice as much.
+///
+/// The word is the hooks' address when even (a box of them is aligned to 8) and the id shifted
+/// left with the low bit set when odd.
+struct Meta<T> {
+    bits: u64,
+    // Owns the hooks when it holds them: sends, syncs and drops as a box of them would.
+    _hooks: PhantomData<Box<Hooks<T>>>,
+}
+
+impl<T> Meta<T> {
+    fn plain(id_kind: u64) -> Meta<T> {
+        // Task ids count up from 1 and never reach the top bit (the executor bit, 0 for tasks).
+        debug_assert_eq!(id_kind >> 63, 0, "a task's id has no executor bit");
+        Meta {
+            bits: (id_kind << 1) | 1,
+            _hooks: PhantomData,
+        }
+    }
+
+    fn hooked(hooks: Hooks<T>) -> Meta<T> {
+        let ptr = match spare_hooks::take::<T>() {
+            Some(spare) => {
+                // SAFETY: `take` hands out memory allocated for a `Hooks<T>` (same layout) and
+                // no longer used; writing makes it a live `Hooks<T>` owned by this `Meta`.
+                unsafe { spare.write(hooks) };
+                spare
+            }
+            None => Box::into_raw(Box::new(hooks)),
+        };
+        Meta {
+            bits: ptr.expose_provenance() as u64,
+            _hooks: PhantomData,
+        }
+    }
+
+    fn hooks_ptr(&self) -> Option<*mut Hooks<T>> {
+        (self.bits & 1 == 0).then(|| std::ptr::with_exposed_provenance_mut(self.bits as usize))
+    }
+
+    fn hooks(&self) -> Option<&Hooks<T>> {
+        // SAFETY: an even word is the address `hooked` took from a box, owned by this `Meta`
+        // until its drop; the shared borrow of `self` keeps it alive and unaliased by `&mut`.
+        self.hooks_ptr().map(|p| unsafe { &*p })
+    }
+
+    fn hooks_mut(&mut self) -> Option<&mut Hooks<T>> {
+        // SAFETY: as in `hooks`, and the exclusive borrow of `self` makes this the only borrow.
+        self.hooks_ptr().map(|p| unsafe { &mut *p })
+    }
+
+    /// The id of a task without hooks (meaningless with them; their info has it).
+    fn plain_id_kind(&self) -> u64 {
+        self.bits >> 1
+    }
+}
+
+/// The memory of finished tasks' hooks, kept per thread for the next tasks: in debug mode every
+/// task has hooks, and one allocation and free per task (for a task that does nothing, a sixth of
+/// its cost, more where the allocator's bins interact with the aligned task cells) then turn
+/// into a pop and a push. A `Hooks<T>` has one layout whatever `T` (its sink is one pointer), so
+/// any task's spare memory fits any other task's hooks; a type of another layout is not kept.
+mod spare_hooks {
+    use std::alloc::Layout;
+    use std::cell::RefCell;
+
+    use super::Hooks;
+
+    /// How many spare blocks a thread keeps: enough for a burst of spawns and completions.
+    const KEEP: usize = 64;
+
+    fn layout() -> Layout {
+        Layout::new::<Hooks<()>>()
+    }
+
+    struct Spares(Vec<*mut u8>);
+
+    impl Drop for Spares {
+        fn drop(&mut self) {
+            for p in self.0.drain(..) {
+                // SAFETY: every kept block was allocated by the global allocator with
+                // `layout()` and holds nothing live.
+                unsafe { std::alloc::dealloc(p, layout()) };
+            }
+        }
+    }
+
+    thread_local! {
+        static SPARES: RefCell<Spares> = const { RefCell::new(Spares(Vec::new())) };
+    }
+
+    /// A spare block for a `Hooks<T>`, if this thread has one.
+    pub(super) fn take<T>() -> Option<*mut Hooks<T>> {
+        if Layout::new::<Hooks<T>>() != layout() {
+            return None;
+        }
+        SPARES
+            .try_with(|s| s.borrow_mut().0.pop())
+            .ok()
+            .flatten()
+            .map(|p| p.cast::<Hooks<T>>())
+    }
+
+    /// Keeps the block `p` for a later `take`, or frees it.
+    ///
+    /// # Safety
+    ///
+    /// `p` was allocated by the global allocator for a `Hooks<T>` (by `Box` or by `take`) and
+    /// holds nothing live.
+    pub(super) unsafe fn give<T>(p: *mut Hooks<T>) {
+        let layout_t = Layout::new::<Hooks<T>>();
+        let kept = layout_t == layout()
+            && SPARES
+                .try_with(|s| {
+                    let mut s = s.borrow_mut();
+                    let room = s.0.len() < KEEP;
+                    if room {
+                        s.0.push(p.cast::<u8>());
+                    }
+                    room
+                })
+                .unwrap_or(false);
+        if !kept {
+            // SAFETY: as the caller promises; the layout is the one it was allocated with.
+            unsafe { std::alloc::dealloc(p.cast::<u8>(), layout_t) };
+        }
+    }
+}
+
+impl<T> Drop for Meta<T> {
+    fn drop(&mut self) {
+        if let Some(p) = self.hooks_ptr() {
+            // SAFETY: the address holds the live `Hooks<T>` that `hooked` put there, owned by
+            // this `Meta`, which is dropped once; after this it is only memory.
+            unsafe { std::ptr::drop_in_place(p) };
+            // SAFETY: the memory was allocated by the global allocator for a `Hooks<T>` and
+            // holds nothing live any more.
+            unsafe { spare_hooks::give::<T>(p) };
         }
     }
 }
@@ -876,31 +1068,29 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TaskOutput<T>> {
         let mut this = self.project();
         let Some(future) = this.future.as_mut().as_pin_mut() else {
-            return Poll::Ready(TaskOutput {
-                result: None,
-                info: None,
-            });
+            return Poll::Ready(TaskOutput(None));
         };
         let _polling = crate::strict::PollingTask::enter();
         // One branch when debug mode is off: the observer is only captured at spawn when on.
-        let observer = this.hooks.as_ref().and_then(|h| h.observer.as_ref());
+        let observed = (this.meta.hooks()).and_then(|h| h.observer.as_ref().map(|o| (o, &h.info)));
         // While polled, the task's observer is in charge of what the task starts.
-        let _scope = observer.map(instrument::PollScope::enter);
-        let started = observer.map(|obs| {
-            obs.on_poll_start(this.info);
-            Instant::now()
+        let _scope = observed.map(|(obs, _)| instrument::PollScope::enter(obs));
+        let started = observed.map(|(obs, info)| {
+            obs.on_poll_start(info);
+            poll_clock_ns()
         });
         let polled = catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
-        if let (Some(obs), Some(started)) = (observer, started) {
+        if let (Some((obs, info)), Some(started)) = (observed, started) {
             let ready = !matches!(polled, Ok(Poll::Pending));
-            obs.on_poll_end(this.info, started.elapsed(), ready);
+            let took = Duration::from_nanos(poll_clock_ns().saturating_sub(started));
+            obs.on_poll_end(info, took, ready);
         }
         let result = match polled {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(value)) => (this.map)(value),
             Err(payload) => {
-                let error =
-                    Error::from_panic(&*payload, Some(this.info.name()), Some(this.info.site()));
+                let info = info_of(this.meta, this.site);
+                let error = Error::from_panic(&*payload, Some(info.name()), Some(info.site()));
                 // The payload is user data whose own `Drop` may panic; that must not unwind out
                 // of the task (tokio would report it as a second, anonymous panic).
                 crate::error::drop_panic_payload(payload);
@@ -908,28 +1098,24 @@ where
             }
         };
         this.future.set(None);
-        if let Some(obs) = observer {
+        if let Some((obs, info)) = observed {
             let outcome = match &result {
                 Ok(_) => instrument::Outcome::Finished,
                 Err(e) => instrument::Outcome::Failed(e),
             };
-            obs.on_complete(this.info, outcome);
+            obs.on_complete(info, outcome);
         }
-        match this.hooks.as_mut().and_then(|h| h.sink.take()) {
+        match this.meta.hooks_mut().and_then(|h| h.sink.take()) {
             Some(resolver) => {
                 resolver.resolve(result);
-                Poll::Ready(TaskOutput {
-                    result: None,
-                    info: None,
-                })
+                Poll::Ready(TaskOutput(None))
             }
-            None => {
-                let info = result.is_err().then(|| Box::new(this.info.clone()));
-                Poll::Ready(TaskOutput {
-                    result: Some(result),
-                    info,
+            None => Poll::Ready(TaskOutput(Some(result.map_err(|error| {
+                Box::new(Failed {
+                    error,
+                    info: info_of(this.meta, this.site),
                 })
-            }
+            })))),
         }
     }
 }
