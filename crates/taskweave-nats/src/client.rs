@@ -21,7 +21,7 @@ use crate::connect::{ConnectConfig, Credentials};
 use crate::error::{NatsError, transport};
 use crate::names::{self, Names};
 use crate::objects::Objects;
-use crate::wire::{self, Body, Call, Outcome, Refusal, Reply, WorkerId};
+use crate::wire::{self, Batch, Body, Call, Outcome, Refusal, Reply, WorkerId};
 
 /// How calls travel.
 ///
@@ -978,6 +978,7 @@ impl NatsExecutor {
             heartbeat_ms: (shared.settings.heartbeat_timeout / 4).as_millis() as u64,
             argument: Body::Inline(Vec::new()),
             notify: None,
+            protocol: wire::PROTOCOL,
         };
         let shared = shared.clone();
         self.runtime_handle().spawn(async move {
@@ -1253,6 +1254,38 @@ impl Shared {
         p.complete(result);
     }
 
+    /// Protocol 2: acceptances, heartbeats and results of many calls from one worker.
+    async fn on_batch(self: &Arc<Self>, batch: Batch) {
+        if !batch.accepted.is_empty() || !batch.alive.is_empty() {
+            let now = Instant::now();
+            let mut calls = lock(&self.calls);
+            if let Some(worker) = &batch.worker {
+                for n in &batch.accepted {
+                    if let Some(p) = calls.get_mut(n) {
+                        p.waiter.running();
+                        p.started = Some(now);
+                        p.report_started(worker);
+                        p.worker = Some(worker.clone());
+                        p.last_heard = now;
+                    }
+                }
+            }
+            for n in &batch.alive {
+                if let Some(p) = calls.get_mut(n) {
+                    p.last_heard = now;
+                }
+            }
+        }
+        for (n, outcome) in batch.done {
+            if matches!(outcome.result, Ok(Body::Object(_))) {
+                let shared = self.clone();
+                tokio::spawn(async move { shared.finish(n, outcome).await });
+            } else {
+                self.finish(n, outcome).await;
+            }
+        }
+    }
+
     /// A fast-mode reply or a durable result notice for call `n`.
     async fn on_reply(self: &Arc<Self>, n: u64, reply: Reply) {
         match reply {
@@ -1345,12 +1378,16 @@ async fn receive(shared: std::sync::Weak<Shared>, mut replies: async_nats::Subsc
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        let Some(n) = message
-            .subject
-            .rsplit('.')
-            .next()
-            .and_then(|t| t.parse::<u64>().ok())
-        else {
+        let last = message.subject.rsplit('.').next().unwrap_or_default();
+        if last == wire::BATCH_TOKEN {
+            // A batch that does not decode names no call it could fail: those calls end by
+            // their own timeouts.
+            if let Ok(batch) = wire::decode::<Batch>(&message.payload) {
+                shared.on_batch(batch).await;
+            }
+            continue;
+        }
+        let Ok(n) = last.parse::<u64>() else {
             continue;
         };
         if message.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
