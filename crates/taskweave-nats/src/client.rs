@@ -1068,10 +1068,11 @@ async fn dispatch(
     let payload = match wire::encode(&call) {
         Ok(p) => p,
         Err(e) => {
-            waiter.complete(Err(Error::wire(
-                format!("call envelope of `{}`", call.function),
-                e.to_string(),
-            )),
+            waiter.complete(
+                Err(Error::wire(
+                    format!("call envelope of `{}`", call.function),
+                    e.to_string(),
+                )),
                 &String::new,
             );
             return;
@@ -1206,7 +1207,10 @@ impl Shared {
                 // The connection's queue is full: a dropped send sent nothing, so wait for room.
                 let shared = self.clone();
                 runtime.spawn(async move {
-                    if let Err(e) = shared.client.publish_with_reply(subject, reply, payload).await
+                    if let Err(e) = shared
+                        .client
+                        .publish_with_reply(subject, reply, payload)
+                        .await
                     {
                         shared.fail_publish(n, e);
                     }
@@ -1334,9 +1338,10 @@ impl Shared {
                 None,
                 None,
             )),
-            Err(Refusal::Wire(detail)) => {
-                Err(Error::wire(format!("{} on worker {worker}", what()), detail))
-            }
+            Err(Refusal::Wire(detail)) => Err(Error::wire(
+                format!("{} on worker {worker}", what()),
+                detail,
+            )),
             Err(Refusal::Transport(detail)) => Err(transport(
                 format!("carry {} on worker {worker}", what()),
                 detail,

@@ -146,3 +146,60 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, postcard::Error
 pub(crate) fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, postcard::Error> {
     postcard::from_bytes(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(protocol: u32) -> Call {
+        Call {
+            id: "c-1".into(),
+            function: "app::f".into(),
+            signature_hash: 7,
+            signature: "fn(u64) -> u64".into(),
+            heartbeat_ms: 250,
+            argument: Body::Inline(vec![1, 2]),
+            notify: None,
+            protocol,
+        }
+    }
+
+    #[test]
+    fn calls_of_both_protocols_decode() {
+        let v2 = decode_call(&encode(&call(PROTOCOL)).unwrap()).unwrap();
+        assert_eq!((v2.protocol, v2.id.as_str()), (PROTOCOL, "c-1"));
+        // A protocol-1 client's envelope: the same fields without the last one.
+        let mut v1 = encode(&call(PROTOCOL)).unwrap();
+        v1.pop();
+        let v1 = decode_call(&v1).unwrap();
+        assert_eq!((v1.protocol, v1.function.as_str()), (1, "app::f"));
+        assert_eq!(v1.heartbeat_ms, 250);
+    }
+
+    #[test]
+    fn a_batch_round_trips() {
+        let batch = Batch {
+            accepted: vec![3, 4],
+            alive: vec![1],
+            done: vec![(
+                2,
+                Outcome {
+                    worker: WorkerId {
+                        host: "h".into(),
+                        pid: 9,
+                    },
+                    attempt: 1,
+                    result: Ok(Body::Inline(vec![5])),
+                },
+            )],
+            worker: Some(WorkerId {
+                host: "h".into(),
+                pid: 9,
+            }),
+        };
+        let back: Batch = decode(&encode(&batch).unwrap()).unwrap();
+        assert_eq!((back.accepted, back.alive), (vec![3, 4], vec![1]));
+        assert_eq!(back.done[0].0, 2);
+        assert_eq!(back.worker.map(|w| w.pid), Some(9));
+    }
+}
