@@ -390,8 +390,8 @@ fn a_call_longer_than_the_heartbeat_timeout_is_kept_alive_by_heartbeats() {
 
 #[test]
 fn calls_queued_behind_a_running_one_fail_naming_the_worker_that_died() {
-    // One worker running one call at a time: the quick calls are accepted together and wait
-    // behind the slow one; the worker dies while the slow one runs.
+    // One worker running one call at a time: the quick calls are accepted together (a batch)
+    // and wait behind the slow one; the worker dies while the slow one runs.
     let mut s = setup("queuedkill", Mode::Fast, 1, 1);
     for x in 0..5u64 {
         assert_eq!(
@@ -404,10 +404,20 @@ fn calls_queued_behind_a_running_one_fail_naming_the_worker_that_died() {
         funcs::slow_marked,
         (marker.display().to_string(), 30_000, 1),
     );
+    // Submitted once the slow call runs, so they wait behind it on the worker's one thread.
+    let victim = crate::wait_for_marker(&marker, Duration::from_secs(10));
     let queued: Vec<_> = (0..20u64)
         .map(|x| s.nats.submit(funcs::square, x))
         .collect();
-    let victim = crate::wait_for_marker(&marker, Duration::from_secs(10));
+    // Killed once all are accepted (a call not yet read by the worker would end as not run).
+    let accepted = Instant::now();
+    while !queued.iter().all(|p| p.running()) {
+        assert!(
+            accepted.elapsed() < Duration::from_secs(10),
+            "not accepted in 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     s.workers.kill_pid(victim).unwrap();
     let died = |err: taskweave_core::Error| match err.worker() {
         Some(w) => {
