@@ -5,8 +5,9 @@
 //! Feature combinations: clippy checks every target twice, with no default features and with
 //! all features, so code behind a feature and code behind its absence both compile, lint-free.
 //! (The default set adds nothing of its own: it is the facade's `debug`, which the all-features
-//! run covers.) Tests run once, with all features; the facade's own tests run a second time
-//! without default features, where debug mode must say that its feature is off.
+//! run covers.) Tests run once, with all features (so the facade's `nats` feature and the
+//! `distributed` example that needs it are built and tested); the facade's own tests run a
+//! second time without default features, where debug mode must say that its feature is off.
 //!
 //! The minimum Rust version (`rust-version` in Cargo.toml) is checked with what one toolchain
 //! can check: clippy's `incompatible_msrv` lint (denied, in the clippy step) rejects standard

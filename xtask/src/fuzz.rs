@@ -119,7 +119,7 @@ mod tests {
     fn the_targets_cover_every_decoder() {
         let root = crate::project_root();
         let found = targets(&root.join("fuzz/fuzz_targets")).unwrap();
-        assert_eq!(found, ["frames", "handshake", "outcomes"]);
+        assert_eq!(found, ["frames", "handshake", "outcomes", "shared"]);
         let members = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
         assert!(members.contains("exclude = [\"fuzz\"]"));
     }

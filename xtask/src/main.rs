@@ -19,7 +19,8 @@
 //! - `msrv`: the declared `rust-version` against the syntax used and the locked dependencies.
 //! - `fuzz [--time N]`: every cargo-fuzz target of `fuzz/` for N seconds each (nightly).
 //! - `nats-server`: finds `nats-server` (>= 2.10) or installs the pinned one under `target/`, and
-//!   prints its path; `ci` and `tour` do the same first and pass it on as `TASKWEAVE_NATS_SERVER`.
+//!   prints its path; `ci`, `tour` and `bench` do the same first and pass it on as
+//!   `TASKWEAVE_NATS_SERVER`.
 //!
 //! This crate has no dependencies so that it builds in seconds on a fresh machine.
 

@@ -10,6 +10,8 @@ use crate::command::Cmd;
 
 /// Examples that open the tour, in this order; any others follow alphabetically.
 const FIRST: [&str; 4] = ["coroutine", "gather", "blocking", "map"];
+/// Features beyond the default ones that some examples need (`distributed`: `nats`).
+const TOUR_FEATURES: &str = "nats";
 /// The example that closes the tour: it shows what goes wrong, best seen after the rest.
 const LAST: &str = "debug";
 
@@ -22,7 +24,15 @@ pub(crate) fn run(root: &Path) -> Result<(), String> {
     }
     Cmd::cargo(
         root,
-        &["build", "--release", "-p", "taskweave", "--examples"],
+        &[
+            "build",
+            "--release",
+            "-p",
+            "taskweave",
+            "--examples",
+            "--features",
+            TOUR_FEATURES,
+        ],
     )
     .run()?;
     let nats_server = crate::nats_server::ensure(root)?;
@@ -42,6 +52,8 @@ pub(crate) fn run(root: &Path) -> Result<(), String> {
                 "taskweave",
                 "--example",
                 &example.name,
+                "--features",
+                TOUR_FEATURES,
             ],
         )
         .env(crate::nats_server::ENV, &nats_server)

@@ -91,6 +91,13 @@ const GOALS: &[(&str, &str, f64)] = &[
     ("curve_thread_map_100k", "python", 0.1),
     ("curve_thread_map_growth", "1k", 1.3),
     ("curve_thread_map_rss_growth", "1k", 1.1),
+    // nats: a fast-mode round trip within 1.5x of bare async-nats request/reply between two
+    // processes and 50x faster than Dask's submit().result(); many calls in flight and a map
+    // 100x faster than Dask's per task.
+    ("nats_rtt", "nats_raw", 1.5),
+    ("nats_rtt", "dask", 0.02),
+    ("nats_inflight_10k", "dask", 0.01),
+    ("nats_map_10k", "dask", 0.01),
 ];
 
 /// The goal for `case` against `baseline`, if the project set one.

@@ -35,6 +35,9 @@ fn main() -> ExitCode {
     // The process-pool cases start this binary again as their workers; a worker must take over
     // before anything else runs (on Linux this already happened before main).
     taskweave_process::become_worker_if_spawned();
+    // The NATS cases start this binary again as their workers (on Linux they become workers
+    // before main; elsewhere here).
+    taskweave_nats::main_if_worker();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some(measure::CHILD_FLAG) {
         return measure::child_main(&args[1..]);

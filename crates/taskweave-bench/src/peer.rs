@@ -45,7 +45,21 @@ pub(crate) fn describe(python: &Path) -> String {
 /// When the script fails or prints no pairs: the case cannot measure.
 pub(crate) fn python(config: &Config, script: &str, args: &[String]) -> Option<KeyValues> {
     let python = config.python.as_ref()?;
-    let path = config.peers_dir.join(script);
+    Some(run_script(python, &config.peers_dir, script, args))
+}
+
+/// Runs `peers_dir/<script>` with `python` and `args`; the pairs it printed.
+///
+/// # Panics
+///
+/// As [`python`].
+pub(crate) fn run_script(
+    python: &Path,
+    peers_dir: &Path,
+    script: &str,
+    args: &[String],
+) -> KeyValues {
+    let path = peers_dir.join(script);
     let output = Command::new(python)
         .arg(&path)
         .args(args)
@@ -60,7 +74,100 @@ pub(crate) fn python(config: &Config, script: &str, args: &[String]) -> Option<K
             String::from_utf8_lossy(&output.stderr).trim()
         );
     }
-    Some(KeyValues::parse(script, &stdout).unwrap_or_else(|e| panic!("{e}")))
+    KeyValues::parse(script, &stdout).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The `distributed` release the Dask peer runs on (the one the reference numbers in
+/// `docs/benchmarks.md` were measured with).
+pub(crate) const DISTRIBUTED: &str = "2026.8.0";
+
+/// A python that imports `distributed` [`DISTRIBUTED`]: the one of the virtualenv
+/// `<target>/taskweave-bench/dask-venv`, made with the run's python3 and pip-installed into on
+/// first use, then reused. Looked up once per run.
+///
+/// Errors (the Dask rows are then skipped with a note) when there is no python3, or the
+/// virtualenv cannot be made or `distributed` cannot be installed (no network to the package
+/// index, for one).
+pub(crate) fn dask_python(config: &Config) -> Result<PathBuf, String> {
+    static FOUND: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let python = config
+                .python
+                .as_ref()
+                .ok_or("python3 was not found, so there is no virtualenv for Dask")?;
+            make_dask_venv(
+                python,
+                &crate::report::target_dir().join("taskweave-bench/dask-venv"),
+            )
+        })
+        .clone()
+}
+
+fn make_dask_venv(python: &Path, venv: &Path) -> Result<PathBuf, String> {
+    let venv_python = venv.join("bin").join("python");
+    let has_pinned = |p: &Path| {
+        Command::new(p)
+            .args(["-c", "import distributed; print(distributed.__version__)"])
+            .output()
+            .is_ok_and(|o| {
+                o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == DISTRIBUTED
+            })
+    };
+    if has_pinned(&venv_python) {
+        return Ok(venv_python);
+    }
+    println!(
+        "   making a virtualenv for the Dask peer at {} (distributed=={DISTRIBUTED}, once)",
+        venv.display()
+    );
+    let run = |program: &Path, args: &[&str]| -> Result<(), String> {
+        let output = Command::new(program)
+            .args(args)
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let last = stderr
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            Err(format!(
+                "`{} {}` failed ({}): {}",
+                program.display(),
+                args.join(" "),
+                output.status,
+                last.trim()
+            ))
+        }
+    };
+    if !venv_python.is_file() {
+        let venv_arg = venv.to_string_lossy();
+        run(python, &["-m", "venv", &venv_arg])?;
+    }
+    let spec = format!("distributed=={DISTRIBUTED}");
+    run(
+        &venv_python,
+        &[
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            &spec,
+        ],
+    )?;
+    if has_pinned(&venv_python) {
+        Ok(venv_python)
+    } else {
+        Err(format!(
+            "{} does not import distributed {DISTRIBUTED} after installing it",
+            venv_python.display()
+        ))
+    }
 }
 
 /// The `key=value` pairs of a peer's (or child's) last output line; words without `=`, such as

@@ -106,7 +106,7 @@ pub(crate) fn write_json(rows: &[Row]) -> Result<PathBuf, String> {
 }
 
 /// The build's target directory: `CARGO_TARGET_DIR` when set, else the workspace's `target/`.
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => {

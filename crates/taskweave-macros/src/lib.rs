@@ -75,15 +75,20 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `{name, signature, trampoline}` is added to the link-time table of `taskweave-registry`.
 ///
 /// The argument and result travel postcard-encoded, so `A` and `R` must be `Serialize +
-/// DeserializeOwned`. The function must be a free, non-generic, non-`async` function with exactly
-/// one argument (a tuple for several, `()` for none).
+/// DeserializeOwned`. The function must be a free, non-generic, non-`async` function with one
+/// argument (a tuple for several) or none: a `fn() -> R` travels with `()` as its argument, so
+/// callers by name see it as `fn(()) -> R`, and it is what `run_in_executor` runs on the NATS
+/// executor.
+///
+/// The function is marked `#[inline(never)]`: the registry finds it by its address, which an
+/// inlined copy would not share, so it must not carry an `#[inline]` attribute of its own.
 ///
 /// Options: `name = "app::square"` (default: the module path and the function name),
 /// `crate = path` (where the registry crate is; default `::taskweave::registry`, the facade's).
 ///
 /// # Errors
 ///
-/// A compile error for generic, `async`, method or multi-argument functions.
+/// A compile error for generic, `async`, method, `#[inline]` or multi-argument functions.
 ///
 /// # Examples
 ///

@@ -1,4 +1,4 @@
-//! The `#[remote]` attribute: keeps a plain `fn(A) -> R` as it is and adds its entry (name,
+//! The `#[remote]` attribute: keeps a plain `fn(A) -> R` (or `fn() -> R`) as it is and adds its entry (name,
 //! signature, trampoline) to the registry's link-time table. Parsed on plain token trees, like
 //! the other attributes of this crate.
 
@@ -29,6 +29,14 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> Result<TokenStream
             }
         }
     }
+    if tokens[..fn_at].windows(2).any(|pair| {
+        matches!(pair, [TokenTree::Punct(hash), TokenTree::Group(attr)]
+            if hash.as_char() == '#'
+                && attr.delimiter() == Delimiter::Bracket
+                && matches!(attr.stream().into_iter().next(), Some(TokenTree::Ident(i)) if i.to_string() == "inline"))
+    }) {
+        return Err("#[remote] functions are never inlined (their address is how the registry finds them): remove the #[inline] attribute".to_owned());
+    }
     let Some(TokenTree::Ident(fn_name)) = tokens.get(fn_at + 1) else {
         return Err("expected the function's name after `fn`".to_owned());
     };
@@ -42,6 +50,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> Result<TokenStream
         }
         _ => return Err("expected the parameter list after the function's name".to_owned()),
     };
+    // `None`: no parameter at all, a `fn() -> R` that travels with `()` as its argument.
     let argument = argument_type(params, &fn_name)?;
     let rest = &tokens[fn_at + 3..];
     let Some((TokenTree::Group(body), signature_tail)) = rest.split_last() else {
@@ -71,7 +80,17 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> Result<TokenStream
     let name = options.name.unwrap_or_else(|| {
         format!("::core::concat!(::core::module_path!(), \"::\", \"{fn_name}\")")
     });
-    let fn_type = format!("fn({argument}) -> {result}");
+    let (argument, fn_type, invoke) = match argument {
+        Some(argument) => {
+            let fn_type = format!("fn({argument}) -> {result}");
+            (argument, fn_type, "invoke")
+        }
+        None => (
+            "()".to_owned(),
+            format!("fn() -> {result}"),
+            "invoke_nullary",
+        ),
+    };
     let registration = format!(
         "const _: () = {{
             #[{krate}::__private::linkme::distributed_slice({krate}::REMOTE_FUNCTIONS)]
@@ -82,14 +101,20 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> Result<TokenStream
                 ::core::line!(),
                 || {krate}::Signature::of::<{argument}, {result}>(),
                 || {fn_name} as {fn_type} as usize,
-                |arg, out| {krate}::__private::invoke({fn_name} as {fn_type}, arg, out),
+                |arg, out| {krate}::__private::{invoke}({fn_name} as {fn_type}, arg, out),
             );
         }};"
     );
     let registration: TokenStream = registration
         .parse()
         .map_err(|e| format!("#[remote] produced code that does not parse: {e}"))?;
-    let mut out = item;
+    // An inlinable function may be copied into every codegen unit that takes its address, so
+    // that `f as usize` differs between the registration and the caller (release builds do this
+    // to small functions by themselves): never inlined, it has one address.
+    let mut out: TokenStream = "#[inline(never)]"
+        .parse()
+        .map_err(|e| format!("#[remote] produced code that does not parse: {e}"))?;
+    out.extend(item);
     out.extend(registration);
     Ok(out)
 }
@@ -129,14 +154,15 @@ fn parse_options(args: TokenStream) -> Result<Options, String> {
     Ok(options)
 }
 
-/// The type of the one parameter in `(pattern: Type)`.
-fn argument_type(params: TokenStream, fn_name: &str) -> Result<String, String> {
+/// The type of the one parameter in `(pattern: Type)`; `None` for `()`, no parameter.
+fn argument_type(params: TokenStream, fn_name: &str) -> Result<Option<String>, String> {
     let parts = split_top_level(params);
     let one = match parts.as_slice() {
+        [] => return Ok(None),
         [one] => one,
         _ => {
             return Err(format!(
-                "#[remote] function `{fn_name}` must take exactly one argument (a tuple for several, `()` for none)"
+                "#[remote] function `{fn_name}` must take one argument at most (a tuple for several)"
             ));
         }
     };
@@ -161,11 +187,13 @@ fn argument_type(params: TokenStream, fn_name: &str) -> Result<String, String> {
             "#[remote] function `{fn_name}` must be a free function, not a method"
         ));
     }
-    Ok(one[colon + 1..]
-        .iter()
-        .cloned()
-        .collect::<TokenStream>()
-        .to_string())
+    Ok(Some(
+        one[colon + 1..]
+            .iter()
+            .cloned()
+            .collect::<TokenStream>()
+            .to_string(),
+    ))
 }
 
 /// Splits on commas outside any group and outside `<...>`; drops empty parts (a trailing comma).

@@ -476,13 +476,30 @@ struct Pending {
     last_heard: Instant,
     sequence: Option<u64>,
     argument: Option<Body>,
-    /// When a worker accepted it (fast mode), for the debug timeline.
+    /// When a worker accepted it (fast mode) or started it (durable mode), for the debug
+    /// timeline.
     started: Option<Instant>,
     _permit: Option<OwnedSemaphorePermit>,
     _live: Live,
 }
 
 impl Pending {
+    /// Tells debug mode that `worker` runs the call (fast mode: it accepted it; durable mode:
+    /// it started this delivery).
+    fn report_started(&self, worker: &WorkerId) {
+        if instrument::active()
+            && let Some(info) = self.waiter.info()
+        {
+            self.waiter
+                .observer()
+                .executor_event(&ExecutorEvent::Started {
+                    executor: EXECUTOR_NAME,
+                    work: info,
+                    worker: &worker.to_string(),
+                });
+        }
+    }
+
     /// Completes the call, telling debug mode how it ended.
     fn complete(self, result: Result<Vec<u8>, Error>) {
         if instrument::active()
@@ -910,7 +927,7 @@ impl NatsExecutor {
     }
 
     #[track_caller]
-    fn send<A, R>(
+    pub(crate) fn send<A, R>(
         &self,
         name: &str,
         signature: Signature,
@@ -1197,11 +1214,18 @@ impl Shared {
         if let Some(seq) = p.sequence {
             lock(&self.by_sequence).remove(&seq);
         }
-        if let Some(arg) = &p.argument {
-            self.objects.remove(arg).await;
+        if let Some(arg @ Body::Object(_)) = p.argument.clone() {
+            // A round trip: not on the way of this result (or, from the reply reader, of others).
+            let shared = self.clone();
+            tokio::spawn(async move { shared.objects.remove(&arg).await });
         }
         let what = format!("`{}` call {}", p.function, p.call_id);
         let worker = &outcome.worker;
+        if p.started.is_none() {
+            // The start notice never came (a durable call finished while this client was
+            // disconnected): the outcome still names the worker, for the debug timeline.
+            p.report_started(worker);
+        }
         let result = match outcome.result {
             Ok(body) => {
                 let read = self.objects.unwrap(body.clone()).await;
@@ -1236,15 +1260,7 @@ impl Shared {
                 if let Some(p) = lock(&self.calls).get_mut(&n) {
                     p.waiter.running();
                     p.started = Some(Instant::now());
-                    if instrument::active()
-                        && let Some(info) = p.waiter.info()
-                    {
-                        p.waiter.observer().executor_event(&ExecutorEvent::Started {
-                            executor: EXECUTOR_NAME,
-                            work: info,
-                            worker: &worker.to_string(),
-                        });
-                    }
+                    p.report_started(&worker);
                     p.worker = Some(worker);
                     p.last_heard = Instant::now();
                 }
@@ -1347,8 +1363,13 @@ async fn receive(shared: std::sync::Weak<Shared>, mut replies: async_nats::Subsc
         }
         match wire::decode::<Reply>(&message.payload) {
             Ok(Reply::Done(outcome)) => {
-                // Reading a large result takes round trips: do not hold up other replies.
-                tokio::spawn(async move { shared.finish(n, outcome).await });
+                if matches!(outcome.result, Ok(Body::Object(_))) {
+                    // Reading a large result takes round trips: do not hold up other replies.
+                    tokio::spawn(async move { shared.finish(n, outcome).await });
+                } else {
+                    // Nothing to fetch: completing here saves a task per call.
+                    shared.finish(n, outcome).await;
+                }
             }
             Ok(reply) => shared.on_reply(n, reply).await,
             Err(e) => shared.fail(

@@ -1,11 +1,52 @@
 //! [`NatsExecutor`] behind the executor layer's [`Executor`] trait, so code generic over
-//! executors runs on NATS too; its maps go through the layer's one map engine, fed by a
+//! executors runs on NATS too, and its [`Runs`](taskweave_executor::Runs) for
+//! `run_in_executor`; its maps go through the layer's one map engine, fed by a
 //! [`Dispatch`] that submits every item as its own call.
 
-use taskweave_core::Promise;
+use taskweave_core::{Error, Promise};
 use taskweave_executor::{Chunk, Dispatch, Executor, Payload};
+use taskweave_registry::Signature;
 
 use crate::NatsExecutor;
+
+/// `run_in_executor(&nats, f)`: asyncio's `loop.run_in_executor(executor, f)` with a worker
+/// somewhere on NATS running `f`.
+///
+/// Only a registered function can be found by another build, so `f` is a `fn() -> R` marked
+/// `#[remote]` (a function without argument; it travels with `()` as its argument, so callers
+/// by name see it as `fn(()) -> R`). An unregistered function or a closure fails in the
+/// promise with [`ErrorKind::Refused`](taskweave_core::ErrorKind::Refused); the other errors are
+/// those of [`NatsExecutor::submit`].
+///
+/// ```no_run
+/// use taskweave_bridge::run_in_executor;
+///
+/// #[taskweave_macros::remote(crate = taskweave_registry)]
+/// fn answer() -> u32 {
+///     42
+/// }
+///
+/// let nats = taskweave_nats::NatsExecutor::builder().connect()?;
+/// let got = taskweave_core::run(async {
+///     let a = run_in_executor(&nats, answer).await?;
+///     let refused = run_in_executor(&nats, || 7u32).await.unwrap_err();
+///     assert!(refused.is_refused());
+///     Ok::<_, taskweave_core::Error>(a)
+/// });
+/// assert_eq!(got??, 42);
+/// # Ok::<(), taskweave_core::Error>(())
+/// ```
+impl<R: Payload> taskweave_executor::Runs<fn() -> R> for NatsExecutor {
+    type Output = R;
+
+    #[track_caller]
+    fn run(&self, f: fn() -> R) -> Promise<R> {
+        match taskweave_registry::by_nullary_fn(f) {
+            Ok(entry) => self.send(entry.name(), Signature::of::<(), R>(), (), None),
+            Err(e) => Promise::ready(Err(Error::refused(e.to_string()))),
+        }
+    }
+}
 
 /// Calls kept in flight per map by default: enough to keep a few machines' workers busy, bounded
 /// so an endless input runs in bounded memory.

@@ -113,7 +113,10 @@ impl Objects {
 
     /// Removes an object once it was read; failures only leave it to `max_age`.
     pub(crate) async fn remove(&self, body: &Body) {
-        if let (Body::Object(name), Ok(store)) = (body, self.store().await) {
+        // An inline body has nothing stored: no need to open the store for it.
+        if let Body::Object(name) = body
+            && let Ok(store) = self.store().await
+        {
             let _ = store.delete(name).await;
         }
     }

@@ -30,6 +30,15 @@ pub const CONCURRENCY_ENV: &str = "TASKWEAVE_NATS_CONCURRENCY";
 /// The command-line flag of [`main_if_worker`]: `myapp --taskweave-worker nats://host:4222`.
 pub const WORKER_FLAG: &str = "--taskweave-worker";
 
+/// The shortest `ack_wait` a worker takes: heartbeats every third of it must reach the server
+/// in time.
+const MIN_ACK_WAIT: Duration = Duration::from_millis(300);
+/// The longest: beyond a day, a call of a worker that died waits too long to run again.
+const MAX_ACK_WAIT: Duration = Duration::from_secs(24 * 3600);
+/// The most deliveries of one call: beyond that, a call that kills its workers would go on
+/// killing them.
+const MAX_DELIVER: i64 = 1000;
+
 /// The queue group of all workers of a namespace: each call goes to one of them.
 const QUEUE_GROUP: &str = "taskweave-workers";
 
@@ -59,7 +68,7 @@ pub struct Worker {
 
 impl Worker {
     /// Defaults: server `nats://127.0.0.1:4222`, namespace `taskweave`, one call per CPU at
-    /// once, 30 s to drain.
+    /// once, 30 s to drain; durable mode: `ack_wait` 30 s, `max_deliver` 5.
     ///
     /// ```
     /// let w = taskweave_nats::Worker::builder();
@@ -146,11 +155,66 @@ impl Worker {
         self
     }
 
+    /// Durable mode: how long a delivered call may go without an ack or a progress heartbeat
+    /// before the server delivers it again (to this or another worker), the consumer's
+    /// `ack_wait`. From 300 ms (heartbeats are sent every third of it, and must arrive in
+    /// time) to 24 hours; [`run`](Self::run) refuses anything else. Default 30 s.
+    ///
+    /// A function's consumer is shared by every worker and client of the namespace and keeps
+    /// the settings of whoever made or last updated it: a worker's apply when it makes the
+    /// consumer, and a client updates it to its own
+    /// ([`Builder::ack_wait`](crate::Builder::ack_wait)) on its first durable call of the
+    /// function. Heartbeats follow the consumer's value, whoever set it.
+    ///
+    /// ```
+    /// let w = taskweave_nats::Worker::builder().ack_wait(std::time::Duration::from_secs(10));
+    /// # let _ = w;
+    /// ```
+    pub fn ack_wait(mut self, ack_wait: Duration) -> Worker {
+        self.ack_wait = ack_wait;
+        self
+    }
+
+    /// Durable mode: how many times one call is delivered before it fails with
+    /// [`NatsError::MaxDeliveries`](crate::NatsError::MaxDeliveries), the consumer's
+    /// `max_deliver`. From 1 to 1000; [`run`](Self::run) refuses anything else. Default 5. As
+    /// for [`ack_wait`](Self::ack_wait), the consumer keeps the settings of whoever made or
+    /// last updated it.
+    ///
+    /// ```
+    /// let w = taskweave_nats::Worker::builder().max_deliver(3);
+    /// # let _ = w;
+    /// ```
+    pub fn max_deliver(mut self, max_deliver: u32) -> Worker {
+        self.max_deliver = i64::from(max_deliver);
+        self
+    }
+
+    /// The settings' own errors, before anything connects.
+    fn check(&self) -> Result<(), Error> {
+        if !(MIN_ACK_WAIT..=MAX_ACK_WAIT).contains(&self.ack_wait) {
+            return Err(Error::refused(format!(
+                "ack_wait must be from {MIN_ACK_WAIT:?} to {} hours, got {:?}",
+                MAX_ACK_WAIT.as_secs() / 3600,
+                self.ack_wait
+            )));
+        }
+        if !(1..=MAX_DELIVER).contains(&self.max_deliver) {
+            return Err(Error::refused(format!(
+                "max_deliver must be from 1 to {MAX_DELIVER} deliveries, got {}",
+                self.max_deliver
+            )));
+        }
+        Ok(())
+    }
+
     /// Runs until SIGTERM or SIGINT, then drains: stops taking calls, finishes the running
     /// ones (at most the drain timeout) and returns. Blocks the calling thread.
     ///
     /// # Errors
     ///
+    /// [`ErrorKind::Refused`](taskweave_core::ErrorKind::Refused) for an `ack_wait` or
+    /// `max_deliver` out of range (before connecting);
     /// [`ErrorKind::Broken`](taskweave_core::ErrorKind::Broken) when the server cannot be reached, the namespace is invalid or the
     /// program registers one function name twice.
     ///
@@ -159,6 +223,7 @@ impl Worker {
     /// # Ok::<(), taskweave_core::Error>(())
     /// ```
     pub fn run(self) -> Result<(), Error> {
+        self.check()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .max_blocking_threads(self.concurrency + 4)
@@ -319,23 +384,22 @@ async fn handle_fast(context: Arc<Context>, message: async_nats::Message) {
             return;
         }
     };
-    publish_reply(&context, &reply, &Reply::Accepted(context.me.clone())).await;
-    let beat = {
-        let context = context.clone();
-        let reply = reply.clone();
-        let every = Duration::from_millis(call.heartbeat_ms.max(10));
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(every);
-            interval.tick().await;
-            loop {
-                interval.tick().await;
-                publish_reply(&context, &reply, &Reply::Heartbeat).await;
-            }
-        })
+    let every = Duration::from_millis(call.heartbeat_ms.max(10));
+    let run = async {
+        let permit = context.permits.clone().acquire_owned().await.ok();
+        execute(&context, call, 1, permit).await
     };
-    let permit = context.permits.clone().acquire_owned().await.ok();
-    let outcome = execute(&context, call, 1, permit).await;
-    beat.abort();
+    tokio::pin!(run);
+    publish_reply(&context, &reply, &Reply::Accepted(context.me.clone())).await;
+    // Heartbeats from this task rather than one of their own: a short call never sees its
+    // first tick, and costs no task and no timer beyond this one.
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut run => break outcome,
+            _ = beat.tick() => publish_reply(&context, &reply, &Reply::Heartbeat).await,
+        }
+    };
     publish_reply(&context, &reply, &Reply::Done(outcome)).await;
 }
 
@@ -389,8 +453,8 @@ async fn serve_durable(
 }
 
 /// Runs one delivery: progress heartbeats from its arrival (also while it waits for a slot),
-/// the outcome stored with `create` (the first writer wins), the notice to the client, then
-/// the ack.
+/// a notice to the client when it starts, the outcome stored with `create` (the first writer
+/// wins), the result notice to the client, then the ack.
 async fn handle_durable(context: Arc<Context>, message: jetstream::Message, ack_wait: Duration) {
     let _busy = context.busy.clone();
     let message = Arc::new(message);
@@ -420,6 +484,16 @@ async fn handle_durable(context: Arc<Context>, message: jetstream::Message, ack_
     let permit = context.permits.clone().acquire_owned().await.ok();
     let call_id = call.id.clone();
     let notify = call.notify.clone();
+    if let Some(notify) = &notify {
+        // Tells the client which worker runs the call from now on (its debug timeline puts
+        // the run on this worker's lane); a lost notice costs only that.
+        if let Ok(accepted) = wire::encode(&Reply::Accepted(context.me.clone())) {
+            let _ = context
+                .client
+                .publish(notify.clone(), accepted.into())
+                .await;
+        }
+    }
     let outcome = execute(&context, call, attempt, permit).await;
     beat.abort();
     let Ok(bytes) = wire::encode(&outcome) else {

@@ -50,6 +50,9 @@ pub(crate) struct Job {
     pub(crate) position: u64,
     /// How long the call may run in a worker before the worker is ended.
     pub(crate) timeout: Option<Duration>,
+    /// The worker its `Started` event named: a call taken back before it began and sent to
+    /// the same worker again is not reported twice.
+    pub(crate) started_on: Option<u32>,
 }
 
 /// The sink of a single `submit`: completes its promise.

@@ -113,6 +113,7 @@ impl<A: Payload, R: Payload> ProcessMap<A, R> {
             }),
             position: 0,
             timeout: self.calls.limit(),
+            started_on: None,
         });
     }
 }

@@ -257,6 +257,7 @@ impl ProcessPoolExecutor {
             sink: Box::new(PromiseSink { resolver, what }),
             position: 0,
             timeout: options.limit(),
+            started_on: None,
         });
         promise
     }
@@ -500,6 +501,7 @@ impl<A: Payload, R: Payload> NamedMap<A, R> {
             what: what.clone(),
             sink: Box::new(MapSink::new(len, holes, self.what.clone(), results)),
             position: 0,
+            started_on: None,
             timeout: None,
         });
     }

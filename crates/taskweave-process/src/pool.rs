@@ -567,6 +567,7 @@ impl ProcessPoolExecutor {
             sink: Box::new(PromiseSink { resolver, what }),
             position: 0,
             timeout: options.limit(),
+            started_on: None,
         });
         promise
     }

@@ -323,7 +323,7 @@ impl Inner {
             drop(job);
             return Ok(());
         }
-        self.started(&job, st.slots[slot].pid);
+        self.started(&mut job, st.slots[slot].pid);
         let frame = job.frame.clone();
         let watched = job.timeout.is_some();
         let s = &mut st.slots[slot];
@@ -540,10 +540,15 @@ impl Inner {
     }
 
     /// Reports that `job` was taken by the worker `pid`: the `Started` event, on every path
-    /// that sends a call (the direct write and the feeder alike).
-    pub(crate) fn started(&self, job: &Job, pid: Option<u32>) {
+    /// that sends a call (the direct write and the feeder alike). A call taken back from a
+    /// stuck worker before it began is reported again only if another worker takes it.
+    pub(crate) fn started(&self, job: &mut Job, pid: Option<u32>) {
+        let pid = pid.unwrap_or(0);
+        if job.started_on.replace(pid) == Some(pid) {
+            return;
+        }
         if let Some((info, observer)) = job.sink.observed() {
-            let worker = pid.unwrap_or(0).to_string();
+            let worker = pid.to_string();
             observer.executor_event(&ExecutorEvent::Started {
                 executor: EXECUTOR_NAME,
                 work: info,

@@ -921,7 +921,7 @@ fn take_batch(
             skipped.push(job);
             continue;
         }
-        inner.started(&job, st.slots[slot].pid);
+        inner.started(&mut job, st.slots[slot].pid);
         bytes += job.frame.len();
         frames.push(job.frame.clone());
         let s = &mut st.slots[slot];

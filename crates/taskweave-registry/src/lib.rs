@@ -9,6 +9,18 @@
 //! signature (the type names of its argument and result, and a hash of them) and a trampoline
 //! that decodes the argument, runs the function and encodes the result with postcard.
 //!
+//! A registered function is never inlined (the attribute marks it `#[inline(never)]`): the
+//! table finds a function pointer by its address, which an inlined copy would not share. So it
+//! may not carry an `#[inline]` of its own:
+//!
+//! ```compile_fail
+//! #[taskweave_macros::remote(crate = taskweave_registry)]
+//! #[inline]
+//! fn quick(x: u8) -> u8 {
+//!     x
+//! }
+//! ```
+//!
 //! The table is checked the first time it is used: two entries with the same name make every
 //! lookup fail with [`RegistryError::Duplicate`], naming both definitions.
 //!
@@ -493,6 +505,38 @@ pub fn by_fn<A: 'static, R: 'static>(f: fn(A) -> R) -> Result<&'static RemoteFn,
         })
 }
 
+/// The registered entry of the function without argument `f`: [`by_fn`] for a `fn() -> R`
+/// marked `#[remote]`, which travels with `()` as its argument (its signature is
+/// `fn(()) -> R`).
+///
+/// # Errors
+///
+/// [`RegistryError::NotRegistered`] when `f` is not marked `#[remote]` (a closure, for one), and
+/// [`RegistryError::Duplicate`] as for [`lookup`].
+///
+/// ```
+/// #[taskweave_macros::remote(crate = taskweave_registry, name = "doc::answer")]
+/// fn answer() -> u32 { 42 }
+/// let entry = taskweave_registry::by_nullary_fn(answer).unwrap();
+/// assert_eq!(entry.name(), "doc::answer");
+/// assert_eq!(entry.signature().to_string(), "fn(()) -> u32");
+/// let out = entry.call(&postcard::to_stdvec(&()).unwrap()).unwrap();
+/// assert_eq!(postcard::from_bytes::<u32>(&out).unwrap(), 42);
+/// assert!(taskweave_registry::by_nullary_fn(|| 7u32).is_err());
+/// ```
+pub fn by_nullary_fn<R: 'static>(f: fn() -> R) -> Result<&'static RemoteFn, RegistryError> {
+    let table = table()?;
+    let address = f as usize;
+    let signature = Signature::of::<(), R>();
+    table
+        .values()
+        .copied()
+        .find(|e| (e.address)() == address && e.signature().hash == signature.hash)
+        .ok_or_else(|| RegistryError::NotRegistered {
+            signature: format!("fn() -> {}", signature.result),
+        })
+}
+
 /// The current executable's file name, for error messages.
 fn program_name() -> String {
     std::env::current_exe()
@@ -539,6 +583,16 @@ pub mod __private {
     ) -> Result<(), CallFailure> {
         super::invoke(f, argument, out)
     }
+
+    /// [`invoke`] for a function without argument: the argument must be an encoded `()`.
+    pub fn invoke_nullary<R: Serialize>(
+        f: fn() -> R,
+        argument: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CallFailure> {
+        postcard::from_bytes::<()>(argument).map_err(|e| CallFailure::Decode(e.to_string()))?;
+        super::run_and_encode(f, out)
+    }
 }
 
 fn invoke<A: DeserializeOwned, R: Serialize>(
@@ -547,7 +601,16 @@ fn invoke<A: DeserializeOwned, R: Serialize>(
     out: &mut Vec<u8>,
 ) -> Result<(), CallFailure> {
     let arg: A = postcard::from_bytes(argument).map_err(|e| CallFailure::Decode(e.to_string()))?;
-    let value = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(arg))).map_err(|p| {
+    run_and_encode(move || f(arg), out)
+}
+
+/// Runs `f`, a panic caught as [`CallFailure::Panicked`], and appends what it returns, encoded,
+/// to `out` (left as it was on failure).
+fn run_and_encode<R: Serialize>(
+    f: impl FnOnce() -> R,
+    out: &mut Vec<u8>,
+) -> Result<(), CallFailure> {
+    let value = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
         CallFailure::Panicked(if let Some(s) = p.downcast_ref::<&'static str>() {
             (*s).to_owned()
         } else if let Some(s) = p.downcast_ref::<String>() {

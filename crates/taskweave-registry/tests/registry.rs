@@ -1,7 +1,7 @@
 //! The registry through the `#[remote]` attribute: lookup by name and by pointer, calls through
 //! the trampoline, and the refusals (unknown name, signature mismatch, not registered).
 
-use taskweave_registry::{CallFailure, RegistryError, Signature, by_fn, lookup};
+use taskweave_registry::{CallFailure, RegistryError, Signature, by_fn, by_nullary_fn, lookup};
 
 #[taskweave_macros::remote(crate = taskweave_registry)]
 fn square(x: u64) -> u64 {
@@ -19,6 +19,11 @@ fn nothing(_: ()) {}
 #[taskweave_macros::remote(crate = taskweave_registry, name = "tests::generic_arg")]
 fn generic_arg(map: std::collections::BTreeMap<u8, Vec<(u8, u8)>>) -> usize {
     map.len()
+}
+
+#[taskweave_macros::remote(crate = taskweave_registry, name = "tests::no_argument")]
+fn no_argument() -> String {
+    "none needed".to_owned()
 }
 
 fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {
@@ -118,4 +123,22 @@ fn signature_hash_is_stable_and_distinguishes_types() {
         taskweave_registry::signature_hash("ab", "c"),
         taskweave_registry::signature_hash("a", "bc")
     );
+}
+
+#[test]
+fn a_function_without_argument_travels_with_unit() {
+    let entry = lookup("tests::no_argument").unwrap();
+    assert_eq!(entry.signature(), Signature::of::<(), String>());
+    let out = entry.call(&encode(&())).unwrap();
+    assert_eq!(postcard::from_bytes::<String>(&out).unwrap(), "none needed");
+    // Found by its pointer, and told apart from a `fn(()) -> R` of the same signature.
+    assert_eq!(
+        by_nullary_fn(no_argument as fn() -> String).unwrap().name(),
+        "tests::no_argument"
+    );
+    assert!(matches!(
+        by_nullary_fn(|| "a closure".to_owned()),
+        Err(RegistryError::NotRegistered { signature }) if signature == "fn() -> alloc::string::String"
+    ));
+    assert_eq!(no_argument(), "none needed");
 }

@@ -6,7 +6,7 @@
 //! them: `[1, 4, 9, 16, 25]` in input order, each line saying which worker ran it. Then it prints
 //! the command lines that run the same workers on other machines.
 //!
-//! Run with `cargo xtask nats-server && cargo run --example distributed`.
+//! Run with `cargo xtask nats-server && cargo run -p taskweave --features nats --example distributed`.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;

@@ -53,7 +53,7 @@
 //! | `asyncio.run_coroutine_threadsafe(coro, loop)` | [`run_coroutine_threadsafe`]`(&handle, fut)` |
 //! | `ProcessPoolExecutor(max_workers, initializer, max_tasks_per_child)` | [`ProcessPoolExecutor`] (`submit(f, arg)`, `map(f, inputs)`, `map_with(f, inputs, MapOptions::new().chunksize(n))`, `map_unordered`, `shutdown`, `terminate_workers`, `kill_workers`) |
 //! | `loop.run_in_executor(ProcessPoolExecutor(), f)` | [`run_in_executor`]`(&pool, f)` or `pool.call(f)`, with `f` a plain function (a `fn` item or a closure that captures nothing) |
-//! | Dask's `Client(...).submit(f, x)` / `map` (a cluster) | [`NatsExecutor`] on NATS, functions marked [`#[taskweave::remote]`](remote) |
+//! | Dask's `Client(...).submit(f, x)` / `map` (a cluster) | [`NatsExecutor`](https://docs.rs/taskweave-nats/latest/taskweave_nats/struct.NatsExecutor.html) on NATS (feature `nats`), functions marked [`#[taskweave::remote]`](remote) |
 //!
 //! # Coming from tokio
 //!
@@ -121,6 +121,7 @@
 //! |---|---|---|
 //! | `debug` | on | debug mode: the [`debug`](mod@debug) module, `Runtime::builder().debug(true)`, `TASKWEAVE_DEBUG=1`, `#[taskweave::main(debug)]`. Off, taskweave-debug and tracing-subscriber are not built, and asking for debug mode is an [`ErrorKind::Refused`] saying so |
 //! | `progress` | off | an indicatif progress bar for maps on any executor, `MapOptions::progress_bar()` (tqdm's `thread_map`) |
+//! | `nats` | off | the executor on NATS: the `nats` module ([taskweave-nats](https://docs.rs/taskweave-nats)) and `NatsExecutor`, workers and their launcher. Off, async-nats (and its TLS stack) is not built; [`#[taskweave::remote]`](remote) and [`registry`] stay |
 //!
 //! Debug mode is on by default because it is what a program reaches for when something hangs or
 //! an error goes missing, and it costs nothing while switched off (one branch per poll); turn the
@@ -137,8 +138,10 @@ pub use taskweave_macros::{main, remote, test};
 /// Functions by name (`#[taskweave::remote]`): the whole `taskweave-registry` crate.
 pub use taskweave_registry as registry;
 
-/// The executor on NATS: the whole `taskweave-nats` crate.
+/// The executor on NATS (feature `nats`): the whole `taskweave-nats` crate.
+#[cfg(feature = "nats")]
 pub use taskweave_nats as nats;
+#[cfg(feature = "nats")]
 pub use taskweave_nats::NatsExecutor;
 
 /// Debug mode: slow polls, never-awaited tasks, unretrieved errors, the hang watchdog, the
@@ -219,6 +222,7 @@ pub mod __private {
     /// requests for debug mode are answered, also where no loader constructor did both already.
     pub fn enter_main() {
         taskweave_process::become_worker_if_spawned();
+        #[cfg(feature = "nats")]
         taskweave_nats::main_if_worker();
         #[cfg(feature = "debug")]
         taskweave_debug::enable_on_request();
@@ -287,6 +291,7 @@ mod readme_examples {
     #[cfg(feature = "debug")]
     #[doc = include_str!("../../../docs/guide/debug.md")]
     struct GuideDebug;
+    #[cfg(feature = "nats")]
     #[doc = include_str!("../../../docs/guide/distributed.md")]
     struct GuideDistributed;
     #[doc = include_str!("../../../docs/guide/README.md")]

@@ -81,6 +81,8 @@ areas! {
     debug,
 
     curves,
+
+    nats,
 }
 
 /// A measurement that runs in a fresh process: from its arguments to one line of `key=value`
@@ -94,6 +96,7 @@ pub(crate) fn child(name: &str) -> Option<ChildMeasure> {
         "sleep_gather" => Some(tasks::sleep_gather_child),
         "tasks_in_flight" => Some(curves::tasks_in_flight_child),
         "thread_map" => Some(curves::thread_map_child),
+        "nats_responder" => Some(nats::nats_responder_child),
         _ => None,
     }
 }

@@ -221,3 +221,111 @@ fn a_call_longer_than_ack_wait_is_not_redelivered_while_it_runs() {
     assert_eq!(record.attempt, 1);
     let _ = std::fs::remove_file(log);
 }
+
+#[test]
+fn the_debug_timeline_puts_a_durable_call_on_the_lane_of_the_worker_that_ran_it() {
+    let s = setup("dtimeline", Mode::Durable, 1, 1);
+    let debug = taskweave_debug::Debug::new().timeline(true).build();
+    let guard = taskweave_core::instrument::enter(debug.clone());
+    let (_, pid) = s
+        .nats
+        .submit(funcs::square_with_pid, (5, 20))
+        .result(LIMIT)
+        .unwrap();
+    drop(guard);
+    let trace: serde_json::Value =
+        serde_json::from_str(&debug.trace_json().expect("the timeline is on")).unwrap();
+    let events = trace["traceEvents"].as_array().unwrap();
+    let function =
+        taskweave_registry::by_fn(funcs::square_with_pid as fn((u64, u64)) -> (u64, u32))
+            .unwrap()
+            .name();
+    let span = events
+        .iter()
+        .find(|e| e["ph"] == "X" && e["name"].as_str().is_some_and(|n| n.ends_with(function)))
+        .unwrap_or_else(|| panic!("no worker span for {function}: {trace}"));
+    let lane = events
+        .iter()
+        .find(|e| e["ph"] == "M" && e["name"] == "thread_name" && e["tid"] == span["tid"])
+        .and_then(|e| e["args"]["name"].as_str())
+        .unwrap_or_else(|| panic!("the span's lane has no name: {trace}"));
+    assert!(
+        lane.ends_with(&format!("pid {pid}")),
+        "the lane names the worker that ran the call (pid {pid}): {lane}"
+    );
+    assert!(span["dur"].as_f64().unwrap() > 0.0, "{span}");
+}
+
+#[test]
+fn worker_settings_out_of_range_are_refused_before_connecting() {
+    use taskweave_nats::Worker;
+    // Port 1: nothing listens there, so an error about the server would mean no check ran.
+    let worker = || Worker::builder().server("nats://127.0.0.1:1");
+    for (settings, what) in [
+        (worker().ack_wait(Duration::ZERO), "ack_wait"),
+        (worker().ack_wait(Duration::from_millis(10)), "ack_wait"),
+        (worker().ack_wait(Duration::MAX), "ack_wait"),
+        (worker().max_deliver(0), "max_deliver"),
+        (worker().max_deliver(u32::MAX), "max_deliver"),
+    ] {
+        let err = settings.run().unwrap_err();
+        assert!(err.is_refused(), "{what}: {err}");
+        assert!(err.to_string().contains(what), "{err}");
+    }
+}
+
+#[test]
+fn a_worker_makes_its_consumers_with_its_ack_wait_and_max_deliver() {
+    let server = crate::server::Server::start();
+    let namespace = crate::server::namespace("wsettings");
+    let url = server.url();
+    {
+        let (url, namespace) = (url.clone(), namespace.clone());
+        // In this process, so it can be told its settings; it serves until the process ends
+        // (a worker leaves on SIGTERM or SIGINT only).
+        std::thread::spawn(move || {
+            let _ = taskweave_nats::Worker::builder()
+                .server(url)
+                .namespace(namespace)
+                .concurrency(1)
+                .ack_wait(Duration::from_secs(7))
+                .max_deliver(3)
+                .run();
+        });
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        use futures_util::StreamExt;
+        let js = async_nats::jetstream::new(async_nats::connect(url.as_str()).await.unwrap());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let mut infos = Vec::new();
+            if let Ok(stream) = js.get_stream(format!("TASKWEAVE_{namespace}_JOBS")).await {
+                let mut consumers = stream.consumers();
+                while let Some(Ok(info)) = consumers.next().await {
+                    infos.push(info);
+                }
+            }
+            if !infos.is_empty() {
+                for info in &infos {
+                    assert_eq!(
+                        info.config.ack_wait,
+                        Duration::from_secs(7),
+                        "{}",
+                        info.name
+                    );
+                    assert_eq!(info.config.max_deliver, 3, "{}", info.name);
+                }
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the worker made no consumer within 20 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+}

@@ -355,3 +355,25 @@ fn a_bad_namespace_or_function_name_is_refused_clearly() {
     assert!(err.is_refused(), "{err}");
     assert!(err.to_string().contains("a.b"), "{err}");
 }
+
+#[test]
+fn run_in_executor_runs_a_registered_function_without_argument_on_a_worker() {
+    let s = setup("runs", Mode::Fast, 1, 1);
+    let got = taskweave_core::run(async {
+        let answer = taskweave_bridge::run_in_executor(&s.nats, funcs::answer).await;
+        // A closure is not registered: other builds could not find it.
+        let closure = taskweave_bridge::run_in_executor(&s.nats, || 7u32).await;
+        (answer, closure)
+    })
+    .unwrap();
+    assert_eq!(got.0.unwrap(), 42);
+    let err = got.1.unwrap_err();
+    assert!(err.is_refused(), "{err}");
+    assert!(err.to_string().contains("#[taskweave::remote]"), "{err}");
+    // The same function by name, as another build would call it.
+    let name = taskweave_registry::by_nullary_fn(funcs::answer)
+        .unwrap()
+        .name();
+    let by_name: u32 = s.nats.submit_named(name, ()).result(LIMIT).unwrap();
+    assert_eq!(by_name, 42);
+}

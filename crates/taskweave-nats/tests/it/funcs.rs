@@ -8,6 +8,12 @@ pub(crate) fn whoami(_: ()) -> u32 {
     std::process::id()
 }
 
+/// A function without argument, for `run_in_executor`.
+#[taskweave_macros::remote(crate = taskweave_registry)]
+pub(crate) fn answer() -> u32 {
+    42
+}
+
 #[taskweave_macros::remote(crate = taskweave_registry)]
 pub(crate) fn square(x: u64) -> u64 {
     x.wrapping_mul(x)

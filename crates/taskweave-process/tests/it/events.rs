@@ -101,3 +101,34 @@ fn direct_and_queued_calls_report_submitted_started_and_finished() {
     })
     .unwrap();
 }
+
+#[test]
+fn a_call_taken_back_from_a_stuck_worker_is_reported_started_once() {
+    let _g = exclusive();
+    let recorder = Arc::new(Recorder::default());
+    let rt = taskweave_core::Runtime::builder()
+        .observer(recorder.clone())
+        .build()
+        .unwrap();
+    let r = recorder.clone();
+    rt.run(async move {
+        let pool = ProcessPoolExecutor::builder()
+            .max_workers(1)
+            .build()
+            .unwrap();
+        // Short calls first, so the pool's usual call is short and a long one counts as stuck.
+        for _ in 0..5 {
+            ran_with_events(&r, pool.submit(sleep_pid, 0), "warm-up").await;
+        }
+        // The calls pipelined behind the long one are taken back when it stalls; with no other
+        // worker they wait and go to the same worker again once it has caught up.
+        let long = pool.submit(sleep_pid, 600);
+        let behind: Vec<_> = (0..3).map(|_| pool.submit(sleep_pid, 0)).collect();
+        ran_with_events(&r, long, "long").await;
+        for p in behind {
+            ran_with_events(&r, p, "taken back").await;
+        }
+        pool.shutdown_async(Queued::Run).await;
+    })
+    .unwrap();
+}
