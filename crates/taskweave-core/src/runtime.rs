@@ -6,8 +6,8 @@
 //! [`OnInterrupt`]), and a shutdown that cancels leftover tasks (their promises complete as
 //! cancelled) and waits for blocking work.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::future::IntoFuture;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
@@ -762,10 +762,10 @@ impl<F: std::future::Future> std::future::Future for MainTask<F> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<MainEnd<F>> {
         // `MainTask` is `Unpin` (its future is behind a `Pin<Box<_>>`).
         let this = &mut *self;
-        if this.stop.is_requested(cx) {
-            if let Some(main) = this.main.take() {
-                return Poll::Ready(MainEnd::Stopped(main));
-            }
+        if this.stop.is_requested(cx)
+            && let Some(main) = this.main.take()
+        {
+            return Poll::Ready(MainEnd::Stopped(main));
         }
         match this.main.as_mut() {
             Some(main) => main.as_mut().poll(cx).map(MainEnd::Done),

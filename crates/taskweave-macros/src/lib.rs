@@ -143,10 +143,22 @@ fn expand(args: TokenStream, item: TokenStream, is_test: bool) -> TokenStream {
     if options.interrupt_off {
         builder.push_str(".on_interrupt(::taskweave::OnInterrupt::Off)");
     }
-    let wrapper: TokenStream = format!(
-        "{{ ::taskweave::__private::enter_main(); \
-         ::taskweave::__private::block_main({builder}, async move BODY) }}"
-    )
+    let wrapper: TokenStream = match body_fn_signature(&tokens) {
+        // The body becomes an `async fn` of its own, so that its future's type is opaque to this
+        // function and whether it is `Send` is known when the lookup below picks `run_task` (a
+        // task, for a sendable body) or `run` (the calling thread, for any body).
+        Some(output) => format!(
+            "{{ ::taskweave::__private::enter_main(); \
+             async fn __taskweave_body() -> {output} BODY \
+             #[allow(unused_imports)] \
+             use ::taskweave::__private::{{MainAsTask as _, MainOnCaller as _}}; \
+             (&::taskweave::__private::Main::new({builder}, __taskweave_body())).__run() }}"
+        ),
+        None => format!(
+            "{{ ::taskweave::__private::enter_main(); \
+             ::taskweave::__private::block_main({builder}, async move BODY) }}"
+        ),
+    }
     .parse()
     .unwrap_or_default();
     // Put the user's body tokens (with their spans, for good error messages) in place of BODY.
@@ -162,6 +174,39 @@ fn expand(args: TokenStream, item: TokenStream, is_test: bool) -> TokenStream {
     out.extend(tokens);
     out.extend([TokenTree::Group(wrapped)]);
     out
+}
+
+/// The return type the body's own `async fn` gets, for a function without parameters or
+/// generics (`()` when it declares none); `None` when the body must stay inside the function,
+/// because it uses the function's parameters or generics.
+fn body_fn_signature(tokens: &[TokenTree]) -> Option<String> {
+    let name_at = tokens
+        .iter()
+        .position(|t| matches!(t, TokenTree::Ident(i) if i.to_string() == "fn"))?
+        + 1;
+    let params = match tokens.get(name_at + 1)? {
+        TokenTree::Group(g) if g.delimiter() == Delimiter::Parenthesis => g,
+        // Generics follow the name.
+        _ => return None,
+    };
+    if !params.stream().is_empty() {
+        return None;
+    }
+    let rest = &tokens[name_at + 2..];
+    if rest.is_empty() {
+        return Some("()".to_owned());
+    }
+    let arrow = matches!(
+        (rest.first(), rest.get(1)),
+        (Some(TokenTree::Punct(a)), Some(TokenTree::Punct(b))) if a.as_char() == '-' && b.as_char() == '>'
+    );
+    let output: TokenStream = rest.get(2..)?.iter().cloned().collect();
+    let output = output.to_string();
+    // A `where` clause, or anything but a plain return type, keeps the body in place.
+    if !arrow || output.is_empty() || output.split_whitespace().any(|w| w == "where") {
+        return None;
+    }
+    Some(output)
 }
 
 fn replace_body(wrapper: TokenStream, body: &Group) -> Group {

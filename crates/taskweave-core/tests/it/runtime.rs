@@ -218,7 +218,10 @@ mod run_task {
             assert_eq!(panic.task(), Some("main"), "{err:?}");
             // The task's creation site is the caller of `run_task`, not the runtime's code.
             let site = panic.site().unwrap();
-            assert!(site.file().ends_with("runtime.rs") && site.file().contains("tests"), "{site}");
+            assert!(
+                site.file().ends_with("runtime.rs") && site.file().contains("tests"),
+                "{site}"
+            );
         }
     }
 
@@ -308,7 +311,11 @@ mod run_task {
         rt.run_task(async { create_task(async {}).await.unwrap() })
             .unwrap();
         let events = seen.0.lock().unwrap().clone();
-        assert_eq!(events.first().map(String::as_str), Some("spawn main"), "{events:?}");
+        assert_eq!(
+            events.first().map(String::as_str),
+            Some("spawn main"),
+            "{events:?}"
+        );
         assert!(events.iter().any(|e| e == "poll main"), "{events:?}");
         let ended = events.iter().position(|e| e == "complete main finished");
         let shutdown = events.iter().position(|e| e == "shutdown");
