@@ -5,7 +5,9 @@
 //! so they are meant to be used through it, not on their own. The expansion first lets a process
 //! pool worker take over (a worker is this same executable started again, and must not run the
 //! program's `main`), then builds a [`Runtime`](../taskweave/struct.Runtime.html) with the
-//! options given and runs the body on it.
+//! options given and runs the body on it: as the task "main" (`run_task`) when the body's future
+//! is `Send` and the function takes no parameters, else on the calling thread (`run`), which
+//! takes any future.
 //!
 //! Options: `debug` (debug mode on), `current_thread`, `worker_threads = N`, `on_interrupt = off`
 //! (leave Ctrl-C to the program).
@@ -25,6 +27,11 @@ mod remote;
 /// Options: `#[taskweave::main(debug)]`, `#[taskweave::main(current_thread)]`,
 /// `#[taskweave::main(worker_threads = 4)]`, `#[taskweave::main(on_interrupt = off)]`,
 /// combinable with commas.
+///
+/// A body whose future is `Send` runs as a task named "main", as asyncio runs its main coroutine
+/// (each await of a task then costs what it costs inside a task); a body that holds something
+/// not `Send` (an `Rc`) across an await runs on the calling thread, as `run` runs it. The choice
+/// is made at compile time and changes nothing else.
 ///
 /// Ctrl-C behaves as under `run`: the first SIGINT cancels the body (its destructors run, the
 /// leftover tasks are cancelled, pools it owns shut down) and the program exits with status 130;

@@ -36,7 +36,7 @@
 //!
 //! | Python | taskweave |
 //! |---|---|
-//! | `asyncio.run(main())` | [`run`]`(main)`, [`run_try`]`(main)` when `main` returns a `Result` / [`Runtime::builder`]`()...build()?.run(main)`; Ctrl-C: [`OnInterrupt`] |
+//! | `asyncio.run(main())` | [`run`]`(main)`, [`run_try`]`(main)` when `main` returns a `Result` / [`Runtime::builder`]`()...build()?.run(main)`; [`run_task`]`(main)` runs a `Send + 'static` main as a task, as asyncio does (`#[taskweave::main]` picks it by itself); Ctrl-C: [`OnInterrupt`] |
 //! | `asyncio.run(main(), debug=True)`, `PYTHONASYNCIODEBUG=1` | `#[taskweave::main(debug)]`, `Runtime::builder().debug(true)`, `TASKWEAVE_DEBUG=1`; in a `#[tokio::main]` app [`debug::enable`]`()` |
 //! | `asyncio.create_task(coro, name=...)` | [`create_task`]`(fut)`, [`create_task_named`]`(name, fut)` -> [`Task<T>`] |
 //! | `await task`, `task.cancel(msg)`, `done()`, `cancelled()`, `add_done_callback` | `task.await`, [`Task::cancel_with`], [`Promise::done`], [`Promise::cancelled`], [`Promise::add_done_callback`] |
