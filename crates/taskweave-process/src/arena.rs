@@ -548,7 +548,11 @@ impl crate::wire::outcome::Out for ResultBuf<'_> {
 /// # Errors
 ///
 /// The pipe's write error.
-pub(crate) fn send_frame(out: &mut File, frame: &[u8], region: Option<&mut Arena>) -> io::Result<()> {
+pub(crate) fn send_frame(
+    out: &mut File,
+    frame: &[u8],
+    region: Option<&mut Arena>,
+) -> io::Result<()> {
     match envelope_for(frame, region) {
         Some(envelope) => io::Write::write_all(out, &envelope),
         None => io::Write::write_all(out, frame),
@@ -752,7 +756,9 @@ mod tests {
         let (sent, _) = reply.send(&mut write);
         sent.unwrap();
         drop(write);
-        let body = crate::wire::read_frame(&mut read, 1 << 30).unwrap().unwrap();
+        let body = crate::wire::read_frame(&mut read, 1 << 30)
+            .unwrap()
+            .unwrap();
         let (view, n) = resolve(&body, Some(rx), 1 << 30).unwrap();
         (view.to_vec(), n)
     }
