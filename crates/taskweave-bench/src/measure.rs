@@ -75,7 +75,7 @@ pub(crate) fn rotate<T>(rounds: Rounds, contenders: &mut [&mut dyn FnMut() -> T]
 /// A contender for [`rotate_async`]: each call starts one measurement, whose future yields one
 /// sample.
 pub(crate) type AsyncContender<'a> =
-    Box<dyn FnMut() -> Pin<Box<dyn Future<Output = f64> + 'a>> + 'a>;
+    Box<dyn FnMut() -> Pin<Box<dyn Future<Output = f64> + Send + 'a>> + Send + 'a>;
 
 /// [`rotate`] for measurements that run inside a runtime, as futures.
 pub(crate) async fn rotate_async(

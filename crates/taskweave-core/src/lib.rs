@@ -68,7 +68,9 @@ pub use group::TaskGroup;
 pub use info::{TaskId, TaskInfo, WorkKind};
 pub use interrupt::OnInterrupt;
 pub use promise::{Promise, Resolver, State};
-pub use runtime::{Builder, Runtime, debug_requested_by_env, register_debug, run, run_try};
+pub use runtime::{
+    Builder, Runtime, debug_requested_by_env, register_debug, run, run_task, run_task_try, run_try,
+};
 pub use shield::{Shielded, shield};
 pub use task::{Task, TaskAwait, create_task, create_task_named, create_task_try};
 pub use time::{timeout, timeout_at, wait_for};

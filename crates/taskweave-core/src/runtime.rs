@@ -6,6 +6,7 @@
 //! [`OnInterrupt`]), and a shutdown that cancels leftover tasks (their promises complete as
 //! cancelled) and waits for blocking work.
 
+use std::future::IntoFuture;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -88,6 +89,76 @@ where
     E: From<Error>,
 {
     run(main)?
+}
+
+/// [`run`] for a `main` that is `Send + 'static`: `main` runs as a task on the runtime, named
+/// "main", as asyncio runs its main coroutine, instead of being polled by the calling thread.
+///
+/// Everything else is [`run`]'s: the same Ctrl-C handling, shutdown and errors. What changes is
+/// where `main` runs. Under `run`, each `.await` in `main` on a task that a worker finishes is a
+/// hop between the calling thread and that worker (a wake-up of a parked thread, some
+/// microseconds); as a task, `main` is woken on the worker that finished the task, as every
+/// other task is. A loop of `create_task(..).await` in `main` costs about what it costs inside a
+/// task. The main task shows up in debug mode's reports (slow polls, live tasks) as "main".
+///
+/// Use `run` when `main` borrows locals or holds something that is not `Send` (an `Rc`, a
+/// `RefCell` borrow) across an `.await`; `#[taskweave::main]` picks between the two by itself.
+///
+/// # Errors
+///
+/// As [`run`]: [`ErrorKind::Refused`](crate::ErrorKind::Refused) inside a runtime,
+/// [`ErrorKind::Broken`](crate::ErrorKind::Broken) when the runtime cannot be built,
+/// [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) (task "main") when `main` panics.
+///
+/// # Examples
+///
+/// ```
+/// let answer = taskweave_core::run_task(async {
+///     let mut sum = 0;
+///     for i in 0..100 {
+///         sum += taskweave_core::create_task(async move { i }).await.unwrap();
+///     }
+///     sum
+/// });
+/// assert_eq!(answer.unwrap(), 4950);
+/// ```
+#[track_caller]
+pub fn run_task<F>(main: F) -> Result<F::Output, Error>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    refuse_nested()?;
+    Runtime::builder().build()?.run_task(main)
+}
+
+/// [`run_task`] for a `main` that returns `Result<T, E>`, flattened as [`run_try`] does.
+///
+/// # Errors
+///
+/// The error `main` returned, or one of [`run_task`]'s errors converted into `E`.
+///
+/// # Examples
+///
+/// ```
+/// use taskweave_core::{create_task, run_task_try, Error};
+///
+/// fn main() -> Result<(), Error> {
+///     run_task_try(async {
+///         assert_eq!(create_task(async { 6 * 7 }).await?, 42);
+///         Ok(())
+///     })
+/// }
+/// # main().unwrap();
+/// ```
+#[track_caller]
+pub fn run_task_try<F, T, E>(main: F) -> Result<T, E>
+where
+    F: std::future::Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: From<Error> + Send + 'static,
+{
+    run_task(main)?
 }
 
 /// Builds a [`Runtime`]: worker threads, flavour, debug mode, thread names.
@@ -256,7 +327,105 @@ impl Runtime {
         // A main that ended during the Ctrl-C (say, with an error because the terminal's
         // SIGINT also ended its pool's workers) was interrupted all the same.
         let interrupted = matches!(outcome, Ok(None)) || watch.received();
-        {
+        let outcome =
+            outcome.map_err(|payload| Error::from_panic(&*payload, Some("main".to_owned()), None));
+        self.finish(scope, watch, interrupted, outcome, Some(main))
+    }
+
+    /// [`Runtime::run`] for a `main` that is `Send + 'static`: `main` runs as a task of this
+    /// runtime named "main" (see [`run_task`] for why), with `run`'s Ctrl-C handling, shutdown
+    /// and errors.
+    ///
+    /// On Ctrl-C the main task is told to stop: at its next wake-up (at once when it is waiting)
+    /// it hands its future back instead of polling it, and the future is dropped on the calling
+    /// thread outside any task poll, as `run` drops it. On a current-thread runtime the main task
+    /// runs on the calling thread, as every task does there.
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::run`]; a panic in `main` is
+    /// [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) with task "main" and the site that
+    /// called `run_task`.
+    ///
+    /// ```
+    /// let rt = taskweave_core::Runtime::builder().worker_threads(2).build().unwrap();
+    /// let out = rt.run_task(async {
+    ///     taskweave_core::create_task(async { 1 }).await.unwrap() + 1
+    /// });
+    /// assert_eq!(out.unwrap(), 2);
+    /// ```
+    #[track_caller]
+    pub fn run_task<F>(self, main: F) -> Result<F::Output, Error>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        if let Err(e) = refuse_nested() {
+            self.rt.shutdown_background();
+            return Err(e);
+        }
+        let scope = instrument::RunScope::new(self.rt.handle(), self.observer.clone());
+        let watch = interrupt::Watch::start(self.on_interrupt);
+        let stop = Arc::new(Stop::default());
+        let task = {
+            // Spawned here rather than inside `block_on` so that the task's creation site is
+            // the caller's (`#[track_caller]` does not reach into a closure).
+            let _in_runtime = self.rt.enter();
+            crate::create_task_named(
+                "main",
+                MainTask {
+                    main: Some(Box::pin(main)),
+                    stop: stop.clone(),
+                },
+            )
+        };
+        let mut saw_interrupt = false;
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            self.rt.block_on(async {
+                let mut task = std::pin::pin!(task.into_future());
+                let mut interrupted = std::pin::pin!(watch.interrupted());
+                let first = std::future::poll_fn(|cx| {
+                    if let Poll::Ready(out) = task.as_mut().poll(cx) {
+                        return Poll::Ready(Some(out));
+                    }
+                    interrupted.as_mut().poll(cx).map(|()| None)
+                })
+                .await;
+                match first {
+                    Some(out) => out,
+                    None => {
+                        saw_interrupt = true;
+                        stop.request();
+                        task.await
+                    }
+                }
+            })
+        }));
+        let interrupted = saw_interrupt || watch.received();
+        let (outcome, main) = match outcome {
+            Ok(Ok(MainEnd::Done(out))) => (Ok(Some(out)), None),
+            Ok(Ok(MainEnd::Stopped(main))) => (Ok(None), Some(main)),
+            // The task caught a panic of `main` and named it "main".
+            Ok(Err(e)) => (Err(e), None),
+            Err(payload) => (
+                Err(Error::from_panic(&*payload, Some("main".to_owned()), None)),
+                None,
+            ),
+        };
+        self.finish(scope, watch, interrupted, outcome, main)
+    }
+
+    /// What `run` and `run_task` share after `main` ended or was stopped: `main` dropped on the
+    /// calling thread, leftover tasks cancelled, the runtime shut down, the Ctrl-C rule applied.
+    fn finish<T, M>(
+        self,
+        scope: instrument::RunScope,
+        watch: interrupt::Watch,
+        interrupted: bool,
+        outcome: Result<Option<T>, Error>,
+        main: Option<M>,
+    ) -> Result<T, Error> {
+        if let Some(main) = main {
             let _in_runtime = self.rt.enter();
             // A panic in a destructor has been printed by the panic hook; the run's outcome
             // stays the one it had.
@@ -277,7 +446,7 @@ impl Runtime {
             exit_interrupted();
         }
         match outcome {
-            Err(payload) => Err(Error::from_panic(&*payload, Some("main".to_owned()), None)),
+            Err(e) => Err(e),
             Ok(Some(out)) if !interrupted => Ok(out),
             Ok(_) => Err(Error::interrupted()),
         }
@@ -302,6 +471,29 @@ impl Runtime {
         E: From<Error>,
     {
         self.run(main)?
+    }
+
+    /// [`Runtime::run_task`] for a `main` that returns `Result<T, E>`, flattened as [`run_try`]
+    /// does.
+    ///
+    /// # Errors
+    ///
+    /// The error `main` returned, or one of [`Runtime::run_task`]'s errors converted into `E`.
+    ///
+    /// ```
+    /// use taskweave_core::{Error, Runtime};
+    /// let rt = Runtime::builder().current_thread().build().unwrap();
+    /// let out: Result<u8, Error> = rt.run_task_try(async { Err(Error::abandoned()) });
+    /// assert!(out.as_ref().is_err_and(|e| e.is_abandoned()));
+    /// ```
+    #[track_caller]
+    pub fn run_task_try<F, T, E>(self, main: F) -> Result<T, E>
+    where
+        F: std::future::Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<Error> + Send + 'static,
+    {
+        self.run_task(main)?
     }
 }
 
@@ -527,5 +719,58 @@ impl<F: std::future::Future> std::future::Future for MainFuture<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let _polling = crate::strict::PollingTask::enter();
         self.project().main.poll(cx)
+    }
+}
+
+/// The request, made by `run_task` on Ctrl-C, that the main task stop and hand its future back.
+#[derive(Default)]
+struct Stop {
+    requested: std::sync::atomic::AtomicBool,
+    waker: futures_util::task::AtomicWaker,
+}
+
+impl Stop {
+    fn request(&self) {
+        self.requested
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.waker.wake();
+    }
+
+    fn is_requested(&self, cx: &Context<'_>) -> bool {
+        // Registered before the flag is read, so a request between the two still wakes the task.
+        self.waker.register(cx.waker());
+        self.requested.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// How the main task of `run_task` ended: `main`'s output, or, after a stop request, `main`
+/// itself, to be dropped by the calling thread.
+enum MainEnd<F: std::future::Future> {
+    Done(F::Output),
+    Stopped(Pin<Box<F>>),
+}
+
+/// The main task's future: `main`, boxed so that it can leave the task unfinished.
+struct MainTask<F> {
+    main: Option<Pin<Box<F>>>,
+    stop: Arc<Stop>,
+}
+
+impl<F: std::future::Future> std::future::Future for MainTask<F> {
+    type Output = MainEnd<F>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<MainEnd<F>> {
+        // `MainTask` is `Unpin` (its future is behind a `Pin<Box<_>>`).
+        let this = &mut *self;
+        if this.stop.is_requested(cx)
+            && let Some(main) = this.main.take()
+        {
+            return Poll::Ready(MainEnd::Stopped(main));
+        }
+        match this.main.as_mut() {
+            Some(main) => main.as_mut().poll(cx).map(MainEnd::Done),
+            // Not polled again once it returned; pending is the harmless answer if it were.
+            None => Poll::Pending,
+        }
     }
 }

@@ -5,7 +5,9 @@
 //! so they are meant to be used through it, not on their own. The expansion first lets a process
 //! pool worker take over (a worker is this same executable started again, and must not run the
 //! program's `main`), then builds a [`Runtime`](../taskweave/struct.Runtime.html) with the
-//! options given and runs the body on it.
+//! options given and runs the body on it: as the task "main" (`run_task`) when the body's future
+//! is `Send` and the function takes no parameters, else on the calling thread (`run`), which
+//! takes any future.
 //!
 //! Options: `debug` (debug mode on), `current_thread`, `worker_threads = N`, `on_interrupt = off`
 //! (leave Ctrl-C to the program).
@@ -25,6 +27,11 @@ mod remote;
 /// Options: `#[taskweave::main(debug)]`, `#[taskweave::main(current_thread)]`,
 /// `#[taskweave::main(worker_threads = 4)]`, `#[taskweave::main(on_interrupt = off)]`,
 /// combinable with commas.
+///
+/// A body whose future is `Send` runs as a task named "main", as asyncio runs its main coroutine
+/// (each await of a task then costs what it costs inside a task); a body that holds something
+/// not `Send` (an `Rc`) across an await runs on the calling thread, as `run` runs it. The choice
+/// is made at compile time and changes nothing else.
 ///
 /// Ctrl-C behaves as under `run`: the first SIGINT cancels the body (its destructors run, the
 /// leftover tasks are cancelled, pools it owns shut down) and the program exits with status 130;
@@ -143,10 +150,22 @@ fn expand(args: TokenStream, item: TokenStream, is_test: bool) -> TokenStream {
     if options.interrupt_off {
         builder.push_str(".on_interrupt(::taskweave::OnInterrupt::Off)");
     }
-    let wrapper: TokenStream = format!(
-        "{{ ::taskweave::__private::enter_main(); \
-         ::taskweave::__private::block_main({builder}, async move BODY) }}"
-    )
+    let wrapper: TokenStream = match body_fn_signature(&tokens) {
+        // The body becomes an `async fn` of its own, so that its future's type is opaque to this
+        // function and whether it is `Send` is known when the lookup below picks `run_task` (a
+        // task, for a sendable body) or `run` (the calling thread, for any body).
+        Some(output) => format!(
+            "{{ ::taskweave::__private::enter_main(); \
+             async fn __taskweave_body() -> {output} BODY \
+             #[allow(unused_imports)] \
+             use ::taskweave::__private::{{MainAsTask as _, MainOnCaller as _}}; \
+             (&::taskweave::__private::Main::new({builder}, __taskweave_body())).__run() }}"
+        ),
+        None => format!(
+            "{{ ::taskweave::__private::enter_main(); \
+             ::taskweave::__private::block_main({builder}, async move BODY) }}"
+        ),
+    }
     .parse()
     .unwrap_or_default();
     // Put the user's body tokens (with their spans, for good error messages) in place of BODY.
@@ -162,6 +181,39 @@ fn expand(args: TokenStream, item: TokenStream, is_test: bool) -> TokenStream {
     out.extend(tokens);
     out.extend([TokenTree::Group(wrapped)]);
     out
+}
+
+/// The return type the body's own `async fn` gets, for a function without parameters or
+/// generics (`()` when it declares none); `None` when the body must stay inside the function,
+/// because it uses the function's parameters or generics.
+fn body_fn_signature(tokens: &[TokenTree]) -> Option<String> {
+    let name_at = tokens
+        .iter()
+        .position(|t| matches!(t, TokenTree::Ident(i) if i.to_string() == "fn"))?
+        + 1;
+    let params = match tokens.get(name_at + 1)? {
+        TokenTree::Group(g) if g.delimiter() == Delimiter::Parenthesis => g,
+        // Generics follow the name.
+        _ => return None,
+    };
+    if !params.stream().is_empty() {
+        return None;
+    }
+    let rest = &tokens[name_at + 2..];
+    if rest.is_empty() {
+        return Some("()".to_owned());
+    }
+    let arrow = matches!(
+        (rest.first(), rest.get(1)),
+        (Some(TokenTree::Punct(a)), Some(TokenTree::Punct(b))) if a.as_char() == '-' && b.as_char() == '>'
+    );
+    let output: TokenStream = rest.get(2..)?.iter().cloned().collect();
+    let output = output.to_string();
+    // A `where` clause, or anything but a plain return type, keeps the body in place.
+    if !arrow || output.is_empty() || output.split_whitespace().any(|w| w == "where") {
+        return None;
+    }
+    Some(output)
 }
 
 fn replace_body(wrapper: TokenStream, body: &Group) -> Group {

@@ -183,35 +183,68 @@ impl Arena {
     /// The system's error if the region cannot grow (out of memory, a file another process
     /// grew past what can be mapped); the caller sends the body by pipe instead.
     pub(crate) fn post(&mut self, body: &[u8]) -> io::Result<Option<u64>> {
-        use std::sync::atomic::Ordering;
         if !self.is_free() {
             return Ok(None);
         }
-        let need = HEADER + body.len();
+        self.reserve(body.len())?;
+        self.write_at(0, body);
+        Ok(Some(self.publish(body.len())))
+    }
+
+    /// Sender side, while the region is free: makes the first `len` data bytes writable (the
+    /// file grown, its pages allocated, mapped). What was written before stays.
+    ///
+    /// # Errors
+    ///
+    /// The system's error if the region cannot grow; what was written stays, and the region
+    /// is as large as it was.
+    fn reserve(&mut self, len: usize) -> io::Result<()> {
+        let need = HEADER
+            .checked_add(len)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
         let size = self.file.metadata()?.len() as usize;
         if need > size {
             self.file.set_len(need.next_multiple_of(GROW) as u64)?;
         }
-        if body.len() > self.allocated {
+        if len > self.allocated {
             // Allocating first turns a lack of memory into an error here rather than a fault
-            // in the copy below.
-            allocate(
-                &self.file,
-                HEADER + self.allocated,
-                body.len() - self.allocated,
-            )?;
-            self.allocated = body.len();
+            // in a copy into the region.
+            allocate(&self.file, HEADER + self.allocated, len - self.allocated)?;
+            self.allocated = len;
         }
-        self.ensure_mapped(need)?;
-        // SAFETY: the data area [HEADER, HEADER + len) lies inside the mapping (just ensured)
-        // and inside the file (grown above, and sealed against shrinking), and its pages are
-        // allocated; the receiver released the previous body, so it reads none of it until the
-        // post below.
+        self.ensure_mapped(need)
+    }
+
+    /// Sender side: copies `bytes` to data offset `at`, inside what [`reserve`](Self::reserve)
+    /// made writable.
+    fn write_at(&mut self, at: usize, bytes: &[u8]) {
+        assert!(
+            at.checked_add(bytes.len())
+                .is_some_and(|end| end <= self.allocated && HEADER + end <= self.mapped),
+            "a write past the reserved part of a shared region"
+        );
+        // SAFETY: [HEADER + at, HEADER + at + len) lies inside the mapping and inside the file
+        // (checked above against what `reserve` grew, mapped and allocated; the file is sealed
+        // against shrinking), and the sender writes only while the receiver has released the
+        // previous body, so nobody reads it until the next post.
         unsafe {
-            std::ptr::copy_nonoverlapping(body.as_ptr(), self.ptr.add(HEADER), body.len());
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.add(HEADER + at), bytes.len());
         }
-        if self.allocated > TRIM && self.allocated > 4 * body.len() {
-            let from = body.len().next_multiple_of(HEADER);
+    }
+
+    /// Sender side: the first `len` data bytes, as written so far.
+    fn written(&self, len: usize) -> &[u8] {
+        assert!(len <= self.allocated && HEADER + len <= self.mapped);
+        // SAFETY: inside the mapping and the file, as in `write_at`; only this side writes it.
+        unsafe { std::slice::from_raw_parts(self.ptr.add(HEADER), len) }
+    }
+
+    /// Sender side: posts the `len` data bytes written, and returns the post's number for the
+    /// envelope.
+    fn publish(&mut self, len: usize) -> u64 {
+        use std::sync::atomic::Ordering;
+        if self.allocated > TRIM && self.allocated > 4 * len {
+            let from = len.next_multiple_of(HEADER);
             if punch(
                 &self.file,
                 HEADER + from,
@@ -224,7 +257,7 @@ impl Arena {
         }
         let number = self.word(POSTED).load(Ordering::Relaxed).wrapping_add(1);
         self.word(POSTED).store(number, Ordering::Release);
-        Ok(Some(number))
+        number
     }
 
     /// Receiver side: the body of post `number`, `len` bytes, checked against the frame limit
@@ -361,6 +394,169 @@ pub(crate) fn envelope_for(
     }
     let number = arena?.post(body).ok()??;
     Some(crate::wire::encode_shared(number, body.len() as u64))
+}
+
+/// A worker's result frame as it is built: in a `Vec` while it is small, and from the moment
+/// its body would go through the results region, in the region itself, so a large result is
+/// serialised where the pool reads it instead of being copied there afterwards.
+///
+/// The frame moves into the region only while the region is free (the pool released the
+/// previous result) and can grow; if it cannot grow further mid-way, the frame moves back into
+/// the `Vec`, which then goes by pipe (or is copied into the region later, as any frame).
+/// Nothing is posted before [`send`](Self::send), so a worker that dies while it writes leaves
+/// the pool nothing to read.
+pub(crate) struct ResultBuf<'r> {
+    /// The frame; once it is in the region, only its length prefix.
+    vec: Vec<u8>,
+    region: Option<&'r mut Arena>,
+    /// The body bytes in the region (after the length prefix), once it is there.
+    in_region: Option<usize>,
+}
+
+impl<'r> ResultBuf<'r> {
+    /// A frame built in `vec` (cleared), which may move into `region`.
+    pub(crate) fn new(mut vec: Vec<u8>, region: Option<&'r mut Arena>) -> ResultBuf<'r> {
+        vec.clear();
+        ResultBuf {
+            vec,
+            region,
+            in_region: None,
+        }
+    }
+
+    /// The frame as a `Vec`, for writers that need one (named calls, failure frames); a frame
+    /// in the region is moved back first.
+    pub(crate) fn vec_mut(&mut self) -> &mut Vec<u8> {
+        self.back_to_vec();
+        &mut self.vec
+    }
+
+    fn back_to_vec(&mut self) {
+        if let (Some(n), Some(region)) = (self.in_region.take(), self.region.as_deref()) {
+            self.vec.extend_from_slice(region.written(n));
+        }
+    }
+
+    /// Starts over, empty, in the `Vec`.
+    pub(crate) fn clear(&mut self) {
+        self.in_region = None;
+        self.vec.clear();
+    }
+
+    /// Overwrites the bytes at frame offset `at` (the length prefix, the run time).
+    pub(crate) fn patch(&mut self, at: usize, bytes: &[u8]) {
+        let end = at + bytes.len();
+        match (self.in_region, self.region.as_deref_mut()) {
+            (Some(_), Some(region)) if at >= 4 => region.write_at(at - 4, bytes),
+            (Some(_), _) if end <= 4 => self.vec[at..end].copy_from_slice(bytes),
+            (Some(_), _) => {
+                // Straddles the prefix: never done, but kept total.
+                self.back_to_vec();
+                self.vec[at..end].copy_from_slice(bytes);
+            }
+            (None, _) => self.vec[at..end].copy_from_slice(bytes),
+        }
+    }
+
+    /// Writes the length prefix of the frame, which starts at offset 0.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Wire`](taskweave_core::ErrorKind::Wire) if the body exceeds `max`.
+    pub(crate) fn finish(&mut self, max: usize) -> Result<(), Error> {
+        let len = crate::wire::outcome::Out::len(self).saturating_sub(4);
+        if len > max || len > u32::MAX as usize {
+            return Err(crate::wire::frame_too_large(len, max));
+        }
+        self.patch(0, &(len as u32).to_le_bytes());
+        Ok(())
+    }
+
+    /// Moves the frame into the region if it is free and takes `body` more bytes.
+    fn try_region(&mut self, more: usize) -> bool {
+        let Some(region) = self.region.as_deref_mut() else {
+            return false;
+        };
+        let body = self.vec.len().saturating_sub(4);
+        if self.vec.len() < 4 || !region.is_free() || region.reserve(body + more).is_err() {
+            return false;
+        }
+        region.write_at(0, &self.vec[4..]);
+        self.vec.truncate(4);
+        self.in_region = Some(body);
+        true
+    }
+
+    /// Sends the finished frame to `out` (as an envelope when it is in the region, or by
+    /// [`send_frame`]), and gives back its `Vec`.
+    ///
+    /// # Errors
+    ///
+    /// The pipe's write error.
+    pub(crate) fn send(mut self, out: &mut File) -> (io::Result<()>, Vec<u8>) {
+        let sent = match (self.in_region, self.region.take()) {
+            (Some(n), Some(region)) => {
+                let number = region.publish(n);
+                io::Write::write_all(out, &crate::wire::encode_shared(number, n as u64))
+            }
+            (_, region) => send_frame(out, &self.vec, region),
+        };
+        (sent, self.vec)
+    }
+}
+
+impl crate::wire::outcome::Out for ResultBuf<'_> {
+    fn len(&self) -> usize {
+        match self.in_region {
+            Some(n) => 4 + n,
+            None => self.vec.len(),
+        }
+    }
+
+    fn truncate(&mut self, len: usize) {
+        match &mut self.in_region {
+            Some(n) => *n = (*n).min(len.saturating_sub(4)),
+            None => self.vec.truncate(len),
+        }
+    }
+
+    fn append(&mut self, bytes: &[u8]) {
+        if self.in_region.is_none() && self.vec.len() + bytes.len() >= 4 + SHARED_MIN {
+            self.try_region(bytes.len());
+        }
+        if let (Some(n), Some(region)) = (self.in_region, self.region.as_deref_mut()) {
+            // Doubling the reserve keeps many small writes from growing the region each time.
+            let grown = if n + bytes.len() > region.allocated {
+                region.reserve((n + bytes.len()).max(2 * region.allocated))
+            } else {
+                Ok(())
+            };
+            if grown.is_ok() || region.reserve(n + bytes.len()).is_ok() {
+                region.write_at(n, bytes);
+                self.in_region = Some(n + bytes.len());
+                return;
+            }
+            self.back_to_vec();
+        }
+        crate::wire::outcome::Out::append(&mut self.vec, bytes);
+    }
+}
+
+/// Writes one complete frame, its body through `region` when it is large and free, else
+/// through the pipe.
+///
+/// # Errors
+///
+/// The pipe's write error.
+pub(crate) fn send_frame(
+    out: &mut File,
+    frame: &[u8],
+    region: Option<&mut Arena>,
+) -> io::Result<()> {
+    match envelope_for(frame, region) {
+        Some(envelope) => io::Write::write_all(out, &envelope),
+        None => io::Write::write_all(out, frame),
+    }
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -552,6 +748,82 @@ mod tests {
         assert!(e.to_string().contains("another envelope"), "{e}");
         // Small frames stay in the pipe.
         assert!(envelope_for(&[0, 0, 0, 0, 1], Some(&mut tx)).is_none());
+    }
+
+    /// Sends `reply` through a pipe, reads the frame back and resolves it as the pool does.
+    fn round_trip(reply: ResultBuf<'_>, rx: &mut Arena) -> (Vec<u8>, Option<u64>) {
+        let (mut read, mut write) = crate::fd::pipe().unwrap();
+        let (sent, _) = reply.send(&mut write);
+        sent.unwrap();
+        drop(write);
+        let body = crate::wire::read_frame(&mut read, 1 << 30)
+            .unwrap()
+            .unwrap();
+        let (view, n) = resolve(&body, Some(rx), 1 << 30).unwrap();
+        (view.to_vec(), n)
+    }
+
+    /// The frame `[len][kind][payload]` a reply of `payload` is.
+    fn expected(payload: &[u8]) -> Vec<u8> {
+        let mut body = vec![9u8];
+        body.extend_from_slice(payload);
+        body
+    }
+
+    #[test]
+    fn a_large_result_is_written_in_the_region_and_arrives_whole() {
+        use crate::wire::outcome::Out;
+        let (mut tx, mut rx) = pair();
+        let payload: Vec<u8> = (0..SHARED_MIN * 3).map(|i| (i % 251) as u8).collect();
+        let mut reply = ResultBuf::new(vec![1, 2, 3], Some(&mut tx));
+        reply.vec_mut().extend_from_slice(&[0, 0, 0, 0, 9]);
+        // Small writes first, then one that moves the frame into the region, then many more.
+        reply.append(&payload[..10]);
+        reply.append(&payload[10..SHARED_MIN]);
+        for chunk in payload[SHARED_MIN..].chunks(1000) {
+            reply.append(chunk);
+        }
+        assert!(reply.in_region.is_some(), "the frame moved into the region");
+        assert_eq!(reply.len(), 5 + payload.len());
+        reply.finish(1 << 30).unwrap();
+        let (body, posted) = round_trip(reply, &mut rx);
+        assert_eq!(body, expected(&payload));
+        assert_eq!(posted, Some(1));
+    }
+
+    #[test]
+    fn a_result_cut_back_in_the_region_or_built_while_it_is_busy_still_arrives() {
+        use crate::wire::outcome::Out;
+        let (mut tx, mut rx) = pair();
+        // Cut back after it moved into the region (a panic in a large result's `Serialize`).
+        let mut reply = ResultBuf::new(Vec::new(), Some(&mut tx));
+        reply.vec_mut().extend_from_slice(&[0, 0, 0, 0, 9]);
+        reply.append(&vec![4u8; SHARED_MIN]);
+        let mark = reply.len();
+        reply.append(&[5u8; 100]);
+        reply.truncate(mark);
+        reply.append(&[6u8; 3]);
+        reply.finish(1 << 30).unwrap();
+        let mut want = vec![4u8; SHARED_MIN];
+        want.extend_from_slice(&[6, 6, 6]);
+        let (body, posted) = round_trip(reply, &mut rx);
+        assert_eq!(body, expected(&want));
+        // Not released yet: the next large result stays in the `Vec` and goes by pipe.
+        let mut reply = ResultBuf::new(Vec::new(), Some(&mut tx));
+        reply.vec_mut().extend_from_slice(&[0, 0, 0, 0, 9]);
+        reply.append(&vec![8u8; SHARED_MIN + 1]);
+        assert!(reply.in_region.is_none());
+        reply.finish(1 << 30).unwrap();
+        let (body, again) = round_trip(reply, &mut rx);
+        assert_eq!(body, expected(&vec![8u8; SHARED_MIN + 1]));
+        assert_eq!(again, None);
+        rx.release(posted.unwrap());
+        // Too large for the limit: refused before anything is posted.
+        let mut reply = ResultBuf::new(Vec::new(), Some(&mut tx));
+        reply.vec_mut().extend_from_slice(&[0, 0, 0, 0, 9]);
+        reply.append(&vec![1u8; SHARED_MIN]);
+        assert!(reply.finish(1000).unwrap_err().is_wire());
+        assert!(tx.is_free(), "nothing was posted");
     }
 
     proptest::proptest! {

@@ -5,8 +5,10 @@
 //! # Locking rules
 //!
 //! - **One pool lock.** Everything that says where a call is (queued, in flight on a slot, done)
-//!   sits in [`State`], behind `Inner::state`, with one condition variable; a call moves between
-//!   places only under it. The claim words (`claims.rs`) and `SlotState::reading` are atomics
+//!   sits in [`State`], behind `Inner::state`; a call moves between places only under it. Each
+//!   slot's feeder waits on a condition variable of its own, woken only when something it acts
+//!   on changed (a call queued that it may take, its own worker's reply, a stop); everyone else
+//!   (`stop_within`) waits on the pool's. The claim words (`claims.rs`) and `SlotState::reading` are atomics
 //!   read and written under it or alone, never a lock of their own.
 //! - **Lock order: the pool lock, then a worker's pipe.** A slot's pipe (`SlotState::writer`) is
 //!   taken while the pool lock is held (the feeder blocks on it, a submitting thread only tries
@@ -94,6 +96,10 @@ pub(crate) struct SlotState {
     pub(crate) replied_seen: Option<(u64, Instant)>,
     /// The worker was ended because its reply stream lost its framing.
     pub(crate) lost_framing: bool,
+    /// The slot's feeder waits on its condition variable.
+    pub(crate) feeder_waiting: bool,
+    /// The waiting feeder was woken and has not looked at the state yet.
+    pub(crate) feeder_woken: bool,
 }
 
 pub(crate) struct State {
@@ -134,6 +140,8 @@ pub(crate) struct Inner {
     pub(crate) secret: u64,
     state: Mutex<State>,
     cond: Condvar,
+    /// One per slot, for its feeder alone.
+    feeders: Box<[Condvar]>,
     next_id: AtomicU64,
     /// A moving average of how long one call runs in a worker; 0 until the first reply.
     avg_exec_nanos: AtomicU64,
@@ -153,11 +161,57 @@ impl Inner {
         st
     }
 
-    /// Wakes every waiter if there is one; call with the state locked after changing it.
-    pub(crate) fn notify(&self, st: &State) {
+    /// Calls were queued: wakes as many waiting feeders that can take one as there are calls
+    /// nobody was woken for yet (a feeder at its depth or held would only look and wait again),
+    /// and the pool's waiters. Call with the state locked after changing it.
+    pub(crate) fn notify(&self, st: &mut State) {
         if st.waiting > 0 {
             self.cond.notify_all();
         }
+        let woken = st.slots.iter().filter(|s| s.feeder_woken).count();
+        let mut wanted = st.queue.len().saturating_sub(woken);
+        if wanted == 0 {
+            return;
+        }
+        let depth = self.depth();
+        for (slot, s) in st.slots.iter_mut().enumerate() {
+            if wanted == 0 {
+                break;
+            }
+            let takes = !s.held && !s.ended && s.in_flight.len() < depth;
+            if s.feeder_waiting && !s.feeder_woken && takes {
+                s.feeder_woken = true;
+                self.feeders[slot].notify_one();
+                wanted -= 1;
+            }
+        }
+    }
+
+    /// Wakes the feeder of `slot` if it waits: something only it acts on changed.
+    pub(crate) fn notify_feeder(&self, st: &mut State, slot: usize) {
+        let s = &mut st.slots[slot];
+        if s.feeder_waiting && !s.feeder_woken {
+            s.feeder_woken = true;
+            self.feeders[slot].notify_one();
+        }
+    }
+
+    /// As [`wait_until`](Self::wait_until), for the feeder of `slot`.
+    pub(crate) fn feeder_wait_until<'a>(
+        &self,
+        mut st: MutexGuard<'a, State>,
+        slot: usize,
+        at: Instant,
+    ) -> MutexGuard<'a, State> {
+        let left = at.saturating_duration_since(Instant::now());
+        st.slots[slot].feeder_waiting = true;
+        let (mut st, _) = self.feeders[slot]
+            .wait_timeout(st, left)
+            .unwrap_or_else(|p| p.into_inner());
+        let s = &mut st.slots[slot];
+        s.feeder_waiting = false;
+        s.feeder_woken = false;
+        st
     }
 
     /// As [`wait`](Self::wait), returning by `at` at the latest.
@@ -199,8 +253,12 @@ impl Inner {
         }
     }
 
+    /// Wakes every waiter, feeders included: the pool or a slot is stopping.
     pub(crate) fn notify_all_now(&self, _st: &State) {
         self.cond.notify_all();
+        for feeder in &*self.feeders {
+            feeder.notify_one();
+        }
     }
 
     pub(crate) fn next_id(&self) -> u64 {
@@ -266,7 +324,7 @@ impl Inner {
             None => {
                 if let Err((mut st, job)) = self.try_direct(st, job) {
                     st.queue.push_back(job);
-                    self.notify(&st);
+                    self.notify(&mut st);
                 }
             }
         }
@@ -334,7 +392,7 @@ impl Inner {
         s.in_flight.push_back(job);
         if watched {
             // The slot's feeder keeps the call's deadline.
-            self.notify(&st);
+            self.notify_feeder(&mut st, slot);
         }
         drop(st);
         // The submitting thread's SIGPIPE disposition is the program's, so the write keeps the
@@ -503,6 +561,7 @@ impl Inner {
                 waiting: 0,
             }),
             cond: Condvar::new(),
+            feeders: (0..slots).map(|_| Condvar::new()).collect(),
             next_id: AtomicU64::new(1),
             avg_exec_nanos: AtomicU64::new(0),
             stats: Counters::default(),

@@ -541,7 +541,7 @@ fn run(inner: &Arc<Inner>, slot: usize, worker: Worker) {
             }
             Vec::new()
         };
-        inner.notify(&st);
+        inner.notify(&mut st);
         if lost_framing && broken_reply.is_none() {
             broken_reply = Some(Error::wire(
                 format!("reply from worker pid {pid}"),
@@ -643,7 +643,18 @@ fn read_replies(
             if s.held && s.in_flight.is_empty() && claims.consumed() == s.sent {
                 s.held = false;
             }
-            inner.notify(&st);
+            // The feeder acts on a reply only to send more, to watch the next call's deadline
+            // or to stop; a reply in a quiet pool (the next call comes straight from its
+            // submitter) wakes nobody.
+            let next_watched = s.in_flight.front().is_some_and(|j| j.timeout.is_some());
+            if next_watched
+                || !st.queue.is_empty()
+                || st.shutdown
+                || st.broken.is_some()
+                || inner.config.max_tasks_per_child.is_some()
+            {
+                inner.notify_feeder(&mut st, slot);
+            }
             job
         };
         let Some(job) = job else {
@@ -742,7 +753,7 @@ fn feed(inner: &Inner, slot: usize) {
                 // Calls written directly by submitting threads do not wake this thread, so it
                 // also looks again now and then on its own.
                 let at = wake.unwrap_or_else(|| Instant::now() + IDLE_LOOK);
-                st = inner.wait_until(st, at);
+                st = inner.feeder_wait_until(st, slot, at);
             }
         };
         drop(skipped);

@@ -36,7 +36,7 @@
 //!
 //! | Python | taskweave |
 //! |---|---|
-//! | `asyncio.run(main())` | [`run`]`(main)`, [`run_try`]`(main)` when `main` returns a `Result` / [`Runtime::builder`]`()...build()?.run(main)`; Ctrl-C: [`OnInterrupt`] |
+//! | `asyncio.run(main())` | [`run`]`(main)`, [`run_try`]`(main)` when `main` returns a `Result` / [`Runtime::builder`]`()...build()?.run(main)`; [`run_task`]`(main)` runs a `Send + 'static` main as a task, as asyncio does (`#[taskweave::main]` picks it by itself); Ctrl-C: [`OnInterrupt`] |
 //! | `asyncio.run(main(), debug=True)`, `PYTHONASYNCIODEBUG=1` | `#[taskweave::main(debug)]`, `Runtime::builder().debug(true)`, `TASKWEAVE_DEBUG=1`; in a `#[tokio::main]` app [`debug::enable`]`()` |
 //! | `asyncio.create_task(coro, name=...)` | [`create_task`]`(fut)`, [`create_task_named`]`(name, fut)` -> [`Task<T>`] |
 //! | `await task`, `task.cancel(msg)`, `done()`, `cancelled()`, `add_done_callback` | `task.await`, [`Task::cancel_with`], [`Promise::done`], [`Promise::cancelled`], [`Promise::add_done_callback`] |
@@ -197,6 +197,63 @@ where
     taskweave_core::run_try(main)
 }
 
+/// [`run`] for a `main` that is `Send + 'static`: `main` runs as a task of the runtime, named
+/// "main", as asyncio runs its main coroutine. Each `.await` in `main` on a task a worker
+/// finishes then costs what it costs inside a task, instead of a wake-up of the calling thread;
+/// `#[taskweave::main]` and `#[taskweave::test]` pick this form by themselves when the body
+/// allows it. Debug mode, Ctrl-C and shutdown behave as under [`run`].
+///
+/// # Errors
+///
+/// As [`run`]: [`ErrorKind::Refused`] inside a runtime, [`ErrorKind::Broken`] when the runtime
+/// cannot be built, [`ErrorKind::Panicked`] (task "main") when `main` panics.
+///
+/// ```
+/// let sum = taskweave::run_task(async {
+///     let mut sum = 0;
+///     for i in 0..10 {
+///         sum += taskweave::create_task(async move { i }).await.unwrap();
+///     }
+///     sum
+/// });
+/// assert_eq!(sum.unwrap(), 45);
+/// ```
+#[track_caller]
+pub fn run_task<F>(main: F) -> Result<F::Output, Error>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    __private::enter_main();
+    taskweave_core::run_task(main)
+}
+
+/// [`run_task`] for a `main` that returns `Result<T, E>`, flattened as [`run_try`] does.
+///
+/// # Errors
+///
+/// The error `main` returned, or one of [`run_task`]'s errors converted into `E`.
+///
+/// ```
+/// fn main() -> Result<(), taskweave::Error> {
+///     taskweave::run_task_try(async {
+///         assert_eq!(taskweave::create_task(async { 2 }).await?, 2);
+///         Ok(())
+///     })
+/// }
+/// # main().unwrap();
+/// ```
+#[track_caller]
+pub fn run_task_try<F, T, E>(main: F) -> Result<T, E>
+where
+    F: std::future::Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: From<Error> + Send + 'static,
+{
+    __private::enter_main();
+    taskweave_core::run_task_try(main)
+}
+
 /// The process pool: real worker processes, the wire format: the whole `taskweave-process`
 /// crate.
 pub use taskweave_process as process;
@@ -231,13 +288,76 @@ pub mod __private {
     /// Builds the runtime and runs the body; panics with the error's text on failure, as an
     /// attributed `main` or test must.
     pub fn block_main<F: std::future::Future>(builder: crate::Builder, body: F) -> F::Output {
-        let runtime = match builder.build() {
-            Ok(rt) => rt,
-            Err(e) => panic!("taskweave: cannot start the runtime: {e}"),
-        };
+        let runtime = build(builder);
         match runtime.run(body) {
             Ok(out) => out,
             Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn build(builder: crate::Builder) -> crate::Runtime {
+        match builder.build() {
+            Ok(rt) => rt,
+            Err(e) => panic!("taskweave: cannot start the runtime: {e}"),
+        }
+    }
+
+    /// An attributed body and its runtime, waiting to be run by [`MainAsTask::__run`] when the
+    /// body is `Send + 'static` (as a task, `run_task`) or by [`MainOnCaller::__run`] otherwise
+    /// (`run`). The expansion calls `(&Main::new(..)).__run()`: method lookup tries the receiver
+    /// `&Main` first, which only `MainAsTask` takes and only for a sendable body, then `&&Main`,
+    /// which `MainOnCaller` takes for every body. The body reaches here as the opaque future of
+    /// an `async fn` of its own, whose `Send` the lookup can see from outside.
+    pub struct Main<F>(std::cell::Cell<Option<(crate::Builder, F)>>);
+
+    impl<F> Main<F> {
+        pub fn new(builder: crate::Builder, body: F) -> Self {
+            Main(std::cell::Cell::new(Some((builder, body))))
+        }
+
+        fn take(&self) -> (crate::Builder, F) {
+            match self.0.take() {
+                Some(parts) => parts,
+                None => panic!("taskweave: an attributed body runs once"),
+            }
+        }
+    }
+
+    /// Runs a sendable body as the task "main" (see [`Main`]).
+    pub trait MainAsTask {
+        type Output;
+        fn __run(&self) -> Self::Output;
+    }
+
+    impl<F> MainAsTask for Main<F>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        type Output = F::Output;
+
+        #[track_caller]
+        fn __run(&self) -> F::Output {
+            let (builder, body) = self.take();
+            match build(builder).run_task(body) {
+                Ok(out) => out,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    /// Runs any body on the calling thread, as `run` does (see [`Main`]).
+    pub trait MainOnCaller {
+        type Output;
+        fn __run(&self) -> Self::Output;
+    }
+
+    impl<F: std::future::Future> MainOnCaller for &Main<F> {
+        type Output = F::Output;
+
+        fn __run(&self) -> F::Output {
+            let (builder, body) = self.take();
+            block_main(builder, body)
         }
     }
 }
@@ -250,7 +370,7 @@ pub mod __private {
 /// assert_eq!(out.unwrap(), 1);
 /// ```
 pub mod prelude {
-    pub use crate::{run, run_try};
+    pub use crate::{run, run_task, run_task_try, run_try};
     pub use taskweave_bridge::{Executor, ThreadPoolExecutor, run_in_executor, to_thread};
     pub use taskweave_core::{
         Error, ErrorKind, Promise, ReturnWhen, Task, TaskGroup, as_completed, create_task,

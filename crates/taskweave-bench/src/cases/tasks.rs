@@ -5,10 +5,14 @@
 //!   in a loop, against `tokio::spawn(async {}).await` in the same loop on the same runtime (a
 //!   multi-thread runtime with 2 workers / a current-thread runtime), and against asyncio's
 //!   `await create_task(noop())`. ns per task.
-//! - `task_spawn_await_main`: the same loop written directly in the future given to `run` (the
-//!   main future, which is not a task), against asyncio's loop in its main coroutine (which
-//!   asyncio runs as a task; the peer's `spawn_await` mode) and, baseline `in_task`, against the
-//!   same loop inside a task on the same runtime. ns per task.
+//! - `task_spawn_await_main`: the same loop written directly in the main future of `run_task`
+//!   (which runs it as the task "main", as `#[taskweave::main]` does for a sendable body),
+//!   against asyncio's loop in its main coroutine (which asyncio runs as a task; the peer's
+//!   `spawn_await` mode) and, baseline `in_task`, against the same loop inside a task of its own
+//!   on the same runtime. ns per task.
+//! - `task_spawn_await_run_main`: the loop in the main future of `run`, which takes any future
+//!   (not `Send`, borrowing) and polls it on the calling thread, so each await of a task a
+//!   worker finished wakes that thread; baselines `in_task` and python as above. ns per task.
 //! - `gather_100k` / `gather_100k_ct`: create 100k trivial tasks, then `gather` them (results in
 //!   input order), against tokio's `JoinSet` and `join_all` over `JoinHandle`s (the faster one is
 //!   the baseline) and asyncio's `gather`, on either runtime. ns per task.
@@ -122,26 +126,49 @@ fn spawn_await_main(config: &Config) -> Vec<Row> {
         (30_000, Rounds { warm_up: 1, measured: 11 }, 7)
     };
     // `rotate_async` is awaited by the main future itself, so a contender that awaits its loop
-    // directly runs it in the main future.
-    let samples = runtime(Flavour::MultiThread)
-        .run(async move {
-            let mut contenders: [AsyncContender<'_>; 2] = [
-                Box::new(move || Box::pin(main_spawn_await(n))),
-                Box::new(move || Box::pin(ours_spawn_await(n, None))),
-            ];
-            rotate_async(rounds, &mut contenders).await
-        })
+    // directly runs it in the main future: as the task "main" under `run_task` (what
+    // `#[taskweave::main]` gives a sendable body), on the calling thread under `run`.
+    let contenders = move || -> [AsyncContender<'static>; 2] {
+        [
+            Box::new(move || Box::pin(main_spawn_await(n))),
+            Box::new(move || Box::pin(ours_spawn_await(n, None))),
+        ]
+    };
+    let as_task = runtime(Flavour::MultiThread)
+        .run_task(async move { rotate_async(rounds, &mut contenders()).await })
         .unwrap_or_else(|e| panic!("the measuring runtime failed: {e}"));
-    let ours = median(&samples[0]);
+    let on_caller = runtime(Flavour::MultiThread)
+        .run(async move { rotate_async(rounds, &mut contenders()).await })
+        .unwrap_or_else(|e| panic!("the measuring runtime failed: {e}"));
+    let ours = median(&as_task[0]);
     println!(
-        "   spread of rounds: main {:.0}%, in a task {:.0}%",
-        spread(&samples[0]) * 100.0,
-        spread(&samples[1]) * 100.0
+        "   spread of rounds: main task {:.0}%, in a task {:.0}%; run's main {:.0}%, in a task {:.0}%",
+        spread(&as_task[0]) * 100.0,
+        spread(&as_task[1]) * 100.0,
+        spread(&on_caller[0]) * 100.0,
+        spread(&on_caller[1]) * 100.0
     );
-    let mut rows = vec![Row::new(case, ours, median(&samples[1]), "in_task", "ns/task")];
+    let mut rows = vec![
+        Row::new(case, ours, median(&as_task[1]), "in_task", "ns/task"),
+        Row::new(
+            "task_spawn_await_run_main",
+            median(&on_caller[0]),
+            median(&on_caller[1]),
+            "in_task",
+            "ns/task",
+        ),
+    ];
     let args = ["spawn_await".to_owned(), n.to_string(), python_reps.to_string()];
     if let Some(python) = peer::python(config, "tasks.py", &args) {
-        rows.push(Row::new(case, ours, python.get("ns_per_task"), "python", "ns/task"));
+        let python = python.get("ns_per_task");
+        rows.push(Row::new(case, ours, python, "python", "ns/task"));
+        rows.push(Row::new(
+            "task_spawn_await_run_main",
+            median(&on_caller[0]),
+            python,
+            "python",
+            "ns/task",
+        ));
     }
     rows
 }

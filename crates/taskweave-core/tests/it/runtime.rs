@@ -158,3 +158,170 @@ fn run_try_on_a_runtime_reports_a_nested_call_in_the_callers_type() {
     });
     assert!(out.as_ref().is_err_and(|e| e.is_refused()));
 }
+
+/// `run_task`: the same contract as `run`, with `main` running as a task named "main".
+mod run_task {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use taskweave_core::instrument::{Observer, Outcome};
+    use taskweave_core::{Error, Promise, Runtime, TaskInfo, create_task, run_task, sleep};
+
+    #[test]
+    fn returns_mains_value_on_both_flavours() {
+        assert_eq!(run_task(async { 5 }).unwrap(), 5);
+        for rt in [
+            Runtime::builder().current_thread().build().unwrap(),
+            Runtime::builder().worker_threads(2).build().unwrap(),
+        ] {
+            let sum = rt.run_task(async {
+                let mut sum = 0;
+                for i in 0..50 {
+                    sum += create_task(async move { i }).await.unwrap();
+                }
+                sum
+            });
+            assert_eq!(sum.unwrap(), 1225);
+        }
+    }
+
+    #[test]
+    fn main_is_a_task_poll_so_blocking_waits_are_refused() {
+        let refused = run_task(async {
+            assert!(taskweave_core::strict::in_task_poll());
+            let (mut p, _r) = Promise::<u8>::pending();
+            p.result(None).unwrap_err()
+        })
+        .unwrap();
+        assert!(refused.is_refused(), "{refused}");
+    }
+
+    #[test]
+    fn panic_is_an_error_of_the_task_named_main_on_both_flavours() {
+        let builders = [
+            Runtime::builder().current_thread(),
+            Runtime::builder().worker_threads(2),
+        ];
+        for builder in builders {
+            let err = builder
+                .build()
+                .unwrap()
+                .run_task(async {
+                    if true {
+                        panic!("main task broke");
+                    }
+                })
+                .unwrap_err();
+            assert!(err.is_panic(), "{err:?}");
+            assert!(err.to_string().contains("main task broke"), "{err}");
+            let panic = err.panic().unwrap();
+            assert_eq!(panic.task(), Some("main"), "{err:?}");
+            // The task's creation site is the caller of `run_task`, not the runtime's code.
+            let site = panic.site().unwrap();
+            assert!(
+                site.file().ends_with("runtime.rs") && site.file().contains("tests"),
+                "{site}"
+            );
+        }
+    }
+
+    #[test]
+    fn nested_call_is_refused() {
+        let inner = run_task(async { run_task(async { 1 }) }).unwrap();
+        assert!(inner.as_ref().is_err_and(|e| e.is_refused()));
+        let flat: Result<u8, Error> = taskweave_core::run_task(async {
+            let rt = Runtime::builder().current_thread().build().unwrap();
+            rt.run_task_try(async { Ok(1) })
+        })
+        .unwrap();
+        assert!(flat.is_err_and(|e| e.is_refused()));
+    }
+
+    #[test]
+    fn leftover_tasks_are_cancelled_at_shutdown_on_both_flavours() {
+        let builders = [
+            Runtime::builder().current_thread(),
+            Runtime::builder().worker_threads(2),
+        ];
+        for builder in builders {
+            let mut leftover: Promise<()> = builder
+                .build()
+                .unwrap()
+                .run_task(async {
+                    create_task(async { sleep(Duration::from_secs(3600)).await }).into()
+                })
+                .unwrap();
+            let err = leftover.result(Some(Duration::from_secs(5))).unwrap_err();
+            assert!(err.is_cancelled(), "got {err:?}");
+        }
+    }
+
+    #[test]
+    fn try_form_flattens() {
+        let ok: Result<u32, Error> = taskweave_core::run_task_try(async {
+            let v = create_task(async { 20 }).await?;
+            Ok(v + 1)
+        });
+        assert_eq!(ok.unwrap(), 21);
+        let boxed: Result<u8, taskweave_core::BoxError> =
+            taskweave_core::run_task_try(async { panic!("main broke") });
+        assert!(boxed.unwrap_err().to_string().contains("main broke"));
+    }
+
+    #[derive(Default)]
+    struct Seen(Mutex<Vec<String>>);
+
+    impl Observer for Seen {
+        fn on_spawn(&self, task: &TaskInfo) {
+            self.push(format!("spawn {}", task.name()));
+        }
+        fn on_poll_start(&self, task: &TaskInfo) {
+            if task.name() == "main" {
+                self.push("poll main".to_owned());
+            }
+        }
+        fn on_complete(&self, task: &TaskInfo, outcome: Outcome<'_>) {
+            let how = match outcome {
+                Outcome::Finished => "finished",
+                Outcome::Failed(_) => "failed",
+                Outcome::Cancelled => "cancelled",
+                _ => "other",
+            };
+            self.push(format!("complete {} {how}", task.name()));
+        }
+        fn on_shutdown(&self) {
+            self.push("shutdown".to_owned());
+        }
+    }
+
+    impl Seen {
+        fn push(&self, event: String) {
+            self.0.lock().unwrap().push(event);
+        }
+    }
+
+    #[test]
+    fn the_observer_sees_main_as_a_task_that_ends_before_shutdown() {
+        let seen = Arc::new(Seen::default());
+        let rt = Runtime::builder()
+            .worker_threads(2)
+            .observer(seen.clone())
+            .build()
+            .unwrap();
+        rt.run_task(async { create_task(async {}).await.unwrap() })
+            .unwrap();
+        let events = seen.0.lock().unwrap().clone();
+        assert_eq!(
+            events.first().map(String::as_str),
+            Some("spawn main"),
+            "{events:?}"
+        );
+        assert!(events.iter().any(|e| e == "poll main"), "{events:?}");
+        let ended = events.iter().position(|e| e == "complete main finished");
+        let shutdown = events.iter().position(|e| e == "shutdown");
+        assert!(
+            ended.is_some() && ended < shutdown,
+            "main ends before the shutdown: {events:?}"
+        );
+    }
+}

@@ -88,3 +88,32 @@ fn the_usual_combinators_produce_no_warning() {
         .unwrap();
     assert!(warnings().is_empty(), "{:#?}", warnings());
 }
+
+#[test]
+fn a_main_run_as_a_task_is_silent_too() {
+    let _serial = capture::serial();
+    let debug = Debug::new()
+        .hang_after(Some(Duration::from_secs(2)))
+        .build();
+    crate::runtime(&debug)
+        .run_task(async {
+            let squares = gather((0..5).map(|x| create_task(compute(x))))
+                .await
+                .unwrap();
+            assert_eq!(squares, vec![0, 1, 4, 9, 16]);
+            let slow = create_task_named("slow", tokio::time::sleep(Duration::from_secs(30)));
+            assert!(
+                wait_for(slow, Duration::from_millis(5))
+                    .await
+                    .unwrap_err()
+                    .is_timeout()
+            );
+            let group = TaskGroup::new();
+            for x in 0..4 {
+                let _ = group.spawn(async move { Ok::<_, std::io::Error>(compute(x).await) });
+            }
+            group.join().await.unwrap();
+        })
+        .unwrap();
+    assert!(warnings().is_empty(), "{:#?}", warnings());
+}

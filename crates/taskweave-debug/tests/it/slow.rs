@@ -85,3 +85,32 @@ fn fast_polls_are_not_reported() {
         .unwrap();
     assert!(of_kind("slow_poll").is_empty());
 }
+
+#[test]
+fn a_slow_poll_of_run_tasks_main_is_reported_as_the_task_main() {
+    let _serial = capture::serial();
+    let debug = Debug::new().build();
+    crate::runtime(&debug)
+        .run_task(async {
+            tokio::task::yield_now().await;
+            std::thread::sleep(Duration::from_millis(150));
+        })
+        .unwrap();
+    let slow = of_kind("slow_poll");
+    assert_eq!(slow.len(), 1, "{slow:?}");
+    assert_eq!(slow[0].field("task.name"), Some("main"));
+    assert!(
+        slow[0]
+            .message
+            .starts_with("Executing <Task name='main' id="),
+        "{}",
+        slow[0].message
+    );
+    // The main task's site is the code that called `run_task`.
+    assert!(
+        slow[0]
+            .field("task.site")
+            .unwrap()
+            .contains("tests/it/slow.rs")
+    );
+}

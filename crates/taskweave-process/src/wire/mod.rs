@@ -507,12 +507,17 @@ fn begin(out: &mut Vec<u8>, kind: u8) -> usize {
 pub(crate) fn finish(out: &mut [u8], start: usize, max: usize) -> Result<(), Error> {
     let len = out.len() - start - 4;
     if len > max || len > u32::MAX as usize {
-        return Err(wire_err(format!(
-            "frame of {len} bytes exceeds the limit of {max} bytes"
-        )));
+        return Err(frame_too_large(len, max));
     }
     out[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
     Ok(())
+}
+
+/// The error for a frame body of `len` bytes, over the limit `max`.
+pub(crate) fn frame_too_large(len: usize, max: usize) -> Error {
+    wire_err(format!(
+        "frame of {len} bytes exceeds the limit of {max} bytes"
+    ))
 }
 
 fn put_fn(out: &mut Vec<u8>, f: FnRef) {
@@ -693,12 +698,9 @@ pub(crate) fn begin_result(out: &mut Vec<u8>, id: u64, exec_nanos: u64) -> usize
     start
 }
 
-/// Patches the run time of a result frame that starts at `start`.
-pub(crate) fn set_result_nanos(out: &mut [u8], start: usize, nanos: u64) {
-    // After the length (4), the kind (1) and the call id (8).
-    let at = start + 13;
-    out[at..at + 8].copy_from_slice(&nanos.to_le_bytes());
-}
+/// Where a result frame's run time sits: after the length (4), the kind (1) and the call id
+/// (8); the worker patches it once the call has run.
+pub(crate) const RESULT_NANOS_AT: usize = 13;
 
 /// Appends a complete "failed" frame.
 pub(crate) fn encode_failed(out: &mut Vec<u8>, id: u64, detail: &str) {

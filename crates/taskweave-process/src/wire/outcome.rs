@@ -18,12 +18,53 @@ const PANICKED: u8 = 1;
 const WIRE: u8 = 2;
 const REFUSED: u8 = 3;
 
+/// Where a worker writes a reply's outcomes: a `Vec`, or a result frame that may live in the
+/// worker's shared results region (`arena::ResultBuf`).
+pub(crate) trait Out {
+    /// Bytes written so far.
+    fn len(&self) -> usize;
+    /// Drops everything after the first `len` bytes.
+    fn truncate(&mut self, len: usize);
+    /// Appends `bytes`.
+    fn append(&mut self, bytes: &[u8]);
+}
+
+impl Out for Vec<u8> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn truncate(&mut self, len: usize) {
+        Vec::truncate(self, len);
+    }
+    fn append(&mut self, bytes: &[u8]) {
+        // Writing into a Vec cannot fail.
+        let _ = std::io::Write::write_all(&mut crate::bytes::FrameWriter(self), bytes);
+    }
+}
+
+/// A serialiser's writer into an [`Out`].
+struct Writer<'a, O: Out + ?Sized>(&'a mut O);
+
+impl<O: Out + ?Sized> std::io::Write for Writer<'_, O> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.append(data);
+        Ok(data.len())
+    }
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.0.append(data);
+        Ok(())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Appends a value's outcome; a value whose `Serialize` refuses becomes a wire-error outcome.
 /// A panic in `Serialize` unwinds to the caller, which must truncate `out` to where it was.
-pub(crate) fn push_value<R: Serialize>(out: &mut Vec<u8>, value: &R) {
+pub(crate) fn push_value<R: Serialize, O: Out + ?Sized>(out: &mut O, value: &R) {
     let mark = out.len();
-    out.push(OK);
-    if let Err(e) = postcard::to_io(value, crate::bytes::FrameWriter(&mut *out)) {
+    out.append(&[OK]);
+    if let Err(e) = postcard::to_io(value, Writer(&mut *out)) {
         out.truncate(mark);
         let why = super::serialise_failure(value, &e);
         push_wire(out, &format!("result could not be serialised: {why}"));
@@ -31,25 +72,25 @@ pub(crate) fn push_value<R: Serialize>(out: &mut Vec<u8>, value: &R) {
 }
 
 /// Appends a panic's outcome.
-pub(crate) fn push_panic(out: &mut Vec<u8>, message: &str, backtrace: &str) {
-    out.push(PANICKED);
-    // Serialising strings into a Vec cannot fail.
-    let _ = postcard::to_io(&(message, backtrace), &mut *out);
+pub(crate) fn push_panic<O: Out + ?Sized>(out: &mut O, message: &str, backtrace: &str) {
+    out.append(&[PANICKED]);
+    // Serialising strings cannot fail: the writer takes every byte.
+    let _ = postcard::to_io(&(message, backtrace), Writer(&mut *out));
 }
 
 /// Appends a refusal's outcome: the worker would not run the call (an unknown name, a signature
 /// that does not match).
-pub(crate) fn push_refused(out: &mut Vec<u8>, detail: &str) {
-    out.push(REFUSED);
-    // Serialising a `&str` into a Vec cannot fail.
-    let _ = postcard::to_io(&detail, &mut *out);
+pub(crate) fn push_refused<O: Out + ?Sized>(out: &mut O, detail: &str) {
+    out.append(&[REFUSED]);
+    // Serialising a `&str` cannot fail: the writer takes every byte.
+    let _ = postcard::to_io(&detail, Writer(&mut *out));
 }
 
 /// Appends a wire error's outcome.
-pub(crate) fn push_wire(out: &mut Vec<u8>, detail: &str) {
-    out.push(WIRE);
-    // Serialising a `&str` into a Vec cannot fail.
-    let _ = postcard::to_io(&detail, &mut *out);
+pub(crate) fn push_wire<O: Out + ?Sized>(out: &mut O, detail: &str) {
+    out.append(&[WIRE]);
+    // Serialising a `&str` cannot fail: the writer takes every byte.
+    let _ = postcard::to_io(&detail, Writer(&mut *out));
 }
 
 /// Decodes the next outcome of a reply; a panic in `R`'s `Deserialize` fails this outcome (and,

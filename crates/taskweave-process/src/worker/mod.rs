@@ -13,7 +13,7 @@ use std::fs::File;
 use std::io::{BufReader, Write};
 use std::time::Instant;
 
-use crate::arena::Arena;
+use crate::arena::{Arena, ResultBuf};
 use crate::claims::{Claim, Claims};
 use crate::image::{Image, image, resolve};
 use crate::wire::{self, FnRef, ToWorker};
@@ -187,15 +187,6 @@ fn install_panic_hook() {
 
 fn send(out: &mut File, frame: &[u8]) -> bool {
     out.write_all(frame).is_ok()
-}
-
-/// Sends a result frame, its body through the results region when it is large and the pool is
-/// done with the previous one.
-fn send_result(out: &mut File, frame: &[u8], results: Option<&mut Arena>) -> bool {
-    match crate::arena::envelope_for(frame, results) {
-        Some(envelope) => send(out, &envelope),
-        None => send(out, frame),
-    }
 }
 
 fn fatal(out: &mut File, detail: &str) -> i32 {
@@ -438,11 +429,12 @@ fn serve(marker: Marker) -> i32 {
         }
         let claimed_at = position;
         position += 1;
-        frame.clear();
+        // A large result is written straight into the results region, where the pool reads it.
+        let mut reply = ResultBuf::new(std::mem::take(&mut frame), results.as_mut());
         match accept_target(target, secret, named_only) {
             Ok(runnable) => {
                 let started = Instant::now();
-                let start = wire::begin_result(&mut frame, id, 0);
+                let start = wire::begin_result(reply.vec_mut(), id, 0);
                 match runnable {
                     Runnable::Offset(func, tramp) => {
                         // SAFETY: `tramp` is a checked reference into this build's code, made
@@ -450,29 +442,31 @@ fn serve(marker: Marker) -> i32 {
                         let tramp = unsafe {
                             std::mem::transmute::<*const (), Trampoline>(tramp as *const ())
                         };
-                        tramp(func, count, payload, &mut frame);
+                        tramp(func, count, payload, &mut reply);
                     }
                     Runnable::Named { name, hash, caller } => {
-                        named::run(name, hash, caller, count, payload, &mut frame);
+                        named::run(name, hash, caller, count, payload, reply.vec_mut());
                     }
                 }
                 // The arguments are decoded: the pool may reuse the region for the next call.
                 release(&calls, posted);
                 let nanos = started.elapsed().as_nanos() as u64;
-                wire::set_result_nanos(&mut frame, start, nanos);
-                if let Err(e) = wire::finish(&mut frame, start, marker.max_frame) {
-                    frame.clear();
-                    wire::encode_failed(&mut frame, id, &format!("result too large: {e}"));
+                reply.patch(start + wire::RESULT_NANOS_AT, &nanos.to_le_bytes());
+                if let Err(e) = reply.finish(marker.max_frame) {
+                    reply.clear();
+                    wire::encode_failed(reply.vec_mut(), id, &format!("result too large: {e}"));
                 }
             }
             Err(detail) => {
                 release(&calls, posted);
-                wire::encode_failed(&mut frame, id, &detail);
+                wire::encode_failed(reply.vec_mut(), id, &detail);
             }
         }
         // Each reply is written before the next call starts, so when a worker dies the pool
         // knows exactly which call it was running.
-        if !send_result(&mut out, &frame, results.as_mut()) {
+        let (sent, buf) = reply.send(&mut out);
+        frame = buf;
+        if sent.is_err() {
             return 0;
         }
         claims.mark_replied(claimed_at, id);

@@ -10,13 +10,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use taskweave_core::Error;
 
+use crate::arena::ResultBuf;
 use crate::image;
 use crate::wire::FnRef;
-use crate::wire::outcome;
+use crate::wire::outcome::{self, Out};
 
 /// Runs a call in a worker: `func` is a `fn(A) -> R` of this image, `input` holds `count`
 /// serialised arguments, outcomes are appended to `out`.
-pub(crate) type Trampoline = fn(func: usize, count: u32, input: &[u8], out: &mut Vec<u8>);
+pub(crate) type Trampoline = fn(func: usize, count: u32, input: &[u8], out: &mut ResultBuf<'_>);
 
 /// Runs an initializer in a worker: `func` is a `fn(A) -> O` of this image.
 pub(crate) type InitTrampoline = fn(func: usize, input: &[u8]) -> Result<(), String>;
@@ -181,7 +182,7 @@ fn run_chunk<A: DeserializeOwned, R: Serialize>(
     func: usize,
     count: u32,
     input: &[u8],
-    out: &mut Vec<u8>,
+    out: &mut ResultBuf<'_>,
 ) {
     // SAFETY: `func` was resolved from a reference whose tag matched and which lies in this
     // image's code, and the handshake proved this image is the pool's build: the pool made the
@@ -192,7 +193,7 @@ fn run_chunk<A: DeserializeOwned, R: Serialize>(
 }
 
 /// The trampoline for `fn() -> R` (each call's argument is `()`).
-fn run_thunk<R: Serialize>(func: usize, count: u32, input: &[u8], out: &mut Vec<u8>) {
+fn run_thunk<R: Serialize>(func: usize, count: u32, input: &[u8], out: &mut ResultBuf<'_>) {
     // SAFETY: as in `run_chunk`, for a reference the pool made from a `fn() -> R` paired with
     // this monomorphisation (`thunk_ref`).
     let f = unsafe { std::mem::transmute::<*const (), fn() -> R>(func as *const ()) };
@@ -203,7 +204,7 @@ fn run_items<A: DeserializeOwned, R: Serialize>(
     f: impl Fn(A) -> R,
     count: u32,
     input: &[u8],
-    out: &mut Vec<u8>,
+    out: &mut impl Out,
 ) {
     let mut rest = input;
     for i in 0..count {

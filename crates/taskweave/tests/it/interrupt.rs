@@ -63,6 +63,12 @@ fn child_map_in_run() {
 }
 
 #[test]
+fn child_map_in_run_task() {
+    let out = taskweave::run_task(pool_map()).unwrap().unwrap();
+    assert_eq!(out, vec![0, 1, 4, 9, 16, 25]);
+}
+
+#[test]
 fn child_map_in_runtime_run() {
     let rt = Runtime::builder().worker_threads(2).build().unwrap();
     let out = rt.run_try(pool_map()).unwrap();
@@ -113,6 +119,15 @@ impl Drop for StuckCleanUp {
 #[test]
 fn child_stuck_cleanup() {
     let out = taskweave::run(async {
+        let _stuck = StuckCleanUp;
+        pool_map().await
+    });
+    assert_eq!(out.unwrap().unwrap().len(), 6);
+}
+
+#[test]
+fn child_stuck_cleanup_in_run_task() {
+    let out = taskweave::run_task(async {
         let _stuck = StuckCleanUp;
         pool_map().await
     });
@@ -320,6 +335,11 @@ fn ctrl_c_at_the_terminal_also_reaching_the_workers_still_exits_130() {
 }
 
 #[test]
+fn ctrl_c_stops_the_main_task_of_run_task_cleans_up_and_exits_130() {
+    interrupt_cleans_up_and_exits_130("child_map_in_run_task", false);
+}
+
+#[test]
 fn ctrl_c_cancels_runtime_run_cleans_up_and_exits_130() {
     interrupt_cleans_up_and_exits_130("child_map_in_runtime_run", false);
 }
@@ -331,7 +351,16 @@ fn ctrl_c_cancels_an_attributed_main_cleans_up_and_exits_130() {
 
 #[test]
 fn a_second_ctrl_c_exits_at_once_while_cleanup_is_stuck() {
-    let mut child = start("child_stuck_cleanup");
+    second_ctrl_c_exits_at_once("child_stuck_cleanup");
+}
+
+#[test]
+fn a_second_ctrl_c_exits_at_once_while_the_main_tasks_cleanup_is_stuck() {
+    second_ctrl_c_exits_at_once("child_stuck_cleanup_in_run_task");
+}
+
+fn second_ctrl_c_exits_at_once(test: &str) {
+    let mut child = start(test);
     child.line("ready");
     child.ctrl_c();
     child.line("clean-up started");
