@@ -49,6 +49,7 @@ mod client;
 mod connect;
 mod error;
 mod executor_impl;
+mod fast;
 mod names;
 mod objects;
 mod wire;

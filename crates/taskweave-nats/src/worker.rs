@@ -16,6 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use crate::client::{consumer_config, open_durable};
 use crate::connect::{ConnectConfig, Credentials};
 use crate::error::transport;
+use crate::fast::Fast;
 use crate::names::{self, Names};
 use crate::objects::Objects;
 use crate::wire::{self, Body, Call, Outcome, Refusal, Reply, WorkerId};
@@ -108,7 +109,8 @@ impl Worker {
         self
     }
 
-    /// Calls run at once, each on a blocking thread of the worker's runtime.
+    /// Calls run at once: fast ones on as many threads of the worker's own, fed from one
+    /// queue; durable ones on blocking threads of its runtime; both share this limit.
     ///
     /// ```
     /// let w = taskweave_nats::Worker::builder().concurrency(4);
@@ -279,8 +281,9 @@ impl Worker {
                 .map_err(|e| transport(format!("open the consumer of `{}`", f.name()), e))?;
             serving.push((subscriber, consumer));
         }
+        let fast = Fast::start(context.clone(), self.concurrency).map_err(Error::broken)?;
         for (subscriber, consumer) in serving {
-            tasks.spawn(serve_fast(context.clone(), subscriber, stop_rx.clone()));
+            tasks.spawn(fast.clone().serve(subscriber, stop_rx.clone()));
             tasks.spawn(serve_durable(context.clone(), consumer, stop_rx.clone()));
         }
         client
@@ -309,15 +312,16 @@ impl Worker {
 }
 
 /// What every call handler of one worker shares.
-struct Context {
-    client: async_nats::Client,
-    me: WorkerId,
-    permits: Arc<Semaphore>,
-    objects: Objects,
+pub(crate) struct Context {
+    pub(crate) client: async_nats::Client,
+    pub(crate) me: WorkerId,
+    /// One per call that may run at once, fast or durable.
+    pub(crate) permits: Arc<Semaphore>,
+    pub(crate) objects: Objects,
     results: kv::Store,
     /// One clone per call being handled, from receipt to its reply or ack: the drain waits
     /// until only the original is left.
-    busy: Arc<()>,
+    pub(crate) busy: Arc<()>,
 }
 
 async fn wait_for_stop_signal() {
@@ -340,72 +344,6 @@ async fn wait_for_stop_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-/// Fast mode: each message of the function's queue subscription is one call.
-async fn serve_fast(
-    context: Arc<Context>,
-    mut subscriber: async_nats::Subscriber,
-    mut stop: watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            message = subscriber.next() => {
-                let Some(message) = message else { return };
-                tokio::spawn(handle_fast(context.clone(), message));
-            }
-            _ = stop.changed() => {
-                let _ = subscriber.unsubscribe().await;
-                return;
-            }
-        }
-    }
-}
-
-/// Accepts at once (a call that waits for a free slot is still alive), heartbeats until done,
-/// then replies.
-async fn handle_fast(context: Arc<Context>, message: async_nats::Message) {
-    let _busy = context.busy.clone();
-    let Some(reply) = message.reply.clone() else {
-        return;
-    };
-    let call: Call = match wire::decode(&message.payload) {
-        Ok(call) => call,
-        Err(e) => {
-            let outcome = Outcome {
-                worker: context.me.clone(),
-                attempt: 1,
-                result: Err(Refusal::Wire(format!(
-                    "the call envelope does not decode: {e}"
-                ))),
-            };
-            publish_reply(&context, &reply, &Reply::Done(outcome)).await;
-            return;
-        }
-    };
-    let every = Duration::from_millis(call.heartbeat_ms.max(10));
-    let run = async {
-        let permit = context.permits.clone().acquire_owned().await.ok();
-        execute(&context, call, 1, permit).await
-    };
-    tokio::pin!(run);
-    publish_reply(&context, &reply, &Reply::Accepted(context.me.clone())).await;
-    // Heartbeats from this task rather than one of their own: a short call never sees its
-    // first tick, and costs no task and no timer beyond this one.
-    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    let outcome = loop {
-        tokio::select! {
-            outcome = &mut run => break outcome,
-            _ = beat.tick() => publish_reply(&context, &reply, &Reply::Heartbeat).await,
-        }
-    };
-    publish_reply(&context, &reply, &Reply::Done(outcome)).await;
-}
-
-async fn publish_reply(context: &Context, subject: &async_nats::Subject, reply: &Reply) {
-    if let Ok(bytes) = wire::encode(reply) {
-        let _ = context.client.publish(subject.clone(), bytes.into()).await;
     }
 }
 
@@ -459,7 +397,7 @@ async fn handle_durable(context: Arc<Context>, message: jetstream::Message, ack_
     let _busy = context.busy.clone();
     let message = Arc::new(message);
     let attempt = message.info().map_or(1, |i| i.delivered.max(1) as u64);
-    let call: Call = match wire::decode(&message.payload) {
+    let call: Call = match wire::decode_call(&message.payload) {
         Ok(call) => call,
         Err(_) => {
             // Not a call envelope: nobody can ever run it.

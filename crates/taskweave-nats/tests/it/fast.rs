@@ -377,3 +377,59 @@ fn run_in_executor_runs_a_registered_function_without_argument_on_a_worker() {
     let by_name: u32 = s.nats.submit_named(name, ()).result(LIMIT).unwrap();
     assert_eq!(by_name, 42);
 }
+
+#[test]
+fn a_call_longer_than_the_heartbeat_timeout_is_kept_alive_by_heartbeats() {
+    // Heartbeats every 200 ms of an 800 ms timeout: without them, this 2.5 s call would fail
+    // as WorkerDied after 800 ms.
+    let s = setup("slowbeat", Mode::Fast, 1, 1);
+    let mut p = s.nats.submit(funcs::square_with_pid, (7, 2_500));
+    let (v, pid) = p.result(LIMIT).unwrap();
+    assert_eq!((v, pid), (49, s.workers.pids()[0]));
+}
+
+#[test]
+fn calls_queued_behind_a_running_one_fail_naming_the_worker_that_died() {
+    // One worker running one call at a time: the quick calls are accepted together (a batch)
+    // and wait behind the slow one; the worker dies while the slow one runs.
+    let mut s = setup("queuedkill", Mode::Fast, 1, 1);
+    for x in 0..5u64 {
+        assert_eq!(
+            s.nats.submit(funcs::square, x).result(LIMIT).unwrap(),
+            x * x
+        );
+    }
+    let marker = crate::temp_path("queued-marker");
+    let slow = s.nats.submit(
+        funcs::slow_marked,
+        (marker.display().to_string(), 30_000, 1),
+    );
+    // Submitted once the slow call runs, so they wait behind it on the worker's one thread.
+    let victim = crate::wait_for_marker(&marker, Duration::from_secs(10));
+    let queued: Vec<_> = (0..20u64)
+        .map(|x| s.nats.submit(funcs::square, x))
+        .collect();
+    // Killed once all are accepted (a call not yet read by the worker would end as not run).
+    let accepted = Instant::now();
+    while !queued.iter().all(|p| p.running()) {
+        assert!(
+            accepted.elapsed() < Duration::from_secs(10),
+            "not accepted in 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    s.workers.kill_pid(victim).unwrap();
+    let died = |err: taskweave_core::Error| match err.worker() {
+        Some(w) => {
+            assert_eq!(w.pid(), victim, "{err}");
+            assert!(w.task().contains("may have run"), "{err}");
+        }
+        None => panic!("expected WorkerDied, got {err}"),
+    };
+    let mut slow = slow;
+    died(slow.result(LIMIT).unwrap_err());
+    for mut p in queued {
+        died(p.result(LIMIT).unwrap_err());
+    }
+    let _ = std::fs::remove_file(marker);
+}
