@@ -110,6 +110,8 @@ pub(crate) struct Fast {
     state: Mutex<State>,
     queue: Mutex<VecDeque<Job>>,
     queued: Condvar,
+    /// Set under the queue's lock by [`Fast::close`]: run threads leave once the queue is empty.
+    closed: std::sync::atomic::AtomicBool,
     beat: Notify,
     write: Notify,
 }
@@ -126,6 +128,7 @@ impl Fast {
             state: Mutex::new(State::default()),
             queue: Mutex::new(VecDeque::new()),
             queued: Condvar::new(),
+            closed: std::sync::atomic::AtomicBool::new(false),
             beat: Notify::new(),
             write: Notify::new(),
         });
@@ -134,7 +137,7 @@ impl Fast {
             let fast = fast.clone();
             let runtime = runtime.clone();
             std::thread::Builder::new()
-                .name(format!("taskweave-nats-run-{i}"))
+                .name(format!("tw-nats-run-{i}"))
                 .spawn(move || fast.run_thread(&runtime))
                 .map_err(|e| format!("cannot start a worker thread: {e}"))?;
         }
@@ -260,6 +263,16 @@ impl Fast {
     }
 
     /// One run thread: takes queued calls one after another for as long as there are any.
+    /// Lets the run threads end once every queued call has run, so that a program whose
+    /// worker returned from `Worker::run` keeps no idle threads (a thread still inside a call
+    /// ends after it).
+    pub(crate) fn close(&self) {
+        let _queue = lock(&self.queue);
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.queued.notify_all();
+    }
+
     fn run_thread(&self, runtime: &tokio::runtime::Handle) {
         loop {
             let job = {
@@ -267,6 +280,10 @@ impl Fast {
                 loop {
                     if let Some(job) = queue.pop_front() {
                         break job;
+                    }
+                    // Read under the lock `close` takes, so its wake-up cannot be missed.
+                    if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+                        return;
                     }
                     queue = self
                         .queued

@@ -306,6 +306,7 @@ impl Worker {
                 context.me, self.drain_timeout
             );
         }
+        fast.close();
         let _ = client.flush().await;
         Ok(())
     }

@@ -433,3 +433,91 @@ fn calls_queued_behind_a_running_one_fail_naming_the_worker_that_died() {
     }
     let _ = std::fs::remove_file(marker);
 }
+
+/// Set in the environment of the child below: the server URL and namespace its worker serves.
+const OWN_WORKER: &str = "TASKWEAVE_TEST_OWN_WORKER";
+
+/// The run threads (`tw-nats-run-*`: a thread name keeps 15 bytes in `/proc`) of this process.
+fn run_threads() -> usize {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .filter(|name| name.starts_with("tw-nats-run-"))
+        .count()
+}
+
+/// A program that runs `Worker::run` itself (not through `--taskweave-worker`) and goes on
+/// after it returned: its run threads must end with it. Without `OWN_WORKER` it only checks
+/// that a process without a worker has none.
+#[test]
+fn child_own_worker_then_count_run_threads() {
+    let Ok(spec) = std::env::var(OWN_WORKER) else {
+        assert_eq!(run_threads(), 0);
+        return;
+    };
+    let (url, namespace) = spec.split_once(' ').expect("url and namespace");
+    taskweave_nats::Worker::builder()
+        .server(url)
+        .namespace(namespace)
+        .concurrency(3)
+        .run()
+        .expect("the worker runs until SIGTERM");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while run_threads() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!("run threads left: {}", run_threads());
+}
+
+#[test]
+fn a_worker_that_returned_from_run_leaves_no_run_threads() {
+    use std::process::{Command, Stdio};
+    let s = setup("ownworker", Mode::Fast, 0, 1);
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let child = Command::new(exe)
+        .args([
+            "fast::child_own_worker_then_count_run_threads",
+            "--exact",
+            "--nocapture",
+        ])
+        .env(OWN_WORKER, format!("{} {}", s.server.url(), s.namespace))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the child starts");
+    let pid = child.id();
+    // Served calls show that its run threads exist.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let answered = loop {
+        match s.nats.submit(funcs::whoami, ()).result(LIMIT) {
+            Ok(p) => break p,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Err(e) => panic!("the child's worker never answered: {e}"),
+        }
+    };
+    assert_eq!(answered, pid);
+    for x in 0..20u64 {
+        assert_eq!(
+            s.nats.submit(funcs::square, x).result(LIMIT).unwrap(),
+            x * x
+        );
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the child ends within 30 s")
+        .expect("its output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{:?}: {stdout}", out.status);
+    assert!(stdout.contains("run threads left: 0"), "{stdout}");
+}
