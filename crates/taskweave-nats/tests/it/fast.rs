@@ -449,13 +449,12 @@ fn run_threads() -> usize {
         .count()
 }
 
-/// A program that runs `Worker::run` itself (not through `--taskweave-worker`) and goes on
-/// after it returned: its run threads must end with it. Without `OWN_WORKER` it only checks
-/// that a process without a worker has none.
+/// The child of `a_worker_that_returned_from_run_leaves_no_run_threads`: a program that runs
+/// `Worker::run` itself (not through `--taskweave-worker`) and goes on after it returned. Run
+/// without `OWN_WORKER` (by the harness, beside the other tests) it has nothing to serve.
 #[test]
 fn child_own_worker_then_count_run_threads() {
     let Ok(spec) = std::env::var(OWN_WORKER) else {
-        assert_eq!(run_threads(), 0);
         return;
     };
     let (url, namespace) = spec.split_once(' ').expect("url and namespace");
