@@ -69,50 +69,101 @@ impl<A: Payload, R: Payload> ProcessMap<A, R> {
                 return;
             }
         };
-        let max = self.pool.config.max_frame;
         let id = self.pool.next_id();
         // Sized for small items; grown as they come, never reserved from the chunksize.
         let mut frame = Vec::with_capacity(wire::CALL_HEADER + 16 * len.min(1024));
         let start = wire::begin_call(&mut frame, id, fref, 0);
+        let chunk = EncodedChunk {
+            pool: &self.pool,
+            id,
+            frame,
+            start,
+            first,
+            len,
+            what: &self.what,
+            timeout: self.calls.limit(),
+        };
+        chunk.fill_and_queue(
+            items,
+            results,
+            |frame, item| {
+                let mark = frame.len();
+                postcard::to_io(item, &mut *frame).map(drop).map_err(|e| {
+                    frame.truncate(mark);
+                    wire::serialise_failure(item, &e)
+                })
+            },
+            wire::set_call_count,
+        );
+    }
+}
+
+/// One map chunk being encoded as one call frame, by offset or by name: what both kinds of
+/// call share from the frame's header on.
+pub(crate) struct EncodedChunk<'a> {
+    pub(crate) pool: &'a Arc<Inner>,
+    pub(crate) id: u64,
+    /// The frame, its header written.
+    pub(crate) frame: Vec<u8>,
+    /// Where the call's header starts in `frame`.
+    pub(crate) start: usize,
+    /// The index of the chunk's first input in the whole map.
+    pub(crate) first: usize,
+    /// How many inputs the chunk covers.
+    pub(crate) len: usize,
+    /// The map, for errors.
+    pub(crate) what: &'a Arc<str>,
+    pub(crate) timeout: Option<std::time::Duration>,
+}
+
+impl EncodedChunk<'_> {
+    /// Appends each input with `push` (which leaves the frame as it was and names the reason
+    /// when an input cannot be serialised: that input gets the error in its place), sets the
+    /// call's count with `set_count` and queues the call; a chunk with nothing to send
+    /// completes at once.
+    pub(crate) fn fill_and_queue<A, R: Payload>(
+        mut self,
+        items: impl Iterator<Item = A>,
+        mut results: ChunkResults<R>,
+        push: impl Fn(&mut Vec<u8>, &A) -> Result<(), String>,
+        set_count: fn(&mut [u8], usize, u32),
+    ) {
+        let max = self.pool.config.max_frame;
         let mut holes = Vec::new();
         let mut sent = 0u32;
         for (at, item) in items.enumerate() {
-            let mark = frame.len();
-            if let Err(e) = postcard::to_io(&item, &mut frame) {
-                frame.truncate(mark);
-                let input = format!("input {} of {}", first + at, self.what);
-                holes.push((at, Error::wire(input, wire::serialise_failure(&item, &e))));
+            if let Err(detail) = push(&mut self.frame, &item) {
+                let input = format!("input {} of {}", self.first + at, self.what);
+                holes.push((at, Error::wire(input, detail)));
                 continue;
             }
             sent += 1;
-            if frame.len() > max || sent == u32::MAX {
+            if self.frame.len() > max || sent == u32::MAX {
                 // Bigger than any frame may be: stop encoding what cannot be sent anyway.
                 break;
             }
         }
         if sent == 0 {
-            let mut results = results;
             results.extend(holes.into_iter().map(|(_, e)| Err(e)));
             return;
         }
-        wire::set_call_count(&mut frame, start, sent);
-        let what: Arc<str> = format!("chunk at input {first} (call {id}) of {}", self.what).into();
-        if let Err(e) = wire::finish(&mut frame, start, max) {
+        set_count(&mut self.frame, self.start, sent);
+        let what: Arc<str> = format!(
+            "chunk at input {} (call {}) of {}",
+            self.first, self.id, self.what
+        )
+        .into();
+        if let Err(e) = wire::finish(&mut self.frame, self.start, max) {
             results.fail(Error::wire(what.to_string(), e.to_string()));
             return;
         }
         self.pool.enqueue(Job {
-            id,
-            frame: Arc::new(frame),
-            what: what.clone(),
-            sink: Box::new(MapSink {
-                total: len,
-                holes,
-                what: self.what.clone(),
-                results,
-            }),
+            id: self.id,
+            frame: Arc::new(self.frame),
+            what,
+            sink: Box::new(MapSink::new(self.len, holes, self.what.clone(), results)),
             position: 0,
-            timeout: self.calls.limit(),
+            timeout: self.timeout,
             started_on: None,
         });
     }

@@ -19,7 +19,7 @@ use taskweave_executor::{Chunk, Dispatch, Map, MapOptions, MapUnordered, Payload
 use taskweave_registry::Signature;
 
 use crate::job::{Job, PromiseSink};
-use crate::map::MapSink;
+use crate::map::EncodedChunk;
 use crate::options::CallOptions;
 use crate::pool::{Builder, ProcessPoolExecutor};
 use crate::shared::{EXECUTOR_NAME, Inner};
@@ -37,11 +37,15 @@ fn check_name(name: &str) -> Result<(), Error> {
 }
 
 fn argument_error<A: Serialize>(what: &str, arg: &A, e: Option<postcard::Error>) -> Error {
-    let detail = match e {
+    Error::wire(what.to_owned(), argument_detail(arg, e))
+}
+
+/// Why `arg` could not be encoded as a named call's argument.
+fn argument_detail<A: Serialize>(arg: &A, e: Option<postcard::Error>) -> String {
+    match e {
         Some(e) => wire::serialise_failure(arg, &e),
         None => "a serialised argument may be at most 4 GiB".to_owned(),
-    };
-    Error::wire(what.to_owned(), detail)
+    }
 }
 
 impl Builder {
@@ -464,46 +468,27 @@ impl<A: Payload, R: Payload> NamedMap<A, R> {
                 return;
             }
         };
-        let max = self.pool.config.max_frame;
         let id = self.pool.next_id();
         let mut frame = Vec::with_capacity(
             wire::NAMED_HEADER + name.len() + self.caller.len() + 20 * len.min(1024),
         );
         let start = wire::begin_named_call(&mut frame, id, self.hash, 0, name, &self.caller);
-        let mut holes = Vec::new();
-        let mut sent = 0u32;
-        for (at, item) in items.enumerate() {
-            if let Err(e) = wire::push_named_item(&mut frame, &item) {
-                let input = format!("input {} of {}", first + at, self.what);
-                holes.push((at, argument_error(&input, &item, e)));
-                continue;
-            }
-            sent += 1;
-            if frame.len() > max || sent == u32::MAX {
-                // Bigger than any frame may be: stop encoding what cannot be sent anyway.
-                break;
-            }
-        }
-        if sent == 0 {
-            let mut results = results;
-            results.extend(holes.into_iter().map(|(_, e)| Err(e)));
-            return;
-        }
-        wire::set_named_call_count(&mut frame, start, sent);
-        let what: Arc<str> = format!("chunk at input {first} (call {id}) of {}", self.what).into();
-        if let Err(e) = wire::finish(&mut frame, start, max) {
-            results.fail(Error::wire(what.to_string(), e.to_string()));
-            return;
-        }
-        self.pool.enqueue(Job {
+        let chunk = EncodedChunk {
+            pool: &self.pool,
             id,
-            frame: Arc::new(frame),
-            what: what.clone(),
-            sink: Box::new(MapSink::new(len, holes, self.what.clone(), results)),
-            position: 0,
-            started_on: None,
+            frame,
+            start,
+            first,
+            len,
+            what: &self.what,
             timeout: None,
-        });
+        };
+        chunk.fill_and_queue(
+            items,
+            results,
+            |frame, item| wire::push_named_item(frame, item).map_err(|e| argument_detail(item, e)),
+            wire::set_named_call_count,
+        );
     }
 }
 
