@@ -13,16 +13,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Serialize;
-use taskweave_core::instrument::ExecutorEvent;
 use taskweave_core::{Error, Promise, TaskInfo};
 use taskweave_executor::{Chunk, Dispatch, Map, MapOptions, MapUnordered, Payload};
 use taskweave_registry::Signature;
 
-use crate::job::{Job, PromiseSink};
 use crate::map::EncodedChunk;
 use crate::options::CallOptions;
 use crate::pool::{Builder, ProcessPoolExecutor};
-use crate::shared::{EXECUTOR_NAME, Inner};
+use crate::shared::Inner;
 use crate::wire;
 
 fn check_name(name: &str) -> Result<(), Error> {
@@ -248,21 +246,7 @@ impl ProcessPoolExecutor {
             resolver.set_error(e);
             return promise;
         }
-        if let Some(info) = resolver.info() {
-            (resolver.observer()).executor_event(&ExecutorEvent::Submitted {
-                executor: EXECUTOR_NAME,
-                work: info,
-            });
-        }
-        inner.enqueue(Job {
-            id,
-            frame: Arc::new(frame),
-            what: what.clone(),
-            sink: Box::new(PromiseSink { resolver, what }),
-            position: 0,
-            timeout: options.limit(),
-            started_on: None,
-        });
+        inner.enqueue_call(id, frame, what, resolver, options.limit());
         promise
     }
 

@@ -15,7 +15,6 @@ use taskweave_core::instrument::{self, ExecutorEvent};
 use taskweave_core::{Error, Promise, TaskInfo};
 use taskweave_executor::{Dispatch, Map, MapOptions, MapUnordered, Payload, Queued};
 
-use crate::job::{Job, PromiseSink};
 use crate::map::ProcessMap;
 use crate::options::CallOptions;
 use crate::shared::{Config, EXECUTOR_NAME, Inner, sigkill};
@@ -554,21 +553,7 @@ impl ProcessPoolExecutor {
                 return promise;
             }
         };
-        if let Some(info) = resolver.info() {
-            (resolver.observer()).executor_event(&ExecutorEvent::Submitted {
-                executor: EXECUTOR_NAME,
-                work: info,
-            });
-        }
-        inner.enqueue(Job {
-            id,
-            frame: Arc::new(frame),
-            what: what.clone(),
-            sink: Box::new(PromiseSink { resolver, what }),
-            position: 0,
-            timeout: options.limit(),
-            started_on: None,
-        });
+        inner.enqueue_call(id, frame, what, resolver, options.limit());
         promise
     }
 

@@ -39,7 +39,7 @@ use taskweave_core::instrument::ExecutorEvent;
 use taskweave_core::{Error, Promise, Resolver};
 
 use crate::claims::Claims;
-use crate::job::{Job, Reply, settle};
+use crate::job::{Job, PromiseSink, Reply, settle};
 use crate::wire::FnRef;
 
 /// The largest call written directly from the submitting thread (see `Inner::try_direct`).
@@ -303,6 +303,33 @@ impl Inner {
                 ok,
             });
         }
+    }
+
+    /// Queues the encoded call `frame` of one `submit`, whose result completes `resolver`,
+    /// after telling the submitter's observer it was submitted.
+    pub(crate) fn enqueue_call<R: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        id: u64,
+        frame: Vec<u8>,
+        what: Arc<str>,
+        resolver: Resolver<R>,
+        timeout: Option<Duration>,
+    ) {
+        if let Some(info) = resolver.info() {
+            (resolver.observer()).executor_event(&ExecutorEvent::Submitted {
+                executor: EXECUTOR_NAME,
+                work: info,
+            });
+        }
+        self.enqueue(Job {
+            id,
+            frame: Arc::new(frame),
+            what: what.clone(),
+            sink: Box::new(PromiseSink { resolver, what }),
+            position: 0,
+            timeout,
+            started_on: None,
+        });
     }
 
     /// Queues a job, or fails it at once if the pool takes no more work.
