@@ -189,57 +189,39 @@ fn rtt(config: &Config) -> Vec<Row> {
 }
 
 fn inflight(config: &Config) -> Vec<Row> {
-    let (n, rounds) = if config.quick {
-        (2_000, Rounds { warm_up: 1, measured: 3 })
-    } else {
-        (10_000, Rounds { warm_up: 1, measured: 5 })
-    };
-    let cluster = Cluster::start(Mode::Fast);
-    let samples = rotate(rounds, &mut [&mut || cluster.in_flight(n)]);
-    print_spreads(&["ours"], &samples);
-    drop(cluster);
-    let ours = median(&samples[0]);
-    dask(config)
-        .map(|dask| {
-            vec![Row::new(
-                "nats_inflight_10k",
-                ours,
-                dask.get("inflight_us"),
-                "dask",
-                "us/task",
-            )]
-        })
-        .unwrap_or_else(|| {
-            println!("   ours: {ours:.2} us/task (no baseline)");
-            Vec::new()
-        })
+    against_dask(config, "nats_inflight_10k", "inflight_us", "us/task", Cluster::in_flight)
 }
 
 fn map(config: &Config) -> Vec<Row> {
+    against_dask(config, "nats_map_10k", "map_us", "us/item", Cluster::map)
+}
+
+/// Measures `measure` over 10k calls (quick: 2k) on a fast-mode cluster, against the Dask
+/// peer's figure `key`.
+fn against_dask(
+    config: &Config,
+    case: &str,
+    key: &str,
+    unit: &str,
+    measure: fn(&Cluster, u64) -> f64,
+) -> Vec<Row> {
     let (n, rounds) = if config.quick {
         (2_000, Rounds { warm_up: 1, measured: 3 })
     } else {
         (10_000, Rounds { warm_up: 1, measured: 5 })
     };
     let cluster = Cluster::start(Mode::Fast);
-    let samples = rotate(rounds, &mut [&mut || cluster.map(n)]);
+    let samples = rotate(rounds, &mut [&mut || measure(&cluster, n)]);
     print_spreads(&["ours"], &samples);
     drop(cluster);
     let ours = median(&samples[0]);
-    dask(config)
-        .map(|dask| {
-            vec![Row::new(
-                "nats_map_10k",
-                ours,
-                dask.get("map_us"),
-                "dask",
-                "us/item",
-            )]
-        })
-        .unwrap_or_else(|| {
-            println!("   ours: {ours:.2} us/item (no baseline)");
+    match dask(config) {
+        Some(dask) => vec![Row::new(case, ours, dask.get(key), "dask", unit)],
+        None => {
+            println!("   ours: {ours:.2} {unit} (no baseline)");
             Vec::new()
-        })
+        }
+    }
 }
 
 fn durable_rtt(config: &Config) -> Vec<Row> {
