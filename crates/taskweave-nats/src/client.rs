@@ -1065,16 +1065,10 @@ async fn dispatch(
     if mode == Mode::Durable {
         call.notify = Some(reply.clone());
     }
-    let payload = match wire::encode(&call) {
+    let payload = match encode_envelope(&call) {
         Ok(p) => p,
         Err(e) => {
-            waiter.complete(
-                Err(Error::wire(
-                    format!("call envelope of `{}`", call.function),
-                    e.to_string(),
-                )),
-                &String::new,
-            );
+            waiter.complete(Err(e), &String::new);
             return;
         }
     };
@@ -1163,16 +1157,10 @@ impl Shared {
         runtime: &tokio::runtime::Handle,
     ) {
         call.argument = Body::Inline(bytes);
-        let payload = match wire::encode(&call) {
+        let payload = match encode_envelope(&call) {
             Ok(p) => bytes::Bytes::from(p),
             Err(e) => {
-                waiter.complete(
-                    Err(Error::wire(
-                        format!("call envelope of `{}`", call.function),
-                        e.to_string(),
-                    )),
-                    &String::new,
-                );
+                waiter.complete(Err(e), &String::new);
                 return;
             }
         };
@@ -1645,4 +1633,14 @@ async fn watch_advisories(shared: std::sync::Weak<Shared>, mut advisories: async
             .into_error(),
         );
     }
+}
+
+/// The wire envelope of `call`; an error names the function.
+fn encode_envelope(call: &Call) -> Result<Vec<u8>, Error> {
+    wire::encode(call).map_err(|e| {
+        Error::wire(
+            format!("call envelope of `{}`", call.function),
+            e.to_string(),
+        )
+    })
 }
